@@ -1,0 +1,75 @@
+# reelrank: `make run` runs the main job, `make test` runs every check.
+# Both install what they need (Go modules, staticcheck) on a fresh machine.
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO          ?= go
+BIN         := $(CURDIR)/.bin
+STATICCHECK := $(BIN)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+BENCHSTAT   := $(BIN)/benchstat
+# Benchmarks: override, e.g. make bench BENCH=FastScan COUNT=10
+BENCH ?= .
+COUNT ?= 1
+PKGS  ?= ./...
+
+.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck bench fuzz deps tools clean
+
+all: test
+
+## run: build the binary and run the main job on the embedded default data
+run: deps
+	$(GO) build -o $(BIN)/reelrank ./cmd/reelrank
+	$(BIN)/reelrank run
+
+## test: vet, gofmt, staticcheck, the tests, the race detector and the purego build
+test: deps lint test-go test-race test-purego
+
+deps:
+	@command -v $(GO) >/dev/null || { echo "go not found: install Go 1.26 (https://go.dev/dl)"; exit 1; }
+	$(GO) mod download
+
+tools: $(STATICCHECK)
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BENCHSTAT):
+	GOBIN=$(BIN) $(GO) install golang.org/x/perf/cmd/benchstat@latest
+
+## lint: go vet, gofmt and staticcheck
+lint: vet fmt staticcheck
+
+vet:
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags purego $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+
+test-go:
+	$(GO) test -count=1 $(PKGS)
+
+## test-race: the race detector, short mode
+test-race:
+	$(GO) test -count=1 -race -short $(PKGS)
+
+## test-purego: the build without assembly
+test-purego:
+	$(GO) test -count=1 -short -tags purego $(PKGS)
+
+## bench: the benchmarks (BENCH=regexp COUNT=n PKGS=./kernels)
+bench: deps
+	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) -timeout 60m $(PKGS)
+
+## fuzz: each fuzz target of the kernels for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz: deps
+	@for f in $$($(GO) test -list '^Fuzz' ./kernels | grep ^Fuzz); do \
+		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./kernels || exit 1; done
+
+clean:
+	rm -rf $(BIN)
