@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -86,4 +87,33 @@ func TestDetectCap(t *testing.T) {
 	if f.level != f.hw {
 		t.Errorf("detect(avx512) = %v; want hardware level %v", f.level, f.hw)
 	}
+}
+
+// eachLevel calls f once per level this machine can run, with the dispatch
+// forced to it, and restores the dispatch after. Fuzz targets use it to
+// check every path on every input.
+func eachLevel(f func(l Level)) {
+	saved := cpu
+	defer func() { cpu = saved }()
+	for _, l := range levels {
+		if l > saved.hw {
+			continue
+		}
+		cpu.level = l
+		cpu.bf16 = saved.hwBF16 && l == AVX512
+		f(l)
+	}
+}
+
+// mustPanic checks that f panics with a message containing want.
+func mustPanic(t *testing.T, want string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		r := recover()
+		if r == nil || !strings.Contains(fmt.Sprint(r), want) {
+			t.Fatalf("panic %v; want one containing %q", r, want)
+		}
+	}()
+	f()
 }

@@ -1,0 +1,298 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+)
+
+// Result is one scored item of a top-k selection.
+type Result struct {
+	ID    int64
+	Score float32
+}
+
+// TopK returns the k best of scores, best first: the largest when largest is
+// true (inner product), the smallest otherwise (L2). Equal scores are ordered
+// by smaller id first, so the answer is the same whatever the input order.
+// ids[i] is the id of scores[i]; nil ids mean each score's index. NaN scores
+// are never selected. The result reuses dst's storage when it is large enough.
+// k must be at least 1; fewer than k results come back when fewer exist.
+func TopK(dst []Result, scores []float32, ids []int64, k int, largest bool) []Result {
+	s := NewSelector(k, largest)
+	s.Push(scores, ids)
+	return s.Results(dst)
+}
+
+// Selector keeps a running top-k over scores pushed block by block, the way
+// an index scan feeds it. Only scores that can still enter the top k are
+// copied: a SIMD pass compares each block with the current threshold, and the
+// survivors go to a reservoir of 2k entries that is cut back to the best k
+// (by quickselect) whenever it fills, which raises the threshold.
+//
+// A Selector is not safe for concurrent use; give each goroutine its own and
+// reuse it across queries with Reset.
+type Selector struct {
+	k       int
+	largest bool
+	res     []Result // reservoir, len <= cap = 2k (at least 64); L2 scores negated
+	kept    bool     // res holds at least k entries after a cut: thresh is valid
+	thresh  float32  // the k-th best score after the last cut, in reservoir form
+	pushed  int64    // scores pushed so far: the implicit id of the next one
+	idx     []int32  // scratch: indices that passed the threshold
+}
+
+// selectorBlock is how many scores are compared per pass of the filter
+// kernel: its index scratch is 4 KiB and stays in L1.
+const selectorBlock = 1024
+
+// NewSelector makes a Selector for the k best scores; largest says whether
+// larger scores are better. It panics if k < 1.
+func NewSelector(k int, largest bool) *Selector {
+	if k < 1 {
+		panic(fmt.Sprintf("kernels: NewSelector: k = %d, want k >= 1", k))
+	}
+	return &Selector{
+		k:       k,
+		largest: largest,
+		res:     make([]Result, 0, max(2*k, 64)),
+		idx:     make([]int32, selectorBlock+16),
+	}
+}
+
+// K returns the number of results the Selector keeps.
+func (s *Selector) K() int { return s.k }
+
+// Reset empties the Selector for a new query, keeping its memory.
+func (s *Selector) Reset() {
+	s.res = s.res[:0]
+	s.kept = false
+	s.pushed = 0
+}
+
+// Threshold reports the score that a new item must reach to enter the top k,
+// once k items have been kept (ok is false before that). A scan may use it to
+// skip work; items equal to it may still enter on a smaller id.
+func (s *Selector) Threshold() (score float32, ok bool) {
+	if len(s.res) >= s.k {
+		s.cut()
+		if !s.largest {
+			return -s.thresh, true
+		}
+		return s.thresh, true
+	}
+	return 0, false
+}
+
+// Push offers scores with their ids (ids[i] for scores[i]; nil means
+// consecutive ids counting every score pushed since the last Reset). NaN
+// scores are skipped. It panics if ids is not nil and not as long as scores.
+func (s *Selector) Push(scores []float32, ids []int64) {
+	if ids != nil && len(ids) != len(scores) {
+		panic(fmt.Sprintf("kernels: Selector.Push: len(ids) = %d, len(scores) = %d", len(ids), len(scores)))
+	}
+	for start := 0; start < len(scores); start += selectorBlock {
+		end := min(start+selectorBlock, len(scores))
+		block := scores[start:end]
+		thresh := float32(math.Inf(-1))
+		if s.kept {
+			thresh = s.thresh
+		}
+		if !s.largest {
+			thresh = -thresh
+		}
+		n := filterScores(s.idx, block, thresh, s.largest)
+		base := s.pushed + int64(start)
+		for _, i := range s.idx[:n] {
+			id := base + int64(i)
+			if ids != nil {
+				id = ids[start+int(i)]
+			}
+			s.insert(id, block[i])
+		}
+	}
+	s.pushed += int64(len(scores))
+}
+
+// Add offers one item.
+func (s *Selector) Add(id int64, score float32) {
+	if score != score {
+		return
+	}
+	if s.kept && (s.largest && score < s.thresh || !s.largest && -score < s.thresh) {
+		return
+	}
+	s.insert(id, score)
+}
+
+// insert adds an item to the reservoir, cutting it back first when it is full.
+func (s *Selector) insert(id int64, score float32) {
+	if !s.largest {
+		score = -score
+	}
+	r := Result{id, score}
+	if len(s.res) == cap(s.res) {
+		s.cut()
+		// The cut raised the threshold: re-check the newcomer.
+		if !better(r, s.res[s.k-1]) {
+			return
+		}
+	}
+	s.res = append(s.res, r)
+}
+
+// Results appends the top k, best first, to dst[:0] and returns it. The
+// Selector keeps its state: more pushes may follow.
+func (s *Selector) Results(dst []Result) []Result {
+	if len(s.res) > s.k {
+		s.cut()
+	}
+	dst = append(dst[:0], s.res...)
+	sortResults(dst)
+	if !s.largest {
+		for i := range dst {
+			dst[i].Score = -dst[i].Score
+		}
+	}
+	return dst
+}
+
+// better is the strict order of the selection: higher score, then smaller
+// id. The reservoir stores scores so that higher is always better (L2
+// distances negated, which is exact), so one order serves both metrics.
+func better(a, b Result) bool {
+	return a.Score > b.Score || a.Score == b.Score && a.ID < b.ID
+}
+
+// cut keeps the best k of the reservoir in res[:k], with the k-th best at
+// res[k-1], and sets the threshold to its score.
+func (s *Selector) cut() {
+	if len(s.res) < s.k {
+		return
+	}
+	if len(s.res) > s.k || !s.kept {
+		quickselect(s.res, s.k-1)
+		s.res = s.res[:s.k]
+	}
+	s.thresh = s.res[s.k-1].Score
+	s.kept = true
+}
+
+// quickselect reorders v so that v[k] is the element a sort by better would
+// put there, with nothing after it better and nothing before it worse.
+// Median-of-three pivots, and a fall back to sorting when the loop stops
+// shrinking, keep it O(n) in practice and O(n log n) at worst.
+func quickselect(v []Result, k int) {
+	lo, hi := 0, len(v)-1
+	for budget := 2 * bits.Len(uint(len(v))); hi > lo; budget-- {
+		if hi-lo < 16 || budget == 0 {
+			sortResults(v[lo : hi+1])
+			return
+		}
+		i, j := partition(v, lo, hi)
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
+
+// partition splits v[lo..hi] around a median-of-three pivot (Hoare): after
+// it, v[lo..j] are not worse than the pivot, v[i..hi] not better, and
+// anything between equals it.
+func partition(v []Result, lo, hi int) (i, j int) {
+	mid := lo + (hi-lo)/2
+	if better(v[mid], v[lo]) {
+		v[mid], v[lo] = v[lo], v[mid]
+	}
+	if better(v[hi], v[lo]) {
+		v[hi], v[lo] = v[lo], v[hi]
+	}
+	if better(v[hi], v[mid]) {
+		v[hi], v[mid] = v[mid], v[hi]
+	}
+	pivot := v[mid]
+	i, j = lo, hi
+	for i <= j {
+		for better(v[i], pivot) {
+			i++
+		}
+		for better(pivot, v[j]) {
+			j--
+		}
+		if i <= j {
+			v[i], v[j] = v[j], v[i]
+			i++
+			j--
+		}
+	}
+	return i, j
+}
+
+// sortResults sorts best first: quicksort with the inlined order, insertion
+// sort for short runs, and the standard library's pdqsort if the recursion
+// gets too deep.
+func sortResults(v []Result) {
+	sortDepth(v, 2*bits.Len(uint(len(v))))
+}
+
+func sortDepth(v []Result, depth int) {
+	for len(v) > 24 {
+		if depth == 0 {
+			slices.SortFunc(v, func(a, b Result) int {
+				if better(a, b) {
+					return -1
+				}
+				if better(b, a) {
+					return 1
+				}
+				return 0
+			})
+			return
+		}
+		depth--
+		i, j := partition(v, 0, len(v)-1)
+		// Recurse into the smaller side, loop on the larger.
+		if j+1 < len(v)-i {
+			sortDepth(v[:j+1], depth)
+			v = v[i:]
+		} else {
+			sortDepth(v[i:], depth)
+			v = v[:j+1]
+		}
+	}
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && better(v[j], v[j-1]); j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+}
+
+// filterScoresGeneric is the reference for the filter kernel: it writes to
+// idx the positions i of scores with scores[i] >= thresh (largest) or
+// scores[i] <= thresh (smallest), in order, and returns how many. NaN never
+// passes. idx must hold len(scores) + 16 entries.
+func filterScoresGeneric(idx []int32, scores []float32, thresh float32, largest bool) int {
+	n := 0
+	if largest {
+		for i, v := range scores {
+			if v >= thresh {
+				idx[n] = int32(i)
+				n++
+			}
+		}
+		return n
+	}
+	for i, v := range scores {
+		if v <= thresh {
+			idx[n] = int32(i)
+			n++
+		}
+	}
+	return n
+}
