@@ -1,0 +1,10 @@
+// Package bench holds the benchmark harnesses that `go test -bench` and
+// `reelrank bench` share, so that a figure printed by the command line and a
+// figure in BENCHMARKS.md come from the same code.
+//
+// KernelFigures times the hot loops of package kernels at the SIMD level the
+// process runs (cap it with REELRANK_SIMD to time a lower level), checks each
+// result against a float64 or sorting oracle first, and reports throughput in
+// the unit that makes each kernel comparable with its peers: GB/s for
+// bandwidth-bound scans, GFLOP/s for arithmetic, items/s for selection.
+package bench

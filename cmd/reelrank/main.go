@@ -1,0 +1,155 @@
+// Command reelrank is the reelrank engine's one binary. Subcommands:
+//
+//	reelrank run                    the main job: check and time the kernels on this machine
+//	reelrank cpu                    the CPU and the SIMD path the kernels use
+//	reelrank bench kernels          time every kernel (--json for one object a line)
+//
+// Every subcommand prints a human summary by default and one JSON object per
+// result line with --json.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/reelrank/reelrank/bench"
+	"github.com/reelrank/reelrank/kernels"
+)
+
+const usage = `reelrank: the engine that picks the next short video.
+
+usage:
+  reelrank run                     check and time every kernel on this machine
+  reelrank cpu [--json]            the CPU and the SIMD path in use
+  reelrank bench kernels [--json] [--time D] [--seed S]
+                                   time every kernel at the SIMD path in use
+                                   (cap it with REELRANK_SIMD=generic|avx2|avx512)
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "reelrank:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "cpu":
+		return cmdCPU(args[1:], stdout, stderr)
+	case "bench":
+		if len(args) < 2 || args[1] != "kernels" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("bench: want a target: kernels")
+		}
+		return cmdBenchKernels(args[2:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+type cpuInfo struct {
+	CPU    string `json:"cpu"`
+	SIMD   string `json:"simd"`
+	Detail string `json:"detail"`
+	Cores  int    `json:"cores"`
+	Go     string `json:"go"`
+}
+
+func currentCPU() cpuInfo {
+	return cpuInfo{
+		CPU: kernels.CPUName(), SIMD: kernels.SIMD().String(), Detail: kernels.Describe(),
+		Cores: runtime.NumCPU(), Go: runtime.Version(),
+	}
+}
+
+func cmdCPU(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cpu", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	info := currentCPU()
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(info)
+	}
+	fmt.Fprintf(stdout, "cpu:   %s, %d cores\nsimd:  %s\ngo:    %s\n", info.CPU, info.Cores, info.Detail, info.Go)
+	return nil
+}
+
+func cmdBenchKernels(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench kernels", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "one JSON object per figure")
+	budget := fs.Duration("time", 300*time.Millisecond, "time spent on each kernel")
+	seed := fs.Uint64("seed", 1, "seed of the random inputs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *budget <= 0 {
+		return fmt.Errorf("bench kernels: --time must be positive, got %v", *budget)
+	}
+	return benchKernels(stdout, stderr, *asJSON, *budget, *seed)
+}
+
+func benchKernels(stdout, stderr io.Writer, asJSON bool, budget time.Duration, seed uint64) error {
+	cases := bench.KernelCases()
+	if !asJSON {
+		info := currentCPU()
+		fmt.Fprintf(stdout, "%s, simd %s\n", info.CPU, info.Detail)
+	}
+	fmt.Fprintf(stderr, "timing %d kernels, %v each...\n", len(cases), budget)
+	figs, err := bench.RunKernels(cases, budget, seed)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, f := range figs {
+			if e := enc.Encode(f); e != nil {
+				return e
+			}
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kernel\tshape\tsimd\tns/op\tthroughput\t\t")
+	for _, f := range figs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.2f\t%s\t\n", f.Kernel, f.Shape, f.SIMD, f.NsPerOp, f.Value, f.Unit)
+	}
+	if e := tw.Flush(); e != nil {
+		return e
+	}
+	return err
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	budget := fs.Duration("time", 300*time.Millisecond, "time spent on each kernel")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "reelrank: every kernel is checked against its oracle, then timed on this machine.")
+	if err := benchKernels(stdout, stderr, false, *budget, 1); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nCompare paths: REELRANK_SIMD=generic %s bench kernels (or avx2).\n", os.Args[0])
+	return nil
+}
