@@ -2,10 +2,8 @@ package kernels
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 )
 
@@ -171,30 +169,13 @@ func TestBatchMany(t *testing.T) {
 }
 
 func TestDotShapePanics(t *testing.T) {
-	cases := []struct {
-		name string
-		f    func()
-		want string
-	}{
-		{"Dot", func() { Dot(make([]float32, 3), make([]float32, 4)) }, "kernels: Dot: len(a) = 3, len(b) = 4"},
-		{"L2Sq", func() { L2Sq(make([]float32, 1), nil) }, "kernels: L2Sq"},
-		{"DotBatch", func() { DotBatch(make([]float32, 2), make([]float32, 4), make([]float32, 7)) }, "len(rows) = 7"},
-		{"L2SqBatch", func() { L2SqBatch(make([]float32, 2), make([]float32, 4), make([]float32, 9)) }, "kernels: L2SqBatch"},
-		{"ManyD", func() { DotBatchMany(nil, make([]float32, 5), make([]float32, 4), 2) }, "not multiples of d = 2"},
-		{"ManyDst", func() { L2SqBatchMany(make([]float32, 3), make([]float32, 4), make([]float32, 4), 2) }, "len(dst) = 3, want m*n = 2*2"},
-		{"ManyNeg", func() { DotBatchMany(nil, nil, nil, -1) }, "negative dimension"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			defer func() {
-				r := recover()
-				if r == nil || !strings.Contains(fmt.Sprint(r), c.want) {
-					t.Fatalf("panic %v; want one containing %q", r, c.want)
-				}
-			}()
-			c.f()
-		})
-	}
+	mustPanic(t, "kernels: Dot: len(a) = 3, len(b) = 4", func() { Dot(make([]float32, 3), make([]float32, 4)) })
+	mustPanic(t, "kernels: L2Sq", func() { L2Sq(make([]float32, 1), nil) })
+	mustPanic(t, "len(rows) = 7", func() { DotBatch(make([]float32, 2), make([]float32, 4), make([]float32, 7)) })
+	mustPanic(t, "kernels: L2SqBatch", func() { L2SqBatch(make([]float32, 2), make([]float32, 4), make([]float32, 9)) })
+	mustPanic(t, "not multiples of d = 2", func() { DotBatchMany(nil, make([]float32, 5), make([]float32, 4), 2) })
+	mustPanic(t, "len(dst) = 3, want m*n = 2*2", func() { L2SqBatchMany(make([]float32, 3), make([]float32, 4), make([]float32, 4), 2) })
+	mustPanic(t, "negative dimension", func() { DotBatchMany(nil, nil, nil, -1) })
 }
 
 // floatsFromBytes turns fuzz bytes into float32 values, any bit pattern
@@ -232,34 +213,45 @@ func FuzzDot(f *testing.F) {
 	}
 	f.Add(seed, uint8(3))
 	f.Fuzz(func(t *testing.T, data []byte, d uint8) {
-		v := floatsFromBytes(data)
-		n := len(v) / 2
-		a, b := v[:n], v[n:2*n]
-		for _, k := range []struct {
-			name  string
-			f     func(a, b []float32) float32
-			exact func(a, b []float32) (float64, float64)
-		}{{"Dot", Dot, exactDot}, {"L2Sq", L2Sq, exactL2}} {
-			got := k.f(a, b)
-			exact, abs := k.exact(a, b)
-			if !sameFloat(got, float32(exact), exact, abs, n) {
-				t.Fatalf("%s n=%d: got %v, exact %v", k.name, n, got, exact)
-			}
-		}
-		// The same data as a batch: q of dimension d, as many rows as fit.
-		dim := int(d%40) + 1
-		if len(v) < dim {
-			return
-		}
-		q, rest := v[:dim], v[dim:]
-		rows := rest[:len(rest)/dim*dim]
-		dst := make([]float32, len(rows)/dim)
-		DotBatch(dst, q, rows)
-		for i := range dst {
-			exact, abs := exactDot(q, rows[i*dim:(i+1)*dim])
-			if !sameFloat(dst[i], float32(exact), exact, abs, dim) {
-				t.Fatalf("DotBatch d=%d row %d: got %v, exact %v", dim, i, dst[i], exact)
-			}
-		}
+		eachLevel(func(l Level) { checkDotFuzz(t, l, data, d) })
 	})
+}
+
+// checkDotFuzz checks Dot, L2Sq and both batch forms on one fuzz input at level l.
+func checkDotFuzz(t *testing.T, l Level, data []byte, d uint8) {
+	v := floatsFromBytes(data)
+	n := len(v) / 2
+	a, b := v[:n], v[n:2*n]
+	for _, k := range []struct {
+		name  string
+		f     func(a, b []float32) float32
+		exact func(a, b []float32) (float64, float64)
+	}{{"Dot", Dot, exactDot}, {"L2Sq", L2Sq, exactL2}} {
+		got := k.f(a, b)
+		exact, abs := k.exact(a, b)
+		if !sameFloat(got, float32(exact), exact, abs, n) {
+			t.Fatalf("%s %s n=%d: got %v, exact %v", l, k.name, n, got, exact)
+		}
+	}
+	// The same data as a batch: q of dimension d, as many rows as fit.
+	dim := int(d%40) + 1
+	if len(v) < dim {
+		return
+	}
+	q, rest := v[:dim], v[dim:]
+	rows := rest[:len(rest)/dim*dim]
+	dst := make([]float32, len(rows)/dim)
+	for _, k := range []struct {
+		name  string
+		f     func(dst, q, rows []float32)
+		exact func(a, b []float32) (float64, float64)
+	}{{"DotBatch", DotBatch, exactDot}, {"L2SqBatch", L2SqBatch, exactL2}} {
+		k.f(dst, q, rows)
+		for i := range dst {
+			exact, abs := k.exact(q, rows[i*dim:(i+1)*dim])
+			if !sameFloat(dst[i], float32(exact), exact, abs, dim) {
+				t.Fatalf("%s %s d=%d row %d: got %v, exact %v", l, k.name, dim, i, dst[i], exact)
+			}
+		}
+	}
 }
