@@ -435,22 +435,40 @@ func FuzzFastScan4(f *testing.F) {
 		nb := (n + 31) / 32
 		want := make([]uint16, nb*32)
 		fastScan4Generic(want, packed, nb, m, lut)
-		got := make([]uint16, n)
-		FastScan4(got, packed, m, lut)
-		if !slices.Equal(got, want[:n]) {
-			t.Fatalf("m=%d n=%d: sums differ at %d", m, n, firstDiff(got, want[:n]))
+		cp := r.IntN(n + 40)
+		wi, wd := make([]int32, cp), make([]uint16, cp)
+		wc, wb := 0, 0
+		if thresh > 0 {
+			wc, wb = fastScan4FilterGeneric(wi, wd, packed, nb, m, lut, thresh, 5)
 		}
-		if thresh > 0 && nb > 0 {
-			cp := r.IntN(n + 40)
-			wi, wd := make([]int32, cp), make([]uint16, cp)
-			gi, gd := make([]int32, cp), make([]uint16, cp)
-			wc, wb := fastScan4FilterGeneric(wi, wd, packed, nb, m, lut, thresh, 5)
-			gc, gb := fastScan4Filter(gi, gd, packed, nb, m, lut, thresh, 5)
-			if wc != gc || wb != gb || !slices.Equal(wi, gi) || !slices.Equal(wd, gd) {
-				t.Fatalf("m=%d n=%d thresh=%d cap=%d: filter (%d, %d), generic (%d, %d)", m, n, thresh, cp, gc, gb, wc, wb)
+		withEachLevel(func(l Level) {
+			got := make([]uint16, n)
+			FastScan4(got, packed, m, lut)
+			if !slices.Equal(got, want[:n]) {
+				t.Fatalf("%v m=%d n=%d: sums differ at %d", l, m, n, firstDiff(got, want[:n]))
 			}
-		}
+			if thresh > 0 {
+				gi, gd := make([]int32, cp), make([]uint16, cp)
+				gc, gb := fastScan4Filter(gi, gd, packed, nb, m, lut, thresh, 5)
+				if wc != gc || wb != gb || !slices.Equal(wi, gi) || !slices.Equal(wd, gd) {
+					t.Fatalf("%v m=%d n=%d thresh=%d cap=%d: filter (%d, %d), generic (%d, %d)", l, m, n, thresh, cp, gc, gb, wc, wb)
+				}
+			}
+		})
 	})
+}
+
+// withEachLevel runs f with the dispatch forced to each level the machine
+// has, for fuzz targets (whose inputs run one at a time in a process).
+func withEachLevel(f func(l Level)) {
+	saved := cpu
+	defer func() { cpu = saved }()
+	for _, l := range levels {
+		if l <= saved.hw {
+			cpu.level = l
+			f(l)
+		}
+	}
 }
 
 // FuzzPackCodes4 checks that unpacking inverts packing.

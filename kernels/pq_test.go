@@ -217,16 +217,18 @@ func FuzzPQScan8(f *testing.F) {
 		}
 		want := make([]float32, n)
 		pqScan8Generic(want, codes, m, table)
-		for _, gather := range []bool{false, true} {
-			pqScan8Gather = gather
-			got := make([]float32, n)
-			PQScan8(got, codes, m, table)
-			pqScan8Gather = false
-			for i := range n {
-				if !sameFloat(got[i], want[i]) {
-					t.Fatalf("gather=%v m=%d n=%d: dst[%d] = %g, want %g", gather, m, n, i, got[i], want[i])
+		withEachLevel(func(l Level) {
+			for _, gather := range []bool{false, true} {
+				pqScan8Gather = gather
+				got := make([]float32, n)
+				PQScan8(got, codes, m, table)
+				pqScan8Gather = false
+				for i := range n {
+					if !sameFloat(got[i], want[i]) {
+						t.Fatalf("%v gather=%v m=%d n=%d: dst[%d] = %g, want %g", l, gather, m, n, i, got[i], want[i])
+					}
 				}
 			}
-		}
+		})
 	})
 }
