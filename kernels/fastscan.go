@@ -5,7 +5,40 @@ import (
 	"math"
 )
 
-// 4-bit product-quantizer "fast-scan": codes of 16 centroids per
+// fastScan4Perm is the order of vectors within the 16 bytes of one sub-quantizer.
+var fastScan4Perm = [16]int{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15}
+
+// FastScan4BlockSize is the number of vectors in one packed block.
+const FastScan4BlockSize = 32
+
+// fastScan4NSQ is m rounded up to even: the sub-quantizers a packed block stores.
+func fastScan4NSQ(m int) int { return (m + 1) &^ 1 }
+
+// FastScan4BlockBytes is the size in bytes of one packed block of 32 vectors
+// with m sub-quantizers: m rounded up to even, times 16.
+func FastScan4BlockBytes(m int) int { return fastScan4NSQ(m) * 16 }
+
+// FastScan4Size is len(packed) for n vectors of m 4-bit codes: n rounded up
+// to a multiple of 32 vectors, times [FastScan4BlockBytes].
+func FastScan4Size(n, m int) int {
+	return (n + FastScan4BlockSize - 1) / FastScan4BlockSize * FastScan4BlockBytes(m)
+}
+
+// FastScan4LUTSize is len(lut) for m sub-quantizers: m rounded up to even, times 16.
+func FastScan4LUTSize(m int) int { return fastScan4NSQ(m) * 16 }
+
+func checkFastScan4Shape(name string, n, m int) {
+	if n < 0 || m < 1 {
+		panic(fmt.Sprintf("kernels: %s: n = %d, m = %d; want n >= 0, m >= 1", name, n, m))
+	}
+}
+
+// PackCodes4 packs n vectors of m 4-bit codes (codes[i*m+j], one code per
+// byte; only the low 4 bits are used) into dst in the fast-scan block layout
+// below. len(dst) must be FastScan4Size(n, m); every byte of dst is written,
+// padding included. [UnpackCodes4] is the inverse.
+//
+// Fast-scan codes have 16 centroids per
 // sub-quantizer, packed so that one 32-byte load holds 32 vectors x 2
 // sub-quantizers, scanned with distance tables of 16 uint8 entries that live
 // in vector registers (VPSHUFB), accumulated in uint16.
@@ -40,39 +73,6 @@ import (
 // float32(sum)/scale + bias is the distance of the float table (the inner
 // product itself for InnerProduct, whose scale is negative) within
 // m*0.5/|scale|.
-
-// fastScan4Perm is the order of vectors within the 16 bytes of one sub-quantizer.
-var fastScan4Perm = [16]int{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15}
-
-// FastScan4BlockSize is the number of vectors in one packed block.
-const FastScan4BlockSize = 32
-
-// fastScan4NSQ is m rounded up to even: the sub-quantizers a packed block stores.
-func fastScan4NSQ(m int) int { return (m + 1) &^ 1 }
-
-// FastScan4BlockBytes is the size in bytes of one packed block of 32 vectors
-// with m sub-quantizers: m rounded up to even, times 16.
-func FastScan4BlockBytes(m int) int { return fastScan4NSQ(m) * 16 }
-
-// FastScan4Size is len(packed) for n vectors of m 4-bit codes: n rounded up
-// to a multiple of 32 vectors, times [FastScan4BlockBytes].
-func FastScan4Size(n, m int) int {
-	return (n + FastScan4BlockSize - 1) / FastScan4BlockSize * FastScan4BlockBytes(m)
-}
-
-// FastScan4LUTSize is len(lut) for m sub-quantizers: m rounded up to even, times 16.
-func FastScan4LUTSize(m int) int { return fastScan4NSQ(m) * 16 }
-
-func checkFastScan4Shape(name string, n, m int) {
-	if n < 0 || m < 1 {
-		panic(fmt.Sprintf("kernels: %s: n = %d, m = %d; want n >= 0, m >= 1", name, n, m))
-	}
-}
-
-// PackCodes4 packs n vectors of m 4-bit codes (codes[i*m+j], one code per
-// byte; only the low 4 bits are used) into dst in the fast-scan block layout
-// described above. len(dst) must be FastScan4Size(n, m); every byte of dst is
-// written, padding included.
 func PackCodes4(dst []byte, codes []uint8, n, m int) {
 	checkFastScan4Shape("PackCodes4", n, m)
 	if len(codes) != n*m {
@@ -156,44 +156,57 @@ func QuantizeTable4(lut []uint8, table []float32, m int, metric Metric) (scale, 
 	if len(lut) != FastScan4LUTSize(m) {
 		panic(fmt.Sprintf("kernels: QuantizeTable4: len(lut) = %d, want FastScan4LUTSize(%d) = %d", len(lut), m, FastScan4LUTSize(m)))
 	}
-	sign := 1.0
-	if metric == InnerProduct {
-		sign = -1
+	neg := metric == InnerProduct
+	var lows [64]float32
+	lo := lows[:]
+	if m > len(lows) {
+		lo = make([]float32, m)
 	}
 	var maxSpan, sumSpans, sumMins float64
-	minOf := func(s int) (lo, hi float64) {
-		lo, hi = math.Inf(1), math.Inf(-1)
+	for s := range m {
+		mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
 		for _, v := range table[s*16 : s*16+16] {
-			x := sign * float64(v)
-			lo = math.Min(lo, x)
-			hi = math.Max(hi, x)
+			if neg {
+				v = -v
+			}
+			if v < mn {
+				mn = v
+			}
+			if v > mx {
+				mx = v
+			}
 		}
-		return lo, hi
-	}
-	for s := 0; s < m; s++ {
-		lo, hi := minOf(s)
-		span := hi - lo
-		maxSpan = math.Max(maxSpan, span)
+		if !(mn <= mx) { // all NaN
+			mn, mx = 0, 0
+		}
+		span := float64(mx) - float64(mn)
+		maxSpan = max(maxSpan, span)
 		sumSpans += span
-		sumMins += lo
+		sumMins += float64(mn)
+		lo[s] = mn
 	}
-	a := math.Min(255/maxSpan, (65535-float64(m)/2)/sumSpans)
+	a := min(255/maxSpan, (65535-float64(m)/2)/sumSpans)
 	if !(a > 0) || math.IsInf(a, 0) {
 		a = 1 // all spans 0 (or not finite): any scale will do
 	}
 	a32 := float32(a)
 	a = float64(a32) // quantize with exactly the scale that is returned
-	for s := 0; s < m; s++ {
-		lo, _ := minOf(s)
+	for s := range m {
+		mn := float64(lo[s])
 		for c, v := range table[s*16 : s*16+16] {
-			q := math.Floor((sign*float64(v)-lo)*a + 0.5)
+			if neg {
+				v = -v
+			}
+			// Round to nearest: truncation of x+0.5 >= 0 is its floor.
+			q := (float64(v)-mn)*a + 0.5
 			switch {
 			case !(q > 0): // NaN too
-				q = 0
-			case q > 255:
-				q = 255
+				lut[s*16+c] = 0
+			case q >= 255:
+				lut[s*16+c] = 255
+			default:
+				lut[s*16+c] = uint8(q)
 			}
-			lut[s*16+c] = uint8(q)
 		}
 	}
 	clear(lut[m*16:])
