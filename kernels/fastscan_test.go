@@ -441,7 +441,7 @@ func FuzzFastScan4(f *testing.F) {
 		if thresh > 0 {
 			wc, wb = fastScan4FilterGeneric(wi, wd, packed, nb, m, lut, thresh, 5)
 		}
-		withEachLevel(func(l Level) {
+		eachLevel(func(l Level) {
 			got := make([]uint16, n)
 			FastScan4(got, packed, m, lut)
 			if !slices.Equal(got, want[:n]) {
@@ -456,19 +456,6 @@ func FuzzFastScan4(f *testing.F) {
 			}
 		})
 	})
-}
-
-// withEachLevel runs f with the dispatch forced to each level the machine
-// has, for fuzz targets (whose inputs run one at a time in a process).
-func withEachLevel(f func(l Level)) {
-	saved := cpu
-	defer func() { cpu = saved }()
-	for _, l := range levels {
-		if l <= saved.hw {
-			cpu.level = l
-			f(l)
-		}
-	}
 }
 
 // FuzzPackCodes4 checks that unpacking inverts packing.

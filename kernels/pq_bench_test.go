@@ -13,8 +13,8 @@ func BenchmarkPQTable(b *testing.B) {
 	for _, ksub := range []int{16, 256} {
 		for _, metric := range []Metric{L2, InnerProduct} {
 			r := rand.New(rand.NewPCG(4, 4))
-			cb := NewPQCodebook(randFloats(r, m*ksub*(d/m)), m, ksub, d/m)
-			q := randFloats(r, d)
+			cb := NewPQCodebook(randNorm(r, m*ksub*(d/m)), m, ksub, d/m)
+			q := randNorm(r, d)
 			dst := AlignedFloat32(m * ksub)
 			b.Run(fmt.Sprintf("d=%d/M=%d/ksub=%d/metric=%v", d, m, ksub, metric), func(b *testing.B) {
 				benchLevels(b, func(b *testing.B) {
@@ -39,7 +39,7 @@ func BenchmarkPQScan8(b *testing.B) {
 		for i := range codes {
 			codes[i] = uint8(r.IntN(256))
 		}
-		table := randFloats(r, m*256)
+		table := randNorm(r, m*256)
 		dst := make([]float32, n)
 		b.Run(fmt.Sprintf("m=%d/n=%d", m, n), func(b *testing.B) {
 			for _, gather := range []bool{false, true} {

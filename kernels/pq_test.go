@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func randFloats(r *rand.Rand, n int) []float32 {
+func randNorm(r *rand.Rand, n int) []float32 {
 	s := make([]float32, n)
 	for i := range s {
 		s[i] = float32(r.NormFloat64())
@@ -45,9 +45,9 @@ func TestPQTable(t *testing.T) {
 		for _, ksub := range []int{1, 3, 8, 16, 24, 32, 48, 64, 80, 256} {
 			for _, dsub := range []int{1, 2, 3, 4, 8, 17} {
 				for _, m := range []int{1, 2, 5, 8} {
-					cent := randFloats(r, m*ksub*dsub)
+					cent := randNorm(r, m*ksub*dsub)
 					cb := NewPQCodebook(cent, m, ksub, dsub)
-					q := randFloats(r, m*dsub)
+					q := randNorm(r, m*dsub)
 					for _, metric := range []Metric{L2, InnerProduct} {
 						buf := make([]float32, m*ksub+9)
 						for i := range buf {
@@ -71,9 +71,9 @@ func TestPQTable(t *testing.T) {
 		// d = 128, M = 64 (dsub = 2) as the ranker uses it, both ksub.
 		for _, ksub := range []int{16, 256} {
 			const m, dsub = 64, 2
-			cent := randFloats(r, m*ksub*dsub)
+			cent := randNorm(r, m*ksub*dsub)
 			cb := NewPQCodebook(cent, m, ksub, dsub)
-			q := randFloats(r, m*dsub)
+			q := randNorm(r, m*dsub)
 			dst := make([]float32, m*ksub)
 			cb.Table(dst, q, L2)
 			want, mag := pqTableDirect(cent, q, m, ksub, dsub, L2)
@@ -104,7 +104,7 @@ func TestPQTableNaN(t *testing.T) {
 	})
 }
 
-func sameFloat(a, b float32) bool {
+func sameBits(a, b float32) bool {
 	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
 }
 
@@ -123,7 +123,7 @@ func TestPQScan8(t *testing.T) {
 	forEachScan8(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
 		for _, m := range []int{1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100} {
-			table := randFloats(r, m*256)
+			table := randNorm(r, m*256)
 			for _, n := range []int{0, 1, 2, 3, 7, 16, 33, 100} {
 				codes := make([]uint8, n*m+1)[1:] // unaligned, ends at the slice end
 				for i := range codes {
@@ -137,7 +137,7 @@ func TestPQScan8(t *testing.T) {
 				}
 				PQScan8(buf[:n:n], codes, m, table)
 				for i := range n {
-					if !sameFloat(buf[i], want[i]) {
+					if !sameBits(buf[i], want[i]) {
 						t.Fatalf("m=%d n=%d: dst[%d] = %g, want %g", m, n, i, buf[i], want[i])
 					}
 					// And the reference is the plain sum, up to rounding.
@@ -202,7 +202,7 @@ func FuzzPQScan8(f *testing.F) {
 		m := int(m8)%130 + 1
 		n := int(n8) % 64
 		r := rand.New(rand.NewPCG(uint64(len(data)), uint64(m*100+n)))
-		table := randFloats(r, m*256)
+		table := randNorm(r, m*256)
 		for i, b := range data {
 			if b == 0xFF { // a few specials
 				table[(i*131)%len(table)] = float32(math.Inf(1 - 2*(i%2)))
@@ -217,14 +217,14 @@ func FuzzPQScan8(f *testing.F) {
 		}
 		want := make([]float32, n)
 		pqScan8Generic(want, codes, m, table)
-		withEachLevel(func(l Level) {
+		eachLevel(func(l Level) {
 			for _, gather := range []bool{false, true} {
 				pqScan8Gather = gather
 				got := make([]float32, n)
 				PQScan8(got, codes, m, table)
 				pqScan8Gather = false
 				for i := range n {
-					if !sameFloat(got[i], want[i]) {
+					if !sameBits(got[i], want[i]) {
 						t.Fatalf("%v gather=%v m=%d n=%d: dst[%d] = %g, want %g", l, gather, m, n, i, got[i], want[i])
 					}
 				}

@@ -106,7 +106,7 @@ func TestTopK(t *testing.T) {
 					want := topKRef(scores, ids, k, largest)
 					if !sameResults(got, want) {
 						t.Fatalf("n=%d k=%d largest=%v ties=%v nan=%v: got %d results, want %d; first diff at %d",
-							n, k, largest, ties, nan, len(got), len(want), firstDiff(got, want))
+							n, k, largest, ties, nan, len(got), len(want), firstResultDiff(got, want))
 					}
 				}
 			}
@@ -114,7 +114,7 @@ func TestTopK(t *testing.T) {
 	})
 }
 
-func firstDiff(a, b []Result) int {
+func firstResultDiff(a, b []Result) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
@@ -157,7 +157,7 @@ func TestSelectorStream(t *testing.T) {
 				}
 				got := s.Results(nil)
 				if want := topKRef(scores, nil, k, largest); !sameResults(got, want) {
-					t.Fatalf("trial %d round %d n=%d k=%d: results differ at %d", trial, round, n, k, firstDiff(got, want))
+					t.Fatalf("trial %d round %d n=%d k=%d: results differ at %d", trial, round, n, k, firstResultDiff(got, want))
 				}
 			}
 		}
@@ -179,7 +179,7 @@ func FuzzTopK(f *testing.F) {
 		want := topKRef(scores, nil, k, largest)
 		eachLevel(func(l Level) {
 			if got := TopK(nil, scores, nil, k, largest); !sameResults(got, want) {
-				t.Fatalf("%s: n=%d k=%d largest=%v: differs at %d", l, len(scores), k, largest, firstDiff(got, want))
+				t.Fatalf("%s: n=%d k=%d largest=%v: differs at %d", l, len(scores), k, largest, firstResultDiff(got, want))
 			}
 		})
 	})
