@@ -40,6 +40,9 @@ func KernelCases() []KernelCase {
 		{"L2SqBatch", "d=128 n=2000", "GB/s", setupBatch(128, 2000, true)},
 		{"DotBatchMany", "d=128 m=64 n=20000", "GFLOP/s", setupMany(128, 64, 20000)},
 		{"TopK", "k=1000 n=100000", "Mscores/s", setupTopK(1000, 100_000)},
+		{"PQTable", "d=128 M=64 ksub=256", "Mentries/s", setupPQTable(128, 64, 256)},
+		{"PQScan8", "M=64 n=32768", "Gcodes/s", setupPQScan8(64, 32768)},
+		{"FastScan4", "M=64 n=32768", "Gcodes/s", setupFastScan4(64, 32768)},
 	}
 }
 
@@ -199,5 +202,86 @@ func setupTopK(k, n int) func(r *rand.Rand) (func(), float64, func() error) {
 			return nil
 		}
 		return op, float64(n) * 1e3, check // scores/ns x 1e3 = Mscores/s
+	}
+}
+
+func setupPQTable(d, m, ksub int) func(r *rand.Rand) (func(), float64, func() error) {
+	return func(r *rand.Rand) (func(), float64, func() error) {
+		dsub := d / m
+		cent, q, dst := randVec(r, m*ksub*dsub), randVec(r, d), make([]float32, m*ksub)
+		cb := kernels.NewPQCodebook(cent, m, ksub, dsub)
+		op := func() { cb.Table(dst, q, kernels.L2) }
+		check := func() error {
+			op()
+			for i := range m * ksub {
+				s, c := i/ksub, i
+				var want float64
+				for j := range dsub {
+					x := float64(q[s*dsub+j]) - float64(cent[c*dsub+j])
+					want += x * x
+				}
+				if err := near(dst[i], want, want, dsub); err != nil {
+					return fmt.Errorf("entry %d: %w", i, err)
+				}
+			}
+			return nil
+		}
+		return op, float64(m*ksub) * 1e3, check // entries/ns x 1e3 = Mentries/s
+	}
+}
+
+func setupPQScan8(m, n int) func(r *rand.Rand) (func(), float64, func() error) {
+	return func(r *rand.Rand) (func(), float64, func() error) {
+		codes, table, dst := make([]uint8, n*m), randVec(r, m*256), make([]float32, n)
+		for i := range codes {
+			codes[i] = uint8(r.IntN(256))
+		}
+		op := func() { kernels.PQScan8(dst, codes, m, table) }
+		check := func() error {
+			op()
+			for i := range n {
+				var want, abs float64
+				for j := range m {
+					v := float64(table[j*256+int(codes[i*m+j])])
+					want += v
+					abs += math.Abs(v)
+				}
+				if err := near(dst[i], want, abs, m); err != nil {
+					return fmt.Errorf("vector %d: %w", i, err)
+				}
+			}
+			return nil
+		}
+		return op, float64(n * m), check // codes/ns = Gcodes/s
+	}
+}
+
+func setupFastScan4(m, n int) func(r *rand.Rand) (func(), float64, func() error) {
+	return func(r *rand.Rand) (func(), float64, func() error) {
+		codes := make([]uint8, n*m)
+		for i := range codes {
+			codes[i] = uint8(r.IntN(16))
+		}
+		packed := kernels.AlignedBytes(kernels.FastScan4Size(n, m))
+		kernels.PackCodes4(packed, codes, n, m)
+		table := randVec(r, m*16)
+		lut := make([]uint8, kernels.FastScan4LUTSize(m))
+		kernels.QuantizeTable4(lut, table, m, kernels.L2)
+		dst := make([]uint16, n)
+		op := func() { kernels.FastScan4(dst, packed, m, lut) }
+		check := func() error {
+			op()
+			for i := range n {
+				var want uint16
+				for j := range m {
+					want += uint16(lut[j*16+int(codes[i*m+j])])
+				}
+				if dst[i] != want {
+					return fmt.Errorf("vector %d: sum %d, want %d", i, dst[i], want)
+				}
+			}
+			return nil
+		}
+		return op, float64(n * m), check
 	}
 }
