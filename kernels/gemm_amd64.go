@@ -13,8 +13,9 @@ import "sync"
 //	if flags&gemmReLU: tile = max(0, tile)
 //	C = tile
 //
-// a holds the block k-major: a[p*R + i] is row i, column p, for the kernel's
-// R rows. b is a panel at its first k row, 32 columns per row (128 bytes).
+// a holds the block row-major with the fixed row stride gemmAStride (the
+// kernels read row i at a constant displacement): a[i*gemmAStride + p] is row
+// i, column p. b is a panel at its first k row, 32 columns per row (128 bytes).
 // ldc is the row stride of C in elements. Their reference is gemmGeneric.
 //
 // AVX-512 (R = 1..14 rows × 32 columns): mask has one bit per column to
@@ -139,7 +140,19 @@ const (
 	gemmKC    = 256 // k block (f32): a 14×256 A block is 14 KiB, a B panel slab 32 KiB
 	gemmKP    = 256 // k block in bf16 pairs (512 k): the same bytes of B as gemmKC
 	gemmNC    = 512 // n block: a 256×512 slab of B is 512 KiB, half of the L2
+
+	// gemmAStride is the row stride of a packed A block, in elements:
+	// gemmKC plus one cache line, so that the rows fall in different L1
+	// sets. gemm_asm_gen.go bakes it into the kernels.
+	gemmAStride = gemmKC + 16
 )
+
+// gemmPairsBF16AVX512 rounds src to bf16 pairs: dst[q] = bf16(src[2q]) |
+// bf16(src[2q+1])<<16, zero high half past the end; len(dst) >= ⌈len(src)/2⌉.
+// Reference: ToBF16 (subnormal inputs become zero, which VDPBF16PS does anyway).
+//
+//go:noescape
+func gemmPairsBF16AVX512(dst []uint32, src []float32)
 
 type gemmKernel512 func(a, b, c []float32, kc, ldc int, mask uint32, bias []float32, flags uint)
 type gemmKernelBF16 func(a, b []uint32, c []float32, kp, ldc int, mask uint32, bias []float32, flags uint)
@@ -154,15 +167,15 @@ var (
 // gemmScratch is one caller's working memory; gemmPool hands them out so
 // that concurrent calls never share one.
 type gemmScratch struct {
-	a    []float32 // packed A block, gemmMR512 × gemmKC
-	ap   []uint32  // packed A pairs, gemmMR512 × gemmKP
+	a    []float32 // packed A block, gemmMR512 × gemmAStride
+	ap   []uint32  // packed A pairs, gemmMR512 × gemmAStride
 	b    []float32 // packed B for Gemm, grown on demand
 	tile [gemmMR256 * 16]float32
 	bias [16]float32
 }
 
 var gemmPool = sync.Pool{New: func() any {
-	return &gemmScratch{a: AlignedFloat32(gemmMR512 * gemmKC), ap: alignedUint32(gemmMR512 * gemmKP)}
+	return &gemmScratch{a: AlignedFloat32(gemmMR512 * gemmAStride), ap: alignedUint32(gemmMR512 * gemmAStride)}
 }}
 
 func gemm(c, a, b, bias []float32, m, k, n int, act Activation) {
@@ -256,20 +269,18 @@ func gemmSigmoidRows(c []float32, n, i0, r, j0, w int) {
 	}
 }
 
-// packA writes rows i0..i0+r, columns p0..p0+kc of A (row stride k) into
-// dst k-major: dst[p*r+i] = A[i0+i][p0+p], rounded to bf16 if round.
+// packA copies rows i0..i0+r, columns p0..p0+kc of A (row stride k) into
+// dst with row stride gemmAStride, rounded to bf16 if round.
 func packA(dst, a []float32, k, i0, r, p0, kc int, round bool) {
-	dst = dst[:r*kc]
 	for i := range r {
 		src := a[(i0+i)*k+p0 : (i0+i)*k+p0+kc]
+		d := dst[i*gemmAStride : i*gemmAStride+kc]
 		if round {
 			for p, x := range src {
-				dst[p*r+i] = roundBF16(x)
+				d[p] = roundBF16(x)
 			}
 		} else {
-			for p, x := range src {
-				dst[p*r+i] = x
-			}
+			copy(d, src)
 		}
 	}
 }
@@ -291,7 +302,7 @@ func gemmDriver(s *gemmScratch, c, a []float32, m, k, n int, panels, bias []floa
 			flags := gemmFlags(pc == 0, last, bias, act)
 			for ir := 0; ir < m; ir += mr {
 				r := min(mr, m-ir)
-				ap := s.a[:r*kc]
+				ap := s.a
 				packA(ap, a, k, ir, r, pc, kc, round)
 				for jr := jc; jr < jc+nc; jr += gemmNR {
 					w := min(gemmNR, n-jr)
@@ -348,21 +359,14 @@ func gemmTile256(s *gemmScratch, r int, ap, panel, c []float32, off, n, kc, hw i
 }
 
 // packAPairs writes rows i0..i0+r, k pairs q0..q0+kq of A (row stride k)
-// into dst as bf16 pairs: dst[q*r+i] = bf16(A[i][2q]) | bf16(A[i][2q+1])<<16,
-// the high half zero past column k.
+// into dst as bf16 pairs with row stride gemmAStride:
+// dst[i*gemmAStride + q] = bf16(A[i][2q]) | bf16(A[i][2q+1])<<16, the high
+// half zero past column k.
 func packAPairs(dst []uint32, a []float32, k, i0, r, q0, kq int) {
-	dst = dst[:r*kq]
+	p0 := 2 * q0
+	p1 := min(k, p0+2*kq)
 	for i := range r {
-		row := a[(i0+i)*k : (i0+i)*k+k]
-		p := 2 * q0
-		full := min(kq, (k-p)/2) // pairs with both halves inside the row
-		src := row[p : p+2*full]
-		for q := range full {
-			dst[q*r+i] = uint32(ToBF16(src[2*q])) | uint32(ToBF16(src[2*q+1]))<<16
-		}
-		if full < kq { // odd k: the last pair has only its low half
-			dst[full*r+i] = uint32(ToBF16(row[k-1]))
-		}
+		gemmPairsBF16AVX512(dst[i*gemmAStride:i*gemmAStride+kq], a[(i0+i)*k+p0:(i0+i)*k+p1])
 	}
 }
 
@@ -379,7 +383,7 @@ func gemmDriverBF16(s *gemmScratch, c, a []float32, m int, b *PackedBF16, bias [
 			flags := gemmFlags(qc == 0, last, bias, act)
 			for ir := 0; ir < m; ir += mr {
 				r := min(mr, m-ir)
-				ap := s.ap[:r*kq]
+				ap := s.ap
 				packAPairs(ap, a, k, ir, r, qc, kq)
 				for jr := jc; jr < jc+nc; jr += gemmNR {
 					w := min(gemmNR, n-jr)
@@ -395,4 +399,25 @@ func gemmDriverBF16(s *gemmScratch, c, a []float32, m int, b *PackedBF16, bias [
 			}
 		}
 	}
+}
+
+// The peak probes in fmapeak_amd64.s: n iterations of register-only
+// multiply-adds, for BenchmarkFMAPeak.
+
+func fmaPeakAVX512(n int)
+func fmaPeakAVX2(n int)
+func bf16PeakAVX512(n int)
+
+// gemmPeakProbe returns the probe for level l and kind "f32" or "bf16" and
+// its flops per iteration, or nil where this build or CPU has none.
+func gemmPeakProbe(l Level, kind string) (func(n int), int) {
+	switch {
+	case kind == "f32" && l == AVX512 && cpu.hw >= AVX512:
+		return fmaPeakAVX512, 24 * 16 * 2
+	case kind == "f32" && l == AVX2 && cpu.hw >= AVX2:
+		return fmaPeakAVX2, 12 * 8 * 2
+	case kind == "bf16" && l == AVX512 && cpu.hwBF16:
+		return bf16PeakAVX512, 24 * 32 * 2
+	}
+	return nil, 0
 }
