@@ -10,6 +10,7 @@ import "sync"
 //	tile = A[rows, kc] × B[kc, cols]  (f32 accumulators, k in order)
 //	if flags&gemmAcc:  tile += C      (the sums of the earlier k blocks)
 //	if flags&gemmBias: tile += bias
+//	if flags&gemmSigm: tile = 1/(1+exp(-tile))
 //	if flags&gemmReLU: tile = max(0, tile)
 //	C = tile
 //
@@ -134,6 +135,7 @@ const (
 	gemmAcc  = 1 // add the tile already in C
 	gemmBias = 2 // add bias
 	gemmReLU = 4 // max(0, x)
+	gemmSigm = 8 // 1/(1+exp(-x)), within a few ulp (see TestGemmSigmoid)
 
 	gemmMR512 = 14  // rows of the AVX-512 kernels
 	gemmMR256 = 6   // rows of the AVX2 kernels
@@ -251,22 +253,14 @@ func gemmFlags(first, last bool, bias []float32, act Activation) uint {
 		if bias != nil {
 			f |= gemmBias
 		}
-		if act == ActReLU {
+		switch act {
+		case ActReLU:
 			f |= gemmReLU
+		case ActSigmoid:
+			f |= gemmSigm
 		}
 	}
 	return f
-}
-
-// gemmSigmoidRows applies the sigmoid to rows i0..i0+r, columns j0..j0+w
-// of C, just after the kernels stored them (still in cache).
-func gemmSigmoidRows(c []float32, n, i0, r, j0, w int) {
-	for i := i0; i < i0+r; i++ {
-		row := c[i*n+j0 : i*n+j0+w]
-		for j, x := range row {
-			row[j] = sigmoid(x)
-		}
-	}
 }
 
 // packA copies rows i0..i0+r, columns p0..p0+kc of A (row stride k) into
@@ -323,9 +317,6 @@ func gemmDriver(s *gemmScratch, c, a []float32, m, k, n int, panels, bias []floa
 						}
 						gemmTile256(s, r, ap, panel[h:], c, (ir*n + jr + h), n, kc, hw, hb, flags)
 					}
-				}
-				if last && act == ActSigmoid {
-					gemmSigmoidRows(c, n, ir, r, jc, nc)
 				}
 			}
 		}
@@ -392,9 +383,6 @@ func gemmDriverBF16(s *gemmScratch, c, a []float32, m int, b *PackedBF16, bias [
 						bb = bias[jr:]
 					}
 					gemmKernelsBF16[r](ap, b.panels[jr*kp+qc*gemmNR:], c[ir*n+jr:], kq, n, gemmMask(w), bb, flags)
-				}
-				if last && act == ActSigmoid {
-					gemmSigmoidRows(c, n, ir, r, jc, nc)
 				}
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"log"
+	"math"
 	"os"
 )
 
@@ -39,7 +40,9 @@ func main() {
 	p("#include \"textflag.h\"")
 	p("")
 	p("// Flags of the micro-kernels' epilogue (gemm_amd64.go names them):")
-	p("// 1: add the tile already in C (a later k block), 2: add bias, 4: ReLU.")
+	p("// 1: add the tile already in C (a later k block), 2: add bias, 4: ReLU,")
+	p("// 8: sigmoid.")
+	sigmoidConsts()
 	for r := 1; r <= mr512; r++ {
 		genAVX512(r, false)
 	}
@@ -225,6 +228,12 @@ func genAVX512(r int, bf16 bool) {
 		p("\tVADDPS Z29, Z%d, Z%d", 2*i+1, 2*i+1)
 	}
 	p("nobias:")
+	p("\tTESTQ $8, R10")
+	p("\tJZ nosigmoid")
+	for i := 0; i < 2*r; i++ {
+		sigmoid("Z", i, 28, 29, 30, 31)
+	}
+	p("nosigmoid:")
 	p("\tTESTQ $4, R10")
 	p("\tJZ store")
 	p("\tVPXORD Z30, Z30, Z30")
@@ -300,6 +309,12 @@ func genAVX2(r int) {
 		p("\tVADDPS Y13, Y%d, Y%d", 2*i+1, 2*i+1)
 	}
 	p("nobias:")
+	p("\tTESTQ $8, R10")
+	p("\tJZ nosigmoid")
+	for i := 0; i < 2*r; i++ {
+		sigmoid("Y", i, 12, 13, 14, 15)
+	}
+	p("nosigmoid:")
 	p("\tTESTQ $4, R10")
 	p("\tJZ store")
 	p("\tVXORPS Y14, Y14, Y14")
@@ -363,4 +378,85 @@ func genPairs() {
 	p("done:")
 	p("\tVZEROUPPER")
 	p("\tRET")
+}
+
+// The sigmoid constants, float32 bits, at 4-byte offsets of gemmSig<>.
+var sigConsts = []struct {
+	name string
+	bits uint32
+}{
+	{"sign", 0x80000000},
+	{"hi", math.Float32bits(88)},  // e^88 < MaxFloat32: 1/(1+e) stays finite
+	{"lo", math.Float32bits(-87)}, // e^-87 is a normal float32
+	{"log2e", math.Float32bits(math.Log2E)},
+	{"c1", math.Float32bits(0.693359375)}, // ln 2 = c1 + c2, c1 exact in 9 bits
+	{"c2", math.Float32bits(-2.12194440e-4)},
+	// e^r ≈ 1 + r + r²·P(r) on |r| ≤ ln2/2 (Cephes expf).
+	{"p0", math.Float32bits(1.9875691500e-4)},
+	{"p1", math.Float32bits(1.3981999507e-3)},
+	{"p2", math.Float32bits(8.3334519073e-3)},
+	{"p3", math.Float32bits(4.1665795894e-2)},
+	{"p4", math.Float32bits(1.6666665459e-1)},
+	{"p5", math.Float32bits(5.0000001201e-1)},
+	{"one", math.Float32bits(1)},
+}
+
+func sigOff(name string) string {
+	for i, c := range sigConsts {
+		if c.name == name {
+			return fmt.Sprintf("gemmSig<>+%d(SB)", 4*i)
+		}
+	}
+	panic(name)
+}
+
+func sigmoidConsts() {
+	p("")
+	p("// Constants of the sigmoid epilogue: 1/(1+e^t), t = -x clamped to")
+	p("// [-87, 88], e^t = 2^n·e^r with n = round(t·log2 e), r = t - n·ln 2.")
+	for i, c := range sigConsts {
+		p("DATA gemmSig<>+%d(SB)/4, $0x%08x // %s", 4*i, c.bits, c.name)
+	}
+	p("GLOBL gemmSig<>(SB), RODATA|NOPTR, $%d", 4*len(sigConsts))
+}
+
+// sigmoid writes the sigmoid of register acc in place, with t, n, y and
+// tmp as scratch registers (x is "Z" or "Y"). NaN stays NaN: the clamps
+// keep t as their second operand.
+func sigmoid(x string, acc, t, n, y, tmp int) {
+	R := func(i int) string { return fmt.Sprintf("%s%d", x, i) }
+	bc := func(name string, reg int) { p("\tVBROADCASTSS %s, %s", sigOff(name), R(reg)) }
+	bc("sign", tmp)
+	p("\tVXORPS %s, %s, %s", R(tmp), R(acc), R(t))
+	bc("hi", tmp)
+	p("\tVMINPS %s, %s, %s", R(t), R(tmp), R(t))
+	bc("lo", tmp)
+	p("\tVMAXPS %s, %s, %s", R(t), R(tmp), R(t))
+	bc("log2e", tmp)
+	p("\tVMULPS %s, %s, %s", R(tmp), R(t), R(n))
+	if x == "Z" {
+		p("\tVRNDSCALEPS $0, %s, %s", R(n), R(n))
+	} else {
+		p("\tVROUNDPS $0, %s, %s", R(n), R(n))
+	}
+	bc("c1", tmp)
+	p("\tVFNMADD231PS %s, %s, %s", R(tmp), R(n), R(t))
+	bc("c2", tmp)
+	p("\tVFNMADD231PS %s, %s, %s", R(tmp), R(n), R(t))
+	bc("p0", y)
+	for _, c := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		bc(c, tmp)
+		p("\tVFMADD213PS %s, %s, %s", R(tmp), R(t), R(y))
+	}
+	p("\tVMULPS %s, %s, %s", R(t), R(t), R(tmp))
+	p("\tVFMADD213PS %s, %s, %s", R(t), R(tmp), R(y))
+	bc("one", tmp)
+	p("\tVADDPS %s, %s, %s", R(tmp), R(y), R(y))
+	// 2^n as float bits: (n << 23) + bits(1.0).
+	p("\tVCVTPS2DQ %s, %s", R(n), R(n))
+	p("\tVPSLLD $23, %s, %s", R(n), R(n))
+	p("\tVPADDD %s, %s, %s", R(tmp), R(n), R(n))
+	p("\tVMULPS %s, %s, %s", R(n), R(y), R(y))
+	p("\tVADDPS %s, %s, %s", R(tmp), R(y), R(y))
+	p("\tVDIVPS %s, %s, %s", R(y), R(tmp), R(acc))
 }
