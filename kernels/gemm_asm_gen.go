@@ -177,30 +177,70 @@ func genAVX512(r int, bf16 bool) {
 	p("\tMOVQ %s+72(FP), CX", kname)
 	p("\tMOVQ ldc+80(FP), R8")
 	p("\tSHLQ $2, R8")
-	for i := 0; i < 2*r; i++ {
+	// Few rows leave registers for more accumulator sets: set s takes the
+	// k steps s, s+S, ... so that the FMA latency is covered at m = 1.
+	sets := 1
+	switch {
+	case r <= 3:
+		sets = 4
+	case r <= 7:
+		sets = 2
+	}
+	for i := 0; i < 2*r*sets; i++ {
 		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
-	p("\tTESTQ CX, CX")
-	p("\tJZ epilogue")
-	p("loop:")
-	p("\tVMOVUPS (DI), Z28")
-	p("\tVMOVUPS 64(DI), Z29")
-	for i := 0; i < r; i++ {
-		t := 30 + i%2
-		if bf16 {
-			p("\tVPBROADCASTD %d(SI), Z%d", aStrideBytes*i, t)
-			p("\t%s", vdpbf16ps(2*i, 28, t))
-			p("\t%s", vdpbf16ps(2*i+1, 29, t))
-		} else {
-			p("\tVBROADCASTSS %d(SI), Z%d", aStrideBytes*i, t)
-			p("\tVFMADD231PS Z28, Z%d, Z%d", t, 2*i)
-			p("\tVFMADD231PS Z29, Z%d, Z%d", t, 2*i+1)
+	// step writes one k step (one pair for bf16) into accumulator set s,
+	// reading A at column offset col and B at row offset row.
+	step := func(s, col, row int) {
+		p("\tVMOVUPS %d(DI), Z28", row*panelBytes)
+		p("\tVMOVUPS %d(DI), Z29", row*panelBytes+64)
+		for i := 0; i < r; i++ {
+			t := 30 + i%2
+			acc := 2*r*s + 2*i
+			if bf16 {
+				p("\tVPBROADCASTD %d(SI), Z%d", aStrideBytes*i+4*col, t)
+				p("\t%s", vdpbf16ps(acc, 28, t))
+				p("\t%s", vdpbf16ps(acc+1, 29, t))
+			} else {
+				p("\tVBROADCASTSS %d(SI), Z%d", aStrideBytes*i+4*col, t)
+				p("\tVFMADD231PS Z28, Z%d, Z%d", t, acc)
+				p("\tVFMADD231PS Z29, Z%d, Z%d", t, acc+1)
+			}
 		}
 	}
+	if sets > 1 {
+		shift := map[int]int{2: 1, 4: 2}[sets]
+		p("\tMOVQ CX, BX")
+		p("\tSHRQ $%d, BX", shift)
+		p("\tANDQ $%d, CX", sets-1)
+		p("\tTESTQ BX, BX")
+		p("\tJZ rest")
+		p("loopsets:")
+		for s := 0; s < sets; s++ {
+			step(s, s, s)
+		}
+		p("\tADDQ $%d, SI", 4*sets)
+		p("\tADDQ $%d, DI", panelBytes*sets)
+		p("\tDECQ BX")
+		p("\tJNZ loopsets")
+		p("rest:")
+	}
+	p("\tTESTQ CX, CX")
+	p("\tJZ reduce")
+	p("loop:")
+	step(0, 0, 0)
 	p("\tADDQ $4, SI")
 	p("\tADDQ $%d, DI", panelBytes)
 	p("\tDECQ CX")
 	p("\tJNZ loop")
+	p("reduce:")
+	for half := sets / 2; half >= 1; half /= 2 {
+		for s := 0; s < half; s++ {
+			for i := 0; i < 2*r; i++ {
+				p("\tVADDPS Z%d, Z%d, Z%d", 2*r*(s+half)+i, 2*r*s+i, 2*r*s+i)
+			}
+		}
+	}
 	p("epilogue:")
 	p("\tMOVL mask+88(FP), AX")
 	p("\tKMOVW AX, K1")
