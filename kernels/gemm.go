@@ -72,14 +72,20 @@ func gemmPanelLen(k, n int) int {
 
 // packBPanels writes b (k×n, row-major) into dst as 32-column panels. dst
 // holds gemmPanelLen(k, n) elements; the padding columns are set to zero.
+// It goes 16 rows of B at a time across all panels, so that it reads whole
+// rows and writes 2 KiB runs instead of walking B down one column strip.
 func packBPanels(dst, b []float32, k, n int) {
-	for j0 := 0; j0 < n; j0 += gemmNR {
-		w := min(gemmNR, n-j0)
-		panel := dst[j0*k : j0*k+k*gemmNR]
-		for p := range k {
-			row := panel[p*gemmNR : p*gemmNR+gemmNR]
-			copy(row, b[p*n+j0:p*n+j0+w])
-			clear(row[w:])
+	const rows = 16
+	for p0 := 0; p0 < k; p0 += rows {
+		p1 := min(k, p0+rows)
+		for j0 := 0; j0 < n; j0 += gemmNR {
+			w := min(gemmNR, n-j0)
+			panel := dst[j0*k : j0*k+k*gemmNR]
+			for p := p0; p < p1; p++ {
+				row := panel[p*gemmNR : p*gemmNR+gemmNR]
+				copy(row, b[p*n+j0:p*n+j0+w])
+				clear(row[w:])
+			}
 		}
 	}
 }
