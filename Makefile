@@ -12,7 +12,7 @@ BENCH ?= .
 COUNT ?= 1
 PKGS  ?= ./...
 
-.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck bench fuzz deps tools clean
+.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check bench fuzz deps tools clean
 
 all: test
 
@@ -36,16 +36,18 @@ $(STATICCHECK):
 $(BENCHSTAT):
 	GOBIN=$(BIN) $(GO) install golang.org/x/perf/cmd/benchstat@latest
 
-## lint: go vet, gofmt and staticcheck
-lint: vet fmt staticcheck
+## lint: go vet, gofmt, staticcheck, and generated assembly up to date
+lint: vet fmt staticcheck generate-check
 
-vet:
-	$(GO) vet $(PKGS)
-	$(GO) vet -tags purego $(PKGS)
+## generate: regenerate the generated assembly (kernels/gemm_amd64.s, kernels/fmapeak_amd64.s)
+generate:
+	$(GO) generate ./kernels
 
-fmt:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+generate-check:
+	@tmp=$$(mktemp -d) && $(GO) run kernels/gemm_asm_gen.go -out $$tmp && \
+	for f in gemm_amd64.s fmapeak_amd64.s; do \
+		cmp -s $$tmp/$$f kernels/$$f || { echo "kernels/$$f is stale: run make generate"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)

@@ -43,6 +43,8 @@ func KernelCases() []KernelCase {
 		{"PQTable", "d=128 M=64 ksub=256", "Mentries/s", setupPQTable(128, 64, 256)},
 		{"PQScan8", "M=64 n=32768", "Gcodes/s", setupPQScan8(64, 32768)},
 		{"FastScan4", "M=64 n=32768", "Gcodes/s", setupFastScan4(64, 32768)},
+		{"GemmPacked", "m=1000 k=256 n=256 relu", "GFLOP/s", setupGemm(1000, 256, 256, false)},
+		{"GemmBF16", "m=1000 k=256 n=256 relu", "GFLOP/s", setupGemm(1000, 256, 256, true)},
 	}
 }
 
@@ -283,5 +285,39 @@ func setupFastScan4(m, n int) func(r *rand.Rand) (func(), float64, func() error)
 			return nil
 		}
 		return op, float64(n * m), check
+	}
+}
+
+func setupGemm(m, k, n int, bf16 bool) func(r *rand.Rand) (func(), float64, func() error) {
+	return func(r *rand.Rand) (func(), float64, func() error) {
+		a, b, bias, c := randVec(r, m*k), randVec(r, k*n), randVec(r, n), make([]float32, m*n)
+		var op func()
+		round := func(x float32) float32 { return x }
+		if bf16 {
+			pb := kernels.PackBF16(b, k, n)
+			op = func() { kernels.GemmBF16(c, a, m, pb, bias, kernels.ActReLU) }
+			round = func(x float32) float32 { return kernels.ToBF16(x).Float32() }
+		} else {
+			pb := kernels.PackB(b, k, n)
+			op = func() { kernels.GemmPacked(c, a, m, pb, bias, kernels.ActReLU) }
+		}
+		check := func() error {
+			op()
+			for _, ij := range [][2]int{{0, 0}, {m - 1, n - 1}, {m / 2, n / 3}, {m / 3, n - 1}} {
+				i, j := ij[0], ij[1]
+				want, abs := float64(bias[j]), math.Abs(float64(bias[j]))
+				for l := range k {
+					t := float64(round(a[i*k+l])) * float64(round(b[l*n+j]))
+					want += t
+					abs += math.Abs(t)
+				}
+				want = max(want, 0)
+				if err := near(c[i*n+j], want, abs, k); err != nil {
+					return fmt.Errorf("C[%d][%d]: %w", i, j, err)
+				}
+			}
+			return nil
+		}
+		return op, float64(2 * m * k * n), check
 	}
 }
