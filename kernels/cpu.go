@@ -14,7 +14,7 @@ type Level uint8
 const (
 	// Generic is the portable Go code: the reference every other path is tested against.
 	Generic Level = iota
-	// AVX2 is the 256-bit path: AVX2, FMA3, BMI1 and BMI2.
+	// AVX2 is the 256-bit path: AVX2, FMA3, F16C, BMI1 and BMI2.
 	AVX2
 	// AVX512 is the 512-bit path: AVX-512 F, BW, DQ and VL on top of AVX2.
 	AVX512
@@ -68,7 +68,7 @@ func detect(env string) features {
 	var f features
 	if asmEnabled {
 		c := &cpuid.CPU
-		if c.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.BMI1, cpuid.BMI2) {
+		if c.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.F16C, cpuid.BMI1, cpuid.BMI2) {
 			f.hw = AVX2
 			if c.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512DQ, cpuid.AVX512VL) {
 				f.hw = AVX512

@@ -1,0 +1,6 @@
+//go:build !amd64 || !gc || purego || noasm
+
+package kernels
+
+func dotF16(q []float32, x []F16) float32  { return dotF16Generic(q, x) }
+func l2SqF16(q []float32, x []F16) float32 { return l2SqF16Generic(q, x) }
