@@ -37,6 +37,9 @@ const (
 	// kmSeedPoints is the least size of the subsample that k-means++ seeds
 	// from (4*K when larger): k-means++ is K sequential passes over it.
 	kmSeedPoints = 20000
+	// kmSeedBudget caps the multiply-adds of k-means++ (K × points × d, about
+	// 2.5 s); beyond it, the seeds are K random sample points.
+	kmSeedBudget = 3e10
 	// kmSeedChunk is the fixed partition of the k-means++ distance updates.
 	kmSeedChunk = 1024
 
@@ -53,7 +56,8 @@ const (
 // TrainKMeans returns K centroids (K*d floats, row-major) of the n = len(x)/d
 // points of x under the L2 distance. It samples at most K*MaxPerCentroid
 // points, seeds the centroids by k-means++ (D² sampling) on a subsample of
-// max(20000, 4K) of them, and runs Lloyd iterations whose assignment step is
+// max(20000, 4K) of them (by K random sample points when K×subsample×d
+// passes 3e10, from K ≈ 8192 at d = 128), and runs Lloyd iterations whose assignment step is
 // a GEMM against the centroids. A cluster left empty by an update takes half
 // of the largest one. It returns an error, and never panics, on bad input.
 func TrainKMeans(x []float32, d int, opt KMeansOptions) ([]float32, error) {
@@ -105,7 +109,15 @@ func trainKMeans(x []float32, d int, opt KMeansOptions, st *kmStats) ([]float32,
 
 	t0 := time.Now()
 	seedN := min(ns, max(kmSeedPoints, 4*k))
-	c := kmSeedPP(xs, ns, d, k, seedN, rng, threads)
+	var c []float32
+	if float64(k)*float64(seedN)*float64(d) <= kmSeedBudget {
+		c = kmSeedPP(xs, ns, d, k, seedN, rng, threads)
+	} else {
+		// k-means++ would take minutes (K sequential passes): start from K
+		// distinct sample points, as FAISS does by default.
+		seedN = k
+		c = kmSample(xs, ns, d, k, rng)
+	}
 	t1 := time.Now()
 	var obj []float64
 	if st != nil {

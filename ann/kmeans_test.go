@@ -372,3 +372,18 @@ func TestDrawD2(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainKMeansRandomSeeds(t *testing.T) {
+	// K × seed points × d past kmSeedBudget: K random sample points seed.
+	k, d := 4096, 1024
+	if testing.Short() {
+		t.Skip("large K")
+	}
+	rng := rand.New(rand.NewPCG(6, 6))
+	x, _ := kmBlobs(rng, 2*k, d, 64, 1, 0.5)
+	var st kmStats
+	c, err := trainKMeans(x, d, KMeansOptions{K: k, Iters: 1, Seed: 1}, &st)
+	if err != nil || st.seedN != k || len(c) != k*d {
+		t.Fatalf("seeded from %d points, %d floats, %v", st.seedN, len(c), err)
+	}
+}
