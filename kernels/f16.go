@@ -100,6 +100,45 @@ func L2SqF16(q []float32, x []F16) float32 {
 	return l2SqF16(q, x)
 }
 
+// DotF16Many scores a float32 query q against many half-precision rows that
+// lie anywhere in memory: dst[i] = DotF16(q, rows[i]). The assembly fetches
+// rows a few ahead of the one it scores, which hides most of the memory
+// latency of re-ranking candidates scattered over an index. Every row must
+// be as long as q, and len(dst) == len(rows).
+func DotF16Many(dst, q []float32, rows [][]F16) {
+	checkF16Many("DotF16Many", dst, q, rows)
+	dotF16Many(dst, q, rows)
+}
+
+// L2SqF16Many is DotF16Many for squared Euclidean distances.
+func L2SqF16Many(dst, q []float32, rows [][]F16) {
+	checkF16Many("L2SqF16Many", dst, q, rows)
+	l2SqF16Many(dst, q, rows)
+}
+
+func checkF16Many(name string, dst, q []float32, rows [][]F16) {
+	if len(dst) != len(rows) {
+		panic(fmt.Sprintf("kernels: %s: len(dst) = %d, len(rows) = %d", name, len(dst), len(rows)))
+	}
+	for i, r := range rows {
+		if len(r) != len(q) {
+			panic(fmt.Sprintf("kernels: %s: len(rows[%d]) = %d, len(q) = %d", name, i, len(r), len(q)))
+		}
+	}
+}
+
+func dotF16ManyGeneric(dst, q []float32, rows [][]F16) {
+	for i, r := range rows {
+		dst[i] = dotF16Generic(q, r)
+	}
+}
+
+func l2SqF16ManyGeneric(dst, q []float32, rows [][]F16) {
+	for i, r := range rows {
+		dst[i] = l2SqF16Generic(q, r)
+	}
+}
+
 // dotF16Generic is the reference for every DotF16 path.
 func dotF16Generic(q []float32, x []F16) float32 {
 	var s float32

@@ -39,3 +39,35 @@ func l2SqF16(q []float32, x []F16) float32 {
 	}
 	return l2SqF16Generic(q, x)
 }
+
+//go:noescape
+func dotF16ManyAVX512(dst, q []float32, rows [][]F16) // reference: dotF16ManyGeneric
+
+//go:noescape
+func l2SqF16ManyAVX512(dst, q []float32, rows [][]F16) // reference: l2SqF16ManyGeneric
+
+func dotF16Many(dst, q []float32, rows [][]F16) {
+	switch {
+	case cpu.level >= AVX512:
+		dotF16ManyAVX512(dst, q, rows)
+	case cpu.level >= AVX2:
+		for i, r := range rows {
+			dst[i] = dotF16(q, r)
+		}
+	default:
+		dotF16ManyGeneric(dst, q, rows)
+	}
+}
+
+func l2SqF16Many(dst, q []float32, rows [][]F16) {
+	switch {
+	case cpu.level >= AVX512:
+		l2SqF16ManyAVX512(dst, q, rows)
+	case cpu.level >= AVX2:
+		for i, r := range rows {
+			dst[i] = l2SqF16(q, r)
+		}
+	default:
+		l2SqF16ManyGeneric(dst, q, rows)
+	}
+}

@@ -100,6 +100,45 @@ reduce: \
 	VPERMILPS    $0x01, X0, X1; \
 	VADDSS       X1, X0, X0
 
+// MANY512(STEP): dst[i] = STEP-reduce(q, rows[i]) for every row, fetching
+// the row PFDIST ahead into cache one line at a time while scoring row i.
+// R8 = dst, R9 = q, R10 = rows (24-byte slice headers), R11 = count,
+// R12 = d, R13 = bytes of a row (2d).
+#define PFDIST 4
+#define MANY512(STEP) \
+	MOVQ dst_base+0(FP), R8; \
+	MOVQ q_base+24(FP), R9; \
+	MOVQ q_len+32(FP), R12; \
+	MOVQ rows_base+48(FP), R10; \
+	MOVQ rows_len+56(FP), R11; \
+	LEAQ (R12)(R12*1), R13; \
+	XORQ BX, BX; \
+rowloop: \
+	CMPQ BX, R11; \
+	JAE  done; \
+	LEAQ PFDIST(BX), DX; \
+	CMPQ DX, R11; \
+	JAE  nopf; \
+	LEAQ (DX)(DX*2), DX; \
+	MOVQ (R10)(DX*8), DX; \
+	XORQ AX, AX; \
+pfloop: \
+	PREFETCHT0 (DX)(AX*1); \
+	ADDQ $64, AX; \
+	CMPQ AX, R13; \
+	JB   pfloop; \
+nopf: \
+	LEAQ (BX)(BX*2), DX; \
+	MOVQ (R10)(DX*8), DI; \
+	MOVQ R9, SI; \
+	MOVQ R12, CX; \
+	F16PAIR512(STEP); \
+	VMOVSS X0, (R8)(BX*4); \
+	INCQ BX; \
+	JMP  rowloop; \
+done: \
+	VZEROUPPER
+
 // func dotF16AVX512(q []float32, x []F16) float32
 // Requires: AVX512F
 TEXT ·dotF16AVX512(SB), NOSPLIT, $0-52
@@ -142,4 +181,16 @@ TEXT ·l2SqF16AVX2(SB), NOSPLIT, $0-52
 	F16PAIR256(L2H)
 	VMOVSS X0, ret+48(FP)
 	VZEROUPPER
+	RET
+
+// func dotF16ManyAVX512(dst, q []float32, rows [][]F16)
+// Requires: AVX512F
+TEXT ·dotF16ManyAVX512(SB), NOSPLIT, $0-72
+	MANY512(DOTH)
+	RET
+
+// func l2SqF16ManyAVX512(dst, q []float32, rows [][]F16)
+// Requires: AVX512F
+TEXT ·l2SqF16ManyAVX512(SB), NOSPLIT, $0-72
+	MANY512(L2H)
 	RET

@@ -109,6 +109,67 @@ func FuzzDotF16(f *testing.F) {
 			if got := L2SqF16(q, x); !sameFloat(got, float32(exact), exact, abs, n) {
 				t.Fatalf("%s L2SqF16 n=%d: got %v, exact %v", l, n, got, exact)
 			}
+			// The many-row forms sum in the same order as the one-row ones.
+			many := make([]float32, 3)
+			DotF16Many(many, q, [][]F16{x, x, x})
+			L2SqF16Many(many[2:], q, [][]F16{x})
+			d1, d2 := DotF16(q, x), L2SqF16(q, x)
+			if !sameBits(many[0], d1) || !sameBits(many[1], d1) || !sameBits(many[2], d2) {
+				t.Fatalf("%s n=%d: many-row forms %v differ from %v, %v", l, n, many, d1, d2)
+			}
 		})
+	})
+}
+
+func TestF16Many(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(35, 36))
+		for _, d := range []int{0, 1, 7, 8, 16, 17, 33, 128, 784} {
+			for _, n := range []int{0, 1, 3, 4, 5, 9, 40} {
+				q := randFloats(r, d, 1)
+				pool := make([]F16, 50*d+3)
+				for i := range pool {
+					pool[i] = ToF16(r.Float32()*2 - 1)
+				}
+				rows := make([][]F16, n)
+				for i := range rows {
+					off := r.IntN(48*d + 1)
+					rows[i] = pool[off : off+d]
+				}
+				buf := make([]float32, n+4)
+				for i := range buf {
+					buf[i] = 42
+				}
+				dst := buf[:n:n]
+				for _, k := range []struct {
+					name  string
+					f     func(dst, q []float32, rows [][]F16)
+					exact func(a, b []float32) (float64, float64)
+				}{{"DotF16Many", DotF16Many, exactDot}, {"L2SqF16Many", L2SqF16Many, exactL2}} {
+					k.f(dst, q, rows)
+					for i := range n {
+						xf := make([]float32, d)
+						for j := range xf {
+							xf[j] = rows[i][j].Float32()
+						}
+						exact, abs := k.exact(q, xf)
+						if !closeTo(dst[i], exact, abs, d) {
+							t.Fatalf("%s d=%d n=%d row %d: got %v, exact %v", k.name, d, n, i, dst[i], exact)
+						}
+					}
+					for i := n; i < len(buf); i++ {
+						if buf[i] != 42 {
+							t.Fatalf("%s d=%d n=%d: wrote past dst", k.name, d, n)
+						}
+					}
+				}
+			}
+		}
+	})
+	mustPanic(t, "len(rows[1]) = 3, len(q) = 4", func() {
+		DotF16Many(make([]float32, 2), make([]float32, 4), [][]F16{make([]F16, 4), make([]F16, 3)})
+	})
+	mustPanic(t, "kernels: L2SqF16Many: len(dst) = 1, len(rows) = 2", func() {
+		L2SqF16Many(make([]float32, 1), nil, [][]F16{nil, nil})
 	})
 }

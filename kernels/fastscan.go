@@ -157,24 +157,21 @@ func QuantizeTable4(lut []uint8, table []float32, m int, metric Metric) (scale, 
 		panic(fmt.Sprintf("kernels: QuantizeTable4: len(lut) = %d, want FastScan4LUTSize(%d) = %d", len(lut), m, FastScan4LUTSize(m)))
 	}
 	neg := metric == InnerProduct
-	var lows [64]float32
+	var lows [256]float32
 	lo := lows[:]
 	if m > len(lows) {
 		lo = make([]float32, m)
 	}
 	var maxSpan, sumSpans, sumMins float64
 	for s := range m {
+		t := table[s*16 : s*16+16 : s*16+16]
 		mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
-		for _, v := range table[s*16 : s*16+16] {
-			if neg {
-				v = -v
-			}
-			if v < mn {
-				mn = v
-			}
-			if v > mx {
-				mx = v
-			}
+		for _, v := range t {
+			mn = min(mn, v)
+			mx = max(mx, v)
+		}
+		if neg {
+			mn, mx = -mx, -mn
 		}
 		if !(mn <= mx) { // all NaN
 			mn, mx = 0, 0
@@ -190,23 +187,22 @@ func QuantizeTable4(lut []uint8, table []float32, m int, metric Metric) (scale, 
 		a = 1 // all spans 0 (or not finite): any scale will do
 	}
 	a32 := float32(a)
-	a = float64(a32) // quantize with exactly the scale that is returned
+	// q = (v - mn) * a + 0.5, rounded down, clamped to [0, 255]; for inner
+	// product v is negated, so q = (-v - mn) * a + 0.5 = v * (-a) + (0.5 - mn*a).
+	sign := a32
+	if neg {
+		sign = -a32
+	}
 	for s := range m {
-		mn := float64(lo[s])
-		for c, v := range table[s*16 : s*16+16] {
-			if neg {
-				v = -v
+		off := 0.5 - float32(float64(lo[s])*a)
+		out := lut[s*16 : s*16+16 : s*16+16]
+		for c, v := range table[s*16 : s*16+16 : s*16+16] {
+			q := v*sign + off
+			// NaN fails q > 0 and so becomes 0.
+			if !(q > 0) {
+				q = 0
 			}
-			// Round to nearest: truncation of x+0.5 >= 0 is its floor.
-			q := (float64(v)-mn)*a + 0.5
-			switch {
-			case !(q > 0): // NaN too
-				lut[s*16+c] = 0
-			case q >= 255:
-				lut[s*16+c] = 255
-			default:
-				lut[s*16+c] = uint8(q)
-			}
+			out[c] = uint8(min(q, 255))
 		}
 	}
 	clear(lut[m*16:])

@@ -61,6 +61,9 @@ func NewSelector(k int, largest bool) *Selector {
 	}
 }
 
+// Largest reports whether the Selector keeps the largest scores.
+func (s *Selector) Largest() bool { return s.largest }
+
 // K returns the number of results the Selector keeps.
 func (s *Selector) K() int { return s.k }
 
@@ -83,6 +86,20 @@ func (s *Selector) Threshold() (score float32, ok bool) {
 		return s.thresh, true
 	}
 	return 0, false
+}
+
+// Bound reports the threshold as of the last time the reservoir was cut back
+// to k (ok is false before the first cut). It never triggers a cut, so it is
+// cheap to ask for before every block of a scan; it is looser than
+// Threshold, never tighter, so an item that does not reach it cannot enter.
+func (s *Selector) Bound() (score float32, ok bool) {
+	if !s.kept {
+		return 0, false
+	}
+	if !s.largest {
+		return -s.thresh, true
+	}
+	return s.thresh, true
 }
 
 // Push offers scores with their ids (ids[i] for scores[i]; nil means

@@ -148,6 +148,13 @@ func TestSelectorStream(t *testing.T) {
 						s.Push(scores[pos:pos+step], nil)
 					}
 					pos += step
+					if b, ok := s.Bound(); ok {
+						// The bound is never tighter than the true k-th score.
+						ref := topKRef(scores[:pos], nil, k, largest)
+						if largest && b > ref[k-1].Score || !largest && b < ref[k-1].Score {
+							t.Fatalf("trial %d: bound %v tighter than the k-th score %v", trial, b, ref[k-1].Score)
+						}
+					}
 					if th, ok := s.Threshold(); ok {
 						ref := topKRef(scores[:pos], nil, k, largest)
 						if th != ref[k-1].Score {

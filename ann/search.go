@@ -1,0 +1,383 @@
+package ann
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/reelrank/reelrank/kernels"
+)
+
+// SearchOptions control one search.
+type SearchOptions struct {
+	K      int // results wanted, 1..4096
+	NProbe int // lists scanned, 1..Lists
+	// RefineFactor: with a refine copy, the best K*RefineFactor candidates
+	// by PQ score are re-ranked exactly (default 4; 1 re-ranks just K).
+	// Without one it is ignored.
+	RefineFactor int
+	// Exclude lists ids that must not come back (already seen, blocked).
+	Exclude []int64
+	// Allow, when not nil, admits only the ids whose bit is set.
+	Allow *Bitmap
+}
+
+// Bitmap is a set of non-negative ids, one bit each.
+type Bitmap struct{ words []uint64 }
+
+// NewBitmap makes a bitmap for ids 0..n-1.
+func NewBitmap(n int) *Bitmap { return &Bitmap{words: make([]uint64, (n+63)/64)} }
+
+// Set adds id, growing the bitmap when needed. Negative ids are ignored.
+func (b *Bitmap) Set(id int64) {
+	if id < 0 {
+		return
+	}
+	w := int(id >> 6)
+	for w >= len(b.words) {
+		b.words = append(b.words, 0)
+	}
+	b.words[w] |= 1 << (id & 63)
+}
+
+// Has reports whether id is in the set.
+func (b *Bitmap) Has(id int64) bool {
+	w := id >> 6
+	return id >= 0 && w < int64(len(b.words)) && b.words[w]&(1<<(id&63)) != 0
+}
+
+// searcher is the scratch one search needs; searches take one from a pool.
+type searcher struct {
+	coarse  []float32
+	probe   *kernels.Selector
+	probes  []kernels.Result
+	table   []float32
+	lut     []uint8
+	resid   []float32
+	ids     []int32
+	sums    []uint16
+	fdist   []float32
+	cand    *kernels.Selector
+	final   *kernels.Selector
+	cands   []kernels.Result
+	exclude map[int64]struct{}
+	outIDs  []int64
+	scores  []float32
+	rows16  [][]kernels.F16
+	rows32  [][]float32
+}
+
+var searchers = sync.Pool{New: func() any { return new(searcher) }}
+
+// filterChunk is how many candidates one call of the filtered scan may
+// return before they are handed to the selector.
+const filterChunk = 1024
+
+func (ix *Index) checkSearch(q []float32, opt *SearchOptions) error {
+	if !ix.trained.Load() {
+		return fmt.Errorf("ann: search: %w", ErrNotTrained)
+	}
+	if len(q) != ix.opt.Dim {
+		return fmt.Errorf("ann: search: query of dimension %d, index has %d", len(q), ix.opt.Dim)
+	}
+	for j, v := range q {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: search: query dimension %d is %v", ErrBadVector, j, v)
+		}
+	}
+	if opt.K < 1 || opt.K > 4096 {
+		return fmt.Errorf("ann: search: k = %d, want 1..4096", opt.K)
+	}
+	if opt.NProbe < 1 || opt.NProbe > ix.opt.Lists {
+		return fmt.Errorf("ann: search: nprobe = %d, want 1..%d", opt.NProbe, ix.opt.Lists)
+	}
+	if opt.RefineFactor < 0 {
+		return fmt.Errorf("ann: search: refine factor %d, want >= 0", opt.RefineFactor)
+	}
+	if opt.RefineFactor == 0 {
+		opt.RefineFactor = 4
+	}
+	return nil
+}
+
+// Search returns the K nearest vectors to q (largest inner product, or
+// smallest squared L2 distance), best first, ties by smaller id. With a
+// refine copy the scores are exact; without, they are the PQ estimates.
+// Fewer than K come back only when fewer eligible vectors live in the
+// probed lists.
+func (ix *Index) Search(q []float32, opt SearchOptions) ([]kernels.Result, error) {
+	if err := ix.checkSearch(q, &opt); err != nil {
+		return nil, err
+	}
+	if ix.live.Load() == 0 {
+		return nil, fmt.Errorf("ann: search: %w", ErrEmpty)
+	}
+	s := searchers.Get().(*searcher)
+	defer searchers.Put(s)
+	ix.structMu.RLock()
+	defer ix.structMu.RUnlock()
+	return ix.search(s, q, &opt), nil
+}
+
+// SearchBatch runs Search for every row of queries (n x Dim) on up to
+// threads goroutines (0 means GOMAXPROCS) and returns the results in order.
+func (ix *Index) SearchBatch(queries []float32, opt SearchOptions, threads int) ([][]kernels.Result, error) {
+	d := ix.opt.Dim
+	if len(queries)%d != 0 {
+		return nil, fmt.Errorf("ann: search batch: %d values are not a whole number of %d-dimensional queries", len(queries), d)
+	}
+	n := len(queries) / d
+	out := make([][]kernels.Result, n)
+	errs := make([]error, n)
+	if threads <= 0 {
+		threads = ix.opt.Threads
+	}
+	var wg sync.WaitGroup
+	for t := range min(threads, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := t; i < n; i += threads {
+				out[i], errs[i] = ix.Search(queries[i*d:(i+1)*d], opt)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("query %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.Result {
+	o := ix.opt
+	largest := o.Metric.Largest()
+
+	// Coarse: the nprobe best lists (by inner product with the centroid for
+	// InnerProduct, by distance for L2).
+	s.coarse = grow(s.coarse, o.Lists)
+	if largest {
+		kernels.DotBatch(s.coarse, q, ix.centroids)
+	} else {
+		kernels.L2SqBatch(s.coarse, q, ix.centroids)
+	}
+	if s.probe == nil || s.probe.K() != opt.NProbe {
+		s.probe = kernels.NewSelector(opt.NProbe, largest)
+	}
+	s.probe.Reset()
+	s.probe.Push(s.coarse, nil)
+	s.probes = s.probe.Results(s.probes)
+
+	// Candidates by PQ score: K*RefineFactor of them with a refine copy.
+	kc := opt.K
+	if o.Refine != RefineNone {
+		kc = opt.K * opt.RefineFactor
+	}
+	if s.cand == nil || s.cand.K() != kc || s.cand.Largest() != largest {
+		s.cand = kernels.NewSelector(kc, largest)
+	}
+	s.cand.Reset()
+	if len(opt.Exclude) > 0 {
+		if s.exclude == nil {
+			s.exclude = make(map[int64]struct{}, len(opt.Exclude))
+		}
+		clear(s.exclude)
+		for _, id := range opt.Exclude {
+			s.exclude[id] = struct{}{}
+		}
+	}
+	filtering := len(opt.Exclude) > 0 || opt.Allow != nil
+	eligible := func(L *invList, pos int) bool {
+		if L.isDead(pos) {
+			return false
+		}
+		if !filtering {
+			return true
+		}
+		id := L.ids[pos]
+		if _, ok := s.exclude[id]; ok && len(opt.Exclude) > 0 {
+			return false
+		}
+		return opt.Allow == nil || opt.Allow.Has(id)
+	}
+
+	s.table = grow(s.table, o.M*ix.ksub)
+	var scale, bias float32
+	if o.Bits == 4 {
+		s.lut = growBytes(s.lut, kernels.FastScan4LUTSize(o.M))
+	}
+	if !o.Residual || largest {
+		// Inner product: <q, c + r> = <q, c> + <q, r>; the table of <q, r>
+		// is the same for every list. L2 without residuals: the table of q
+		// itself is.
+		ix.pq.Table(s.table, q, o.Metric)
+		if o.Bits == 4 {
+			scale, bias = kernels.QuantizeTable4(s.lut, s.table, o.M, o.Metric)
+		}
+	}
+	s.resid = grow(s.resid, o.Dim)
+	s.ids = grow32(s.ids, filterChunk)
+	s.sums = grow16(s.sums, filterChunk)
+
+	for _, p := range s.probes {
+		l := int(p.ID)
+		var cbias float32
+		if largest {
+			cbias = p.Score
+		} else if o.Residual {
+			// L2: the table is of the residual query q - c.
+			c := ix.centroids[l*o.Dim : (l+1)*o.Dim]
+			for j := range q {
+				s.resid[j] = q[j] - c[j]
+			}
+			ix.pq.Table(s.table, s.resid, kernels.L2)
+			if o.Bits == 4 {
+				scale, bias = kernels.QuantizeTable4(s.lut, s.table, o.M, kernels.L2)
+			}
+		}
+		L := &ix.lists[l]
+		L.mu.RLock()
+		if o.Bits == 4 {
+			ix.scan4(s, L, l, cbias, scale, bias, eligible)
+		} else {
+			ix.scan8(s, L, l, cbias, eligible)
+		}
+		L.mu.RUnlock()
+	}
+
+	s.cands = s.cand.Results(s.cands)
+	if s.final == nil || s.final.K() != opt.K || s.final.Largest() != largest {
+		s.final = kernels.NewSelector(opt.K, largest)
+	}
+	s.final.Reset()
+	// Gather the survivors' ids and refine rows under each list's lock; a
+	// vector deleted since the scan is dropped here.
+	s.outIDs = s.outIDs[:0]
+	s.rows16 = s.rows16[:0]
+	s.rows32 = s.rows32[:0]
+	s.scores = s.scores[:0]
+	for _, c := range s.cands {
+		w := locOf(c.ID)
+		L := &ix.lists[w.list]
+		pos := int(w.pos)
+		L.mu.RLock()
+		if !L.isDead(pos) {
+			s.outIDs = append(s.outIDs, L.ids[pos])
+			s.scores = append(s.scores, c.Score)
+			switch o.Refine {
+			case RefineF16:
+				s.rows16 = append(s.rows16, L.f16[pos*o.Dim:(pos+1)*o.Dim:(pos+1)*o.Dim])
+			case RefineF32:
+				s.rows32 = append(s.rows32, L.f32[pos*o.Dim:(pos+1)*o.Dim:(pos+1)*o.Dim])
+			}
+		}
+		L.mu.RUnlock()
+	}
+	switch o.Refine {
+	case RefineF16:
+		if largest {
+			kernels.DotF16Many(s.scores, q, s.rows16)
+		} else {
+			kernels.L2SqF16Many(s.scores, q, s.rows16)
+		}
+	case RefineF32:
+		for i, v := range s.rows32 {
+			if largest {
+				s.scores[i] = kernels.Dot(q, v)
+			} else {
+				s.scores[i] = kernels.L2Sq(q, v)
+			}
+		}
+	}
+	s.final.Push(s.scores, s.outIDs)
+	clear(s.rows16) // drop references to list memory
+	clear(s.rows32)
+	return s.final.Results(nil)
+}
+
+// scan4 scans one 4-bit list into the candidate selector. While the
+// selector has no bound yet every vector is scored; after, the fused filter
+// returns only the vectors whose quantized sum beats the bound.
+func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float32, eligible func(*invList, int) bool) {
+	o := ix.opt
+	n := L.n
+	bb := kernels.FastScan4BlockBytes(o.M)
+	for start := 0; start < n; {
+		bound, ok := s.cand.Bound()
+		if !ok {
+			end := min(n, start+filterChunk)
+			sums := s.sums[:end-start]
+			kernels.FastScan4(sums, L.codes[start/32*bb:], o.M, s.lut)
+			for j, sum := range sums {
+				if pos := start + j; eligible(L, pos) {
+					s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(sum)/scale+bias+cbias)
+				}
+			}
+			start = end
+			continue
+		}
+		th := kernels.FastScan4Threshold(bound-cbias, scale, bias)
+		if th < 65535 {
+			th++ // keep ties with the bound: the exact order decides them
+		}
+		cnt, scanned := kernels.FastScan4Filter(s.ids, s.sums, L.codes[start/32*bb:], n-start, o.M, s.lut, th, int32(start))
+		for j := range cnt {
+			if pos := int(s.ids[j]); eligible(L, pos) {
+				s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(s.sums[j])/scale+bias+cbias)
+			}
+		}
+		start += scanned
+	}
+}
+
+// scan8 scores one 8-bit list with the ADC scan and offers every eligible
+// vector to the candidate selector.
+func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible func(*invList, int) bool) {
+	o := ix.opt
+	for start := 0; start < L.n; start += filterChunk {
+		end := min(L.n, start+filterChunk)
+		s.fdist = grow(s.fdist, end-start)
+		kernels.PQScan8(s.fdist, L.codes[start*o.M:end*o.M], o.M, s.table)
+		bound, ok := s.cand.Bound()
+		largest := o.Metric.Largest()
+		for j, v := range s.fdist {
+			v += cbias
+			if ok && (largest && v < bound || !largest && v > bound) {
+				continue
+			}
+			if pos := start + j; eligible(L, pos) {
+				s.cand.Add(loc{uint32(l), uint32(pos)}.key(), v)
+			}
+		}
+	}
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+func grow32(b []int32, n int) []int32 {
+	if cap(b) < n {
+		return make([]int32, n)
+	}
+	return b[:n]
+}
+
+func grow16(b []uint16, n int) []uint16 {
+	if cap(b) < n {
+		return make([]uint16, n)
+	}
+	return b[:n]
+}
+
+func growBytes(b []uint8, n int) []uint8 {
+	if cap(b) < n {
+		return make([]uint8, n)
+	}
+	return b[:n]
+}
