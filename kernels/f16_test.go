@@ -51,7 +51,7 @@ func TestF16Rounding(t *testing.T) {
 		check(math.Float32frombits(r.Uint32()))
 		check(float32(r.NormFloat64() * math.Pow(2, float64(r.IntN(40)-28))))
 	}
-	for _, f := range []float32{0, -0.0, 1, -1, 65504, 65519.99, 65520, 6.1e-5, 5.96e-8, 2.98e-8, 2.99e-8, 1e-10} {
+	for _, f := range []float32{0, float32(math.Copysign(0, -1)), 1, -1, 65504, 65519.99, 65520, 6.1e-5, 5.96e-8, 2.98e-8, 2.99e-8, 1e-10} {
 		check(f)
 	}
 }
