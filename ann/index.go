@@ -156,6 +156,7 @@ type Index struct {
 	idMu     sync.Mutex   // guards where; taken by Add, Delete, Compact
 	where    map[int64]loc
 	lists    []invList
+	radius   []atomic.Uint32 // per list: float32 bits of the mean ||x - c||
 	live     atomic.Int64
 }
 
@@ -179,6 +180,10 @@ type invList struct {
 	f32   []float32     // n x Dim with RefineF32
 	dead  []uint64      // tombstones, one bit a position; nil until the first delete
 	ndead int
+	// rsum is the sum of the residual norms ||x - c|| of the vectors added
+	// (Compact scales it down with the list), so that rsum/n is the list's
+	// mean radius, which probing weighs.
+	rsum float64
 }
 
 func (l *invList) isDead(pos int) bool {
@@ -193,6 +198,7 @@ func New(opt Options) (*Index, error) {
 	ix := &Index{opt: opt, dsub: opt.Dim / opt.M, ksub: 1 << opt.Bits}
 	ix.where = make(map[int64]loc)
 	ix.lists = make([]invList, opt.Lists)
+	ix.radius = make([]atomic.Uint32, opt.Lists)
 	return ix, nil
 }
 
@@ -393,11 +399,14 @@ func (ix *Index) Add(ids []int64, x []float32) error {
 	labels := make([]int32, n)
 	ix.assign(labels, x)
 	codes := make([]byte, n*o.M)
+	radius := make([]float32, n)
 	ix.parallel(n, func(lo, hi int) {
 		r, tab := make([]float32, o.Dim), make([]float32, o.M*ix.ksub)
 		for i := lo; i < hi; i++ {
 			c := ix.centroids[int(labels[i])*o.Dim:][:o.Dim]
-			ix.encode(codes[i*o.M:(i+1)*o.M], x[i*o.Dim:(i+1)*o.Dim], c, r, tab)
+			xi := x[i*o.Dim : (i+1)*o.Dim]
+			ix.encode(codes[i*o.M:(i+1)*o.M], xi, c, r, tab)
+			radius[i] = float32(math.Sqrt(float64(kernels.L2Sq(xi, c))))
 		}
 	})
 
@@ -419,7 +428,7 @@ func (ix *Index) Add(ids []int64, x []float32) error {
 		byList[l] = append(byList[l], i)
 	}
 	for l, rows := range byList {
-		ix.appendList(int(l), rows, ids, x, codes)
+		ix.appendList(int(l), rows, ids, x, codes, radius)
 	}
 	ix.live.Add(int64(n))
 	return nil
@@ -445,13 +454,14 @@ func (ix *Index) parallel(n int, f func(lo, hi int)) {
 }
 
 // appendList appends rows of a batch to list l; idMu is held.
-func (ix *Index) appendList(l int, rows []int, ids []int64, x []float32, codes []byte) {
+func (ix *Index) appendList(l int, rows []int, ids []int64, x []float32, codes []byte, radius []float32) {
 	o := ix.opt
 	L := &ix.lists[l]
 	L.mu.Lock()
 	defer L.mu.Unlock()
 	start := L.n
 	for _, i := range rows {
+		L.rsum += float64(radius[i])
 		L.ids = append(L.ids, ids[i])
 		switch o.Refine {
 		case RefineF16:
@@ -494,6 +504,7 @@ func (ix *Index) appendList(l int, rows []int, ids []int64, x []float32, codes [
 		}
 	}
 	L.n = newN
+	ix.radius[l].Store(math.Float32bits(float32(L.rsum / float64(L.n))))
 	for j, i := range rows {
 		ix.where[ids[i]] = loc{uint32(l), uint32(start + j)}
 	}
@@ -584,7 +595,9 @@ func (ix *Index) Compact() int {
 			codes = packed
 		}
 		freed += L.n - len(keep)
+		rsum := L.rsum * float64(len(keep)) / float64(L.n)
 		L.mu.Lock()
+		L.rsum = rsum
 		L.ids, L.codes, L.f16, L.f32 = ids, codes, f16, f32
 		L.n, L.dead, L.ndead = len(keep), nil, 0
 		L.mu.Unlock()

@@ -175,6 +175,22 @@ func (s *Selector) Results(dst []Result) []Result {
 	return dst
 }
 
+// Unordered appends the top k to dst[:0] in no particular order, skipping
+// the final sort: for a caller that re-scores them anyway, as an index's
+// exact re-ranking does.
+func (s *Selector) Unordered(dst []Result) []Result {
+	if len(s.res) > s.k {
+		s.cut()
+	}
+	dst = append(dst[:0], s.res...)
+	if !s.largest {
+		for i := range dst {
+			dst[i].Score = -dst[i].Score
+		}
+	}
+	return dst
+}
+
 // better is the strict order of the selection: higher score, then smaller
 // id. The reservoir stores scores so that higher is always better (L2
 // distances negated, which is exact), so one order serves both metrics.

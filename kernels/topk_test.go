@@ -162,9 +162,22 @@ func TestSelectorStream(t *testing.T) {
 						}
 					}
 				}
+				unordered := s.Unordered(nil)
 				got := s.Results(nil)
 				if want := topKRef(scores, nil, k, largest); !sameResults(got, want) {
 					t.Fatalf("trial %d round %d n=%d k=%d: results differ at %d", trial, round, n, k, firstResultDiff(got, want))
+				}
+				slices.SortFunc(unordered, func(a, b Result) int {
+					if a.Score != b.Score {
+						if (a.Score > b.Score) == largest {
+							return -1
+						}
+						return 1
+					}
+					return cmp.Compare(a.ID, b.ID)
+				})
+				if !sameResults(unordered, got) {
+					t.Fatalf("trial %d round %d: Unordered holds other results than Results", trial, round)
 				}
 			}
 		}
