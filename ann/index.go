@@ -250,7 +250,7 @@ func (ix *Index) Train(x []float32) error {
 	ns := min(n, max(65536, 64*ix.ksub))
 	sample := sampleRows(x, o.Dim, ns, o.Seed+1)
 	labels := make([]int32, ns)
-	ix.assign(labels, sample)
+	ix.assign(labels, sample, o.Threads)
 	res := sample
 	if o.Residual {
 		res = make([]float32, len(sample))
@@ -318,11 +318,11 @@ const assignBlock = 256
 
 // assign writes the nearest coarse centroid (L2) of every row of x, using
 // the GEMM against the packed centroids block by block, in parallel.
-func (ix *Index) assign(labels []int32, x []float32) {
+func (ix *Index) assign(labels []int32, x []float32, threads int) {
 	d, k := ix.opt.Dim, ix.opt.Lists
 	n := len(x) / d
 	blocks := (n + assignBlock - 1) / assignBlock
-	threads := min(ix.opt.Threads, blocks)
+	threads = max(1, min(threads, blocks))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range threads {
@@ -382,6 +382,13 @@ func (ix *Index) encode(codes []byte, x, c, r, tab []float32) {
 // is bad. Searches running meanwhile see each list's new vectors as soon as
 // that list is written.
 func (ix *Index) Add(ids []int64, x []float32) error {
+	return ix.AddThreads(ids, x, ix.opt.Threads)
+}
+
+// AddThreads is Add with the assignment and encoding spread over at most
+// threads goroutines (1: all on the caller's).
+func (ix *Index) AddThreads(ids []int64, x []float32, threads int) error {
+	threads = max(1, threads)
 	if !ix.trained.Load() {
 		return fmt.Errorf("ann: add: %w", ErrNotTrained)
 	}
@@ -397,10 +404,10 @@ func (ix *Index) Add(ids []int64, x []float32) error {
 	}
 	o := ix.opt
 	labels := make([]int32, n)
-	ix.assign(labels, x)
+	ix.assign(labels, x, threads)
 	codes := make([]byte, n*o.M)
 	radius := make([]float32, n)
-	ix.parallel(n, func(lo, hi int) {
+	parallel(n, threads, func(lo, hi int) {
 		r, tab := make([]float32, o.Dim), make([]float32, o.M*ix.ksub)
 		for i := lo; i < hi; i++ {
 			c := ix.centroids[int(labels[i])*o.Dim:][:o.Dim]
@@ -435,8 +442,8 @@ func (ix *Index) Add(ids []int64, x []float32) error {
 }
 
 // parallel runs f over [0, n) split into contiguous chunks, one a thread.
-func (ix *Index) parallel(n int, f func(lo, hi int)) {
-	threads := min(ix.opt.Threads, max(1, n/64))
+func parallel(n, threads int, f func(lo, hi int)) {
+	threads = min(threads, max(1, n/64))
 	if threads <= 1 {
 		f(0, n)
 		return
