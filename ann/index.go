@@ -233,6 +233,8 @@ func (ix *Index) Train(x []float32) error {
 	if err != nil {
 		return err
 	}
+	ix.idMu.Lock() // one Train at a time; Adds wait for it
+	defer ix.idMu.Unlock()
 	if ix.trained.Load() {
 		return errors.New("ann: train: index is already trained")
 	}
