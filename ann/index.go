@@ -165,8 +165,8 @@ type loc struct {
 	list, pos uint32
 }
 
-func (l loc) key() int64    { return int64(l.list)<<32 | int64(l.pos) }
-func locOf(key int64) loc   { return loc{uint32(key >> 32), uint32(key)} }
+func (l loc) key() int64     { return int64(l.list)<<32 | int64(l.pos) }
+func locOf(key int64) loc    { return loc{uint32(key >> 32), uint32(key)} }
 func (l loc) String() string { return fmt.Sprintf("list %d pos %d", l.list, l.pos) }
 
 // invList is one inverted list. Vectors are appended; deleted ones are marked

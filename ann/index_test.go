@@ -2,12 +2,12 @@ package ann
 
 import (
 	"errors"
-	"strings"
-	"slices"
-	"sync"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/reelrank/reelrank/kernels"

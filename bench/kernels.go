@@ -313,7 +313,7 @@ func setupGemm(m, k, n int, bf16 bool) func(r *rand.Rand) (func(), float64, func
 				}
 				want = max(want, 0)
 				if err := near(c[i*n+j], want, abs, k); err != nil {
-					return fmt.Errorf("C[%d][%d]: %w", i, j, err)
+					return fmt.Errorf("result [%d][%d]: %w", i, j, err)
 				}
 			}
 			return nil

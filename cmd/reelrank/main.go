@@ -3,6 +3,8 @@
 //	reelrank run                    the main job: check and time the kernels on this machine
 //	reelrank cpu                    the CPU and the SIMD path the kernels use
 //	reelrank bench kernels          time every kernel (--json for one object a line)
+//	reelrank index                  build an IVF-PQ index from a vector file
+//	reelrank bench ann              recall and speed of the index over nprobe
 //
 // Every subcommand prints a human summary by default and one JSON object per
 // result line with --json.
@@ -31,6 +33,12 @@ usage:
   reelrank bench kernels [--json] [--time D] [--seed S]
                                    time every kernel at the SIMD path in use
                                    (cap it with REELRANK_SIMD=generic|avx2|avx512)
+  reelrank index --vectors F --out F [--lists N --pq M --bits 4|8 --metric ip|l2
+                 --refine-store none|f16|f32 --limit N --json]
+                                   build an IVF-PQ index from .fvecs/.bvecs/IDX
+  reelrank bench ann --base F --query F --gt F --metric ip|l2 --k K --nprobe LIST
+                 [--refine R --index FILE --queries N --lists N --pq M --bits B --json]
+                                   recall, QPS (1 thread and batch), p50/p99, bytes/vector
 `
 
 func main() {
@@ -52,12 +60,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdRun(args[1:], stdout, stderr)
 	case "cpu":
 		return cmdCPU(args[1:], stdout, stderr)
+	case "index":
+		return cmdIndex(args[1:], stdout, stderr)
 	case "bench":
-		if len(args) < 2 || args[1] != "kernels" {
-			fmt.Fprint(stderr, usage)
-			return errors.New("bench: want a target: kernels")
+		if len(args) >= 2 {
+			switch args[1] {
+			case "kernels":
+				return cmdBenchKernels(args[2:], stdout, stderr)
+			case "ann":
+				return cmdBenchANN(args[2:], stdout, stderr)
+			}
 		}
-		return cmdBenchKernels(args[2:], stdout, stderr)
+		fmt.Fprint(stderr, usage)
+		return errors.New("bench: want a target: kernels or ann")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,284 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/kernels"
+)
+
+// ANNConfig is one `reelrank bench ann` run: a data set, an index built from
+// it (or loaded from IndexPath), and the nprobe values to sweep.
+type ANNConfig struct {
+	Base, Query, GT string // .fvecs base and queries, .ivecs ground truth (best first)
+	IndexPath       string // load this index instead of building one
+	Index           ann.Options
+	K               int   // results per query
+	NProbes         []int // one result row each
+	RefineFactor    int   // candidates re-ranked: K*RefineFactor
+	Queries         int   // use the first Queries queries (0: all)
+	Threads         int   // for the batch pass (0: GOMAXPROCS)
+	// AddVectors, when positive, ends the run with the online-update test:
+	// that many base vectors are added again under new ids, in batches of
+	// AddBatch, on one goroutine while another searches at the first
+	// nprobe; the search p99 during the adds is compared with its idle p99.
+	AddVectors int
+	AddBatch   int
+}
+
+// AddRow is the result of the online-update test.
+type AddRow struct {
+	Added           int     `json:"added"`
+	Batch           int     `json:"batch"`
+	AddPerS         float64 `json:"add_per_s"`
+	NProbe          int     `json:"nprobe"`
+	SearchP99IdleUs float64 `json:"search_p99_idle_us"`
+	SearchP99AddUs  float64 `json:"search_p99_during_add_us"`
+	SearchesDuring  int     `json:"searches_during_add"`
+	CPU             string  `json:"cpu"`
+}
+
+// ANNRow is one line of the sweep; the JSON names are the ones the command
+// line documents.
+type ANNRow struct {
+	NProbe         int     `json:"nprobe"`
+	K              int     `json:"k"`
+	RefineFactor   int     `json:"refine"`
+	RecallAt10     float64 `json:"recall@10"`
+	RecallAt100    float64 `json:"recall@100"`
+	RecallAtK      float64 `json:"recall@k"`
+	QPS1Thread     float64 `json:"qps_1thread"`
+	QPSBatch       float64 `json:"qps_batch"`
+	P50us          float64 `json:"p50_us"`
+	P99us          float64 `json:"p99_us"`
+	BytesPerVector float64 `json:"bytes_per_vector"`
+	BuildS         float64 `json:"build_s"`
+	Vectors        int     `json:"vectors"`
+	Queries        int     `json:"queries"`
+	CPU            string  `json:"cpu"`
+}
+
+// BuildIndex trains an index on base and adds every vector under its row
+// number, returning the time both took.
+func BuildIndex(base ann.Vectors, opt ann.Options) (*ann.Index, time.Duration, error) {
+	start := time.Now()
+	opt.Dim = base.Dim
+	ix, err := ann.New(opt)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := ix.Train(base.Data); err != nil {
+		return nil, 0, err
+	}
+	ids := make([]int64, base.Len())
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	// Add in slices, so that memory for the codes grows with the lists.
+	const chunk = 65536
+	for lo := 0; lo < len(ids); lo += chunk {
+		hi := min(len(ids), lo+chunk)
+		if err := ix.Add(ids[lo:hi], base.Data[lo*base.Dim:hi*base.Dim]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return ix, time.Since(start), nil
+}
+
+// RunANN builds (or loads) the index, then for each nprobe measures recall
+// against the ground truth, single-thread QPS one query at a time on one
+// core with p50/p99 latency, and batch QPS on all cores.
+func RunANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, error) {
+	rows, _, err := runANN(cfg, progress)
+	return rows, err
+}
+
+// RunANNWithAdds is RunANN followed by the online-update test of
+// cfg.AddVectors (which must be positive and at most the base size).
+func RunANNWithAdds(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
+	if cfg.AddVectors <= 0 {
+		return nil, nil, fmt.Errorf("bench ann: add test of %d vectors", cfg.AddVectors)
+	}
+	return runANN(cfg, progress)
+}
+
+func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
+	if cfg.K < 1 {
+		return nil, nil, fmt.Errorf("bench ann: k = %d, want >= 1", cfg.K)
+	}
+	if len(cfg.NProbes) == 0 {
+		return nil, nil, fmt.Errorf("bench ann: no nprobe values")
+	}
+	queries, err := ann.ReadFvecs(cfg.Query, cfg.Queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	gt, gtDim, err := ann.ReadIvecs(cfg.GT, cfg.Queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	nq := queries.Len()
+	if len(gt)/gtDim != nq {
+		return nil, nil, fmt.Errorf("bench ann: %d queries but %d ground-truth rows", nq, len(gt)/gtDim)
+	}
+	if gtDim < cfg.K {
+		return nil, nil, fmt.Errorf("bench ann: ground truth has %d neighbours a query, k = %d", gtDim, cfg.K)
+	}
+	var ix *ann.Index
+	var build time.Duration
+	var base ann.Vectors
+	if cfg.IndexPath != "" {
+		fmt.Fprintf(progress, "opening %s...\n", cfg.IndexPath)
+		if ix, err = ann.Open(cfg.IndexPath); err != nil {
+			return nil, nil, err
+		}
+		defer ix.Close()
+	}
+	if cfg.IndexPath == "" || cfg.AddVectors > 0 {
+		fmt.Fprintf(progress, "reading %s...\n", cfg.Base)
+		if base, err = ann.ReadFvecs(cfg.Base, 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	if ix == nil {
+		fmt.Fprintf(progress, "building an index of %d vectors (lists %d, M %d, %d-bit, refine %v)...\n",
+			base.Len(), cfg.Index.Lists, cfg.Index.M, cfg.Index.Bits, cfg.Index.Refine)
+		if ix, build, err = BuildIndex(base, cfg.Index); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(progress, "built in %.1f s\n", build.Seconds())
+	}
+	if queries.Dim != ix.Options().Dim {
+		return nil, nil, fmt.Errorf("bench ann: queries of dimension %d, index of %d", queries.Dim, ix.Options().Dim)
+	}
+	st := ix.Stats()
+	var rows []ANNRow
+	for _, nprobe := range cfg.NProbes {
+		opt := ann.SearchOptions{K: cfg.K, NProbe: nprobe, RefineFactor: cfg.RefineFactor}
+		row := ANNRow{NProbe: nprobe, K: cfg.K, RefineFactor: cfg.RefineFactor, BytesPerVector: st.BytesPerVector(),
+			BuildS: build.Seconds(), Vectors: st.Vectors, Queries: nq, CPU: kernels.CPUName()}
+
+		// One query at a time on one core.
+		prev := runtime.GOMAXPROCS(1)
+		lat := make([]time.Duration, nq)
+		results := make([][]kernels.Result, nq)
+		start := time.Now()
+		for i := range nq {
+			t0 := time.Now()
+			res, err := ix.Search(queries.Row(i), opt)
+			lat[i] = time.Since(t0)
+			if err != nil {
+				runtime.GOMAXPROCS(prev)
+				return rows, nil, fmt.Errorf("bench ann: query %d: %w", i, err)
+			}
+			results[i] = res
+		}
+		el := time.Since(start)
+		runtime.GOMAXPROCS(prev)
+		row.QPS1Thread = float64(nq) / el.Seconds()
+		slices.Sort(lat)
+		row.P50us = float64(lat[nq/2].Nanoseconds()) / 1e3
+		row.P99us = float64(lat[min(nq-1, nq*99/100)].Nanoseconds()) / 1e3
+
+		for i := range nq {
+			truth := gt[i*gtDim : (i+1)*gtDim]
+			row.RecallAt10 += recallAt(results[i], truth, min(10, cfg.K))
+			row.RecallAt100 += recallAt(results[i], truth, min(100, cfg.K))
+			row.RecallAtK += recallAt(results[i], truth, cfg.K)
+		}
+		row.RecallAt10 /= float64(nq)
+		row.RecallAt100 /= float64(nq)
+		row.RecallAtK /= float64(nq)
+
+		// All queries in one call on all cores.
+		start = time.Now()
+		if _, err := ix.SearchBatch(queries.Data, opt, cfg.Threads); err != nil {
+			return rows, nil, fmt.Errorf("bench ann: batch: %w", err)
+		}
+		row.QPSBatch = float64(nq) / time.Since(start).Seconds()
+		rows = append(rows, row)
+		fmt.Fprintf(progress, "nprobe %d: recall@%d %.4f, %.0f QPS\n", nprobe, cfg.K, row.RecallAtK, row.QPS1Thread)
+	}
+	if cfg.AddVectors <= 0 {
+		return rows, nil, nil
+	}
+	add, err := addWhileSearching(ix, base, queries, cfg, rows[0].P99us)
+	return rows, add, err
+}
+
+// addWhileSearching re-adds the first cfg.AddVectors base vectors under new
+// ids in batches on one goroutine, while another searches the queries in a
+// loop, and reports the add rate and the search p99 meanwhile.
+func addWhileSearching(ix *ann.Index, base, queries ann.Vectors, cfg ANNConfig, idleP99 float64) (*AddRow, error) {
+	n := min(cfg.AddVectors, base.Len())
+	batch := cfg.AddBatch
+	if batch <= 0 {
+		batch = 1000
+	}
+	opt := ann.SearchOptions{K: cfg.K, NProbe: cfg.NProbes[0], RefineFactor: cfg.RefineFactor}
+	offset := int64(1) << 40 // ids no base vector has
+	stop, done := make(chan struct{}), make(chan struct{})
+	var lat []time.Duration
+	var searchErr error
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			t0 := time.Now()
+			if _, err := ix.Search(queries.Row(i%queries.Len()), opt); err != nil {
+				searchErr = err
+				return
+			}
+			lat = append(lat, time.Since(t0))
+		}
+	}()
+	ids := make([]int64, batch)
+	start := time.Now()
+	var addErr error
+	for lo := 0; lo < n && addErr == nil; lo += batch {
+		hi := min(n, lo+batch)
+		for i := lo; i < hi; i++ {
+			ids[i-lo] = offset + int64(i)
+		}
+		addErr = ix.AddThreads(ids[:hi-lo], base.Data[lo*base.Dim:hi*base.Dim], 1)
+	}
+	el := time.Since(start)
+	close(stop)
+	<-done
+	if addErr != nil {
+		return nil, fmt.Errorf("bench ann: add: %w", addErr)
+	}
+	if searchErr != nil {
+		return nil, fmt.Errorf("bench ann: search during adds: %w", searchErr)
+	}
+	row := &AddRow{Added: n, Batch: batch, AddPerS: float64(n) / el.Seconds(), NProbe: opt.NProbe,
+		SearchP99IdleUs: idleP99, SearchesDuring: len(lat), CPU: kernels.CPUName()}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		row.SearchP99AddUs = float64(lat[min(len(lat)-1, len(lat)*99/100)].Nanoseconds()) / 1e3
+	}
+	return row, nil
+}
+
+// recallAt is |returned top-k ∩ true top-k| / k.
+func recallAt(got []kernels.Result, truth []int32, k int) float64 {
+	want := make(map[int64]struct{}, k)
+	for _, id := range truth[:k] {
+		want[int64(id)] = struct{}{}
+	}
+	hit := 0
+	for _, r := range got[:min(k, len(got))] {
+		if _, ok := want[r.ID]; ok {
+			hit++
+		}
+	}
+	return float64(hit) / float64(k)
+}
