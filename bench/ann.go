@@ -23,9 +23,9 @@ type ANNConfig struct {
 	Queries         int   // use the first Queries queries (0: all)
 	Threads         int   // for the batch pass (0: GOMAXPROCS)
 	// AddVectors, when positive, ends the run with the online-update test:
-	// that many base vectors are added again under new ids, in batches of
-	// AddBatch, on one goroutine while another searches at the first
-	// nprobe; the search p99 during the adds is compared with its idle p99.
+	// one goroutine searches at the first nprobe, alone for a few seconds
+	// (its idle p99), then while another adds that many base vectors again
+	// under new ids, in batches of AddBatch, on one core.
 	AddVectors int
 	AddBatch   int
 }
@@ -206,40 +206,64 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 	if cfg.AddVectors <= 0 {
 		return rows, nil, nil
 	}
-	add, err := addWhileSearching(ix, base, queries, cfg, rows[0].P99us)
+	add, err := addWhileSearching(ix, base, queries, cfg)
 	return rows, add, err
 }
 
-// addWhileSearching re-adds the first cfg.AddVectors base vectors under new
-// ids in batches on one goroutine, while another searches the queries in a
-// loop, and reports the add rate and the search p99 meanwhile.
-func addWhileSearching(ix *ann.Index, base, queries ann.Vectors, cfg ANNConfig, idleP99 float64) (*AddRow, error) {
+// addWhileSearching measures the search latency at the first nprobe with
+// one goroutine searching in a loop, first alone for a few seconds (the idle
+// p99), then while another goroutine re-adds the first cfg.AddVectors base
+// vectors under new ids in batches on one core; it reports the add rate and
+// both p99s, taken the same way.
+func addWhileSearching(ix *ann.Index, base, queries ann.Vectors, cfg ANNConfig) (*AddRow, error) {
 	n := min(cfg.AddVectors, base.Len())
 	batch := cfg.AddBatch
 	if batch <= 0 {
 		batch = 1000
 	}
 	opt := ann.SearchOptions{K: cfg.K, NProbe: cfg.NProbes[0], RefineFactor: cfg.RefineFactor}
-	offset := int64(1) << 40 // ids no base vector has
-	stop, done := make(chan struct{}), make(chan struct{})
-	var lat []time.Duration
-	var searchErr error
-	go func() {
-		defer close(done)
+	type searchRun struct {
+		lat []time.Duration
+		err error
+	}
+	search := func(stop <-chan struct{}, out chan<- searchRun) {
+		var r searchRun
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
+				out <- r
 				return
 			default:
 			}
 			t0 := time.Now()
-			if _, err := ix.Search(queries.Row(i%queries.Len()), opt); err != nil {
-				searchErr = err
+			if _, r.err = ix.Search(queries.Row(i%queries.Len()), opt); r.err != nil {
+				out <- r
 				return
 			}
-			lat = append(lat, time.Since(t0))
+			r.lat = append(r.lat, time.Since(t0))
 		}
-	}()
+	}
+	p99 := func(lat []time.Duration) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		slices.Sort(lat)
+		return float64(lat[min(len(lat)-1, len(lat)*99/100)].Nanoseconds()) / 1e3
+	}
+	out := make(chan searchRun)
+
+	stop := make(chan struct{})
+	go search(stop, out)
+	time.Sleep(addIdleWindow)
+	close(stop)
+	idle := <-out
+	if idle.err != nil {
+		return nil, fmt.Errorf("bench ann: idle search: %w", idle.err)
+	}
+
+	stop = make(chan struct{})
+	go search(stop, out)
+	offset := int64(1) << 40 // ids no base vector has
 	ids := make([]int64, batch)
 	start := time.Now()
 	var addErr error
@@ -252,21 +276,20 @@ func addWhileSearching(ix *ann.Index, base, queries ann.Vectors, cfg ANNConfig, 
 	}
 	el := time.Since(start)
 	close(stop)
-	<-done
+	during := <-out
 	if addErr != nil {
 		return nil, fmt.Errorf("bench ann: add: %w", addErr)
 	}
-	if searchErr != nil {
-		return nil, fmt.Errorf("bench ann: search during adds: %w", searchErr)
+	if during.err != nil {
+		return nil, fmt.Errorf("bench ann: search during adds: %w", during.err)
 	}
-	row := &AddRow{Added: n, Batch: batch, AddPerS: float64(n) / el.Seconds(), NProbe: opt.NProbe,
-		SearchP99IdleUs: idleP99, SearchesDuring: len(lat), CPU: kernels.CPUName()}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		row.SearchP99AddUs = float64(lat[min(len(lat)-1, len(lat)*99/100)].Nanoseconds()) / 1e3
-	}
-	return row, nil
+	return &AddRow{Added: n, Batch: batch, AddPerS: float64(n) / el.Seconds(), NProbe: opt.NProbe,
+		SearchP99IdleUs: p99(idle.lat), SearchP99AddUs: p99(during.lat), SearchesDuring: len(during.lat),
+		CPU: kernels.CPUName()}, nil
 }
+
+// addIdleWindow is how long the add test searches alone for its idle p99.
+const addIdleWindow = 3 * time.Second
 
 // recallAt is |returned top-k ∩ true top-k| / k.
 func recallAt(got []kernels.Result, truth []int32, k int) float64 {
