@@ -132,11 +132,12 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 	var build time.Duration
 	var base ann.Vectors
 	if cfg.IndexPath != "" {
-		fmt.Fprintf(progress, "opening %s...\n", cfg.IndexPath)
+		t0 := time.Now()
 		if ix, err = ann.Open(cfg.IndexPath); err != nil {
 			return nil, nil, err
 		}
 		defer ix.Close()
+		fmt.Fprintf(progress, "opened %s (%d vectors) in %.0f ms\n", cfg.IndexPath, ix.Len(), float64(time.Since(t0).Microseconds())/1e3)
 	}
 	if cfg.IndexPath == "" || cfg.AddVectors > 0 {
 		fmt.Fprintf(progress, "reading %s...\n", cfg.Base)
