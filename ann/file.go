@@ -28,7 +28,7 @@ import (
 //	56   uint32   TrainPerList, TrainIters
 //	64   uint64   vectors (positions, deleted included), deleted, live
 //	88   7 x      section: offset uint64, size uint64, CRC-32C uint32, reserved uint32 (0)
-//	256  uint32   flags: bit 0 Options.Residual; other bits 0
+//	256  uint32   flags: bit 0 Options.Residual, bit 1 Options.OPQ; other bits 0
 //	260  uint32   CRC-32C of bytes 0..259
 //
 // The sections follow in this order, each at the first multiple of 64
@@ -36,7 +36,8 @@ import (
 // file; each one's CRC-32C (Castagnoli) covers all its bytes:
 //
 //	centroids      Lists x Dim float32
-//	PQ centroids   M x 2^Bits x Dim/M float32, sub-quantizer-major
+//	PQ centroids   M x 2^Bits x Dim/M float32, sub-quantizer-major, then with
+//	               OPQ the Dim x Dim rotation (float32, row-major)
 //	list table     per list 11 uint64: vectors, deleted, then the offset and
 //	               size in bytes of its ids, codes, refine vectors and
 //	               tombstones, each offset from the start of that section,
@@ -59,6 +60,7 @@ const (
 	sectionsAt    = 88
 	listEntrySize = 88
 	flagResidual  = 1
+	flagOPQ       = 2
 	maxFileDim    = 1 << 20
 )
 
@@ -260,6 +262,9 @@ func (ix *Index) Save(path string) (err error) {
 	if o.Residual {
 		h.flags |= flagResidual
 	}
+	if ix.rot != nil {
+		h.flags |= flagOPQ
+	}
 	entries := make([]listEntry, o.Lists)
 	var bulk [4]uint64 // running size of each bulk section
 	for l := range ix.lists {
@@ -278,7 +283,7 @@ func (ix *Index) Save(path string) (err error) {
 	}
 	h.live = h.vectors - h.deleted
 	h.sec[secCentroids].size = uint64(4 * len(ix.centroids))
-	h.sec[secPQ].size = uint64(4 * len(ix.pqCent))
+	h.sec[secPQ].size = uint64(4 * (len(ix.pqCent) + len(ix.rot)))
 	h.sec[secLists].size = uint64(listEntrySize * o.Lists)
 	for a, s := range listArrays {
 		h.sec[s].size = bulk[a]
@@ -319,6 +324,7 @@ func (ix *Index) Save(path string) (err error) {
 	h.sec[secCentroids].crc = w.crc
 	w.beginSection(h.sec[secPQ])
 	w.write(asBytes(ix.pqCent))
+	w.write(asBytes(ix.rot))
 	h.sec[secPQ].crc = w.crc
 	w.beginSection(h.sec[secLists])
 	w.write(table)
@@ -500,7 +506,7 @@ func load(data []byte, path string) (*Index, error) {
 			return nil, bad("header: reserved word of section %s is %d, want 0", sectionNames[i], r)
 		}
 	}
-	if h.flags = le.Uint32(data[headerCRCAt-4:]); h.flags&^flagResidual != 0 {
+	if h.flags = le.Uint32(data[headerCRCAt-4:]); h.flags&^(flagResidual|flagOPQ) != 0 {
 		return nil, bad("header: unknown flags %#x", h.flags)
 	}
 	if size < h.fileSize {
@@ -534,6 +540,7 @@ func load(data []byte, path string) (*Index, error) {
 		Bits: int(h.bits), Refine: Refine(h.refine), Seed: h.seed,
 		TrainPerList: int(h.trainPerList), TrainIters: int(h.trainIters),
 		Residual: h.flags&flagResidual != 0,
+		OPQ:      h.flags&flagOPQ != 0,
 	}
 	ix, err := New(opt)
 	if err != nil {
@@ -544,7 +551,7 @@ func load(data []byte, path string) (*Index, error) {
 	// Sections: where they are, their sizes, the zeros between them.
 	want := [numSections]uint64{
 		secCentroids: mul(uint64(h.lists), 4*uint64(h.dim)),
-		secPQ:        mul(uint64(ix.ksub), 4*uint64(h.dim)),
+		secPQ:        mul(uint64(ix.ksub), 4*uint64(h.dim)) + opqBytes(h),
 		secLists:     mul(uint64(h.lists), listEntrySize),
 	}
 	pos := uint64(headerSize)
@@ -619,7 +626,9 @@ func load(data []byte, path string) (*Index, error) {
 		return nil, bad("the lists hold %d vectors, %d deleted; the header says %d, %d deleted", nsum, dsum, h.vectors, h.deleted)
 	}
 
-	// The bulk sections' checksums, in parallel.
+	// The bulk sections' checksums, in parallel with building the index
+	// (which reads only what the checked header and list table place, so
+	// is safe on bad data); a checksum mismatch is the error to report.
 	var errs [numSections]error
 	var wg sync.WaitGroup
 	for i := secIDs; i < numSections; i++ {
@@ -629,87 +638,108 @@ func load(data []byte, path string) (*Index, error) {
 			}
 		})
 	}
+	buildErr := func() error {
+		// Centroids and codebook, copied.
+		cent := make([]float32, o.Lists*o.Dim)
+		copy(asBytes(cent), sec(secCentroids))
+		pqCent := make([]float32, o.M*ix.ksub*ix.dsub)
+		copy(asBytes(pqCent), sec(secPQ))
+		var rot []float32
+		if o.OPQ {
+			rot = make([]float32, o.Dim*o.Dim)
+			copy(asBytes(rot), sec(secPQ)[4*len(pqCent):])
+		}
+		for i, c := range [][]float32{cent, pqCent, rot} {
+			for j, v := range c {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return bad("section %s: value %d is %v", sectionNames[secCentroids+min(i, 1)], j, v)
+				}
+			}
+		}
+		ix.setCentroids(cent)
+		ix.pqCent = pqCent
+		ix.pq = kernels.NewPQCodebook(pqCent, o.M, ix.ksub, ix.dsub)
+		if rot != nil {
+			ix.setRotation(rot)
+		}
+
+		// The lists, in place.
+		arr := func(l, a int) []byte {
+			s := h.sec[listArrays[a]].off + entries[l].arr[a].off
+			return data[s : s+entries[l].arr[a].size]
+		}
+		for l := range ix.lists {
+			e := &entries[l]
+			L := &ix.lists[l]
+			n := int(e.n)
+			L.n, L.ndead, L.rsum = n, int(e.ndead), e.rsum
+			if n == 0 {
+				continue
+			}
+			ix.radius[l].Store(math.Float32bits(float32(e.rsum / float64(n))))
+			L.ids = view[int64](arr(l, 0), n)
+			L.codes = arr(l, 1)
+			L.codes = L.codes[:len(L.codes):len(L.codes)]
+			if o.Bits == 4 && n%kernels.FastScan4BlockSize != 0 {
+				// Add repacks the last partial block in place: give it a copy.
+				L.codes = append([]byte(nil), L.codes...)
+			}
+			switch o.Refine {
+			case RefineF16:
+				L.f16 = view[kernels.F16](arr(l, 2), n*o.Dim)
+			case RefineF32:
+				L.f32 = view[float32](arr(l, 2), n*o.Dim)
+			}
+			if e.ndead > 0 {
+				// Delete sets bits in place: a copy.
+				L.dead = make([]uint64, (n+63)/64)
+				copy(asBytes(L.dead), arr(l, 3))
+				cnt := 0
+				for _, w := range L.dead {
+					cnt += bits.OnesCount64(w)
+				}
+				if r := n % 64; r != 0 && L.dead[len(L.dead)-1]>>r != 0 {
+					return bad("list %d: tombstones past its %d vectors", l, n)
+				}
+				if cnt != L.ndead {
+					return bad("list %d: %d tombstones, the table says %d deleted", l, cnt, L.ndead)
+				}
+			}
+		}
+
+		// The id map.
+		ix.where = make(map[int64]loc, h.live)
+		for l := range ix.lists {
+			L := &ix.lists[l]
+			for p, id := range L.ids {
+				if !L.isDead(p) {
+					ix.where[id] = loc{uint32(l), uint32(p)}
+				}
+			}
+		}
+		if uint64(len(ix.where)) != h.live {
+			return bad("%s", ix.duplicateID())
+		}
+		return nil
+	}()
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
-
-	// Centroids and codebook, copied.
-	cent := make([]float32, o.Lists*o.Dim)
-	copy(asBytes(cent), sec(secCentroids))
-	pqCent := make([]float32, o.M*ix.ksub*ix.dsub)
-	copy(asBytes(pqCent), sec(secPQ))
-	for i, c := range [][]float32{cent, pqCent} {
-		for j, v := range c {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, bad("section %s: value %d is %v", sectionNames[secCentroids+i], j, v)
-			}
-		}
-	}
-	ix.setCentroids(cent)
-	ix.pqCent = pqCent
-	ix.pq = kernels.NewPQCodebook(pqCent, o.M, ix.ksub, ix.dsub)
-
-	// The lists, in place.
-	arr := func(l, a int) []byte {
-		s := h.sec[listArrays[a]].off + entries[l].arr[a].off
-		return data[s : s+entries[l].arr[a].size]
-	}
-	for l := range ix.lists {
-		e := &entries[l]
-		L := &ix.lists[l]
-		n := int(e.n)
-		L.n, L.ndead, L.rsum = n, int(e.ndead), e.rsum
-		if n == 0 {
-			continue
-		}
-		ix.radius[l].Store(math.Float32bits(float32(e.rsum / float64(n))))
-		L.ids = view[int64](arr(l, 0), n)
-		L.codes = arr(l, 1)
-		L.codes = L.codes[:len(L.codes):len(L.codes)]
-		if o.Bits == 4 && n%kernels.FastScan4BlockSize != 0 {
-			// Add repacks the last partial block in place: give it a copy.
-			L.codes = append([]byte(nil), L.codes...)
-		}
-		switch o.Refine {
-		case RefineF16:
-			L.f16 = view[kernels.F16](arr(l, 2), n*o.Dim)
-		case RefineF32:
-			L.f32 = view[float32](arr(l, 2), n*o.Dim)
-		}
-		if e.ndead > 0 {
-			// Delete sets bits in place: a copy.
-			L.dead = make([]uint64, (n+63)/64)
-			copy(asBytes(L.dead), arr(l, 3))
-			cnt := 0
-			for _, w := range L.dead {
-				cnt += bits.OnesCount64(w)
-			}
-			if r := n % 64; r != 0 && L.dead[len(L.dead)-1]>>r != 0 {
-				return nil, bad("list %d: tombstones past its %d vectors", l, n)
-			}
-			if cnt != L.ndead {
-				return nil, bad("list %d: %d tombstones, the table says %d deleted", l, cnt, L.ndead)
-			}
-		}
-	}
-
-	// The id map.
-	ix.where = make(map[int64]loc, h.live)
-	for l := range ix.lists {
-		L := &ix.lists[l]
-		for p, id := range L.ids {
-			if !L.isDead(p) {
-				ix.where[id] = loc{uint32(l), uint32(p)}
-			}
-		}
-	}
-	if uint64(len(ix.where)) != h.live {
-		return nil, bad("%s", ix.duplicateID())
+	if buildErr != nil {
+		return nil, buildErr
 	}
 	ix.live.Store(int64(h.live))
 	ix.trained.Store(true)
 	return ix, nil
+}
+
+// opqBytes is the size of the rotation stored after the PQ centroids.
+func opqBytes(h fileHeader) uint64 {
+	if h.flags&flagOPQ == 0 {
+		return 0
+	}
+	return mul(uint64(h.dim), 4*uint64(h.dim))
 }
 
 // duplicateID describes the first live id found twice in the lists.

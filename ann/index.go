@@ -64,6 +64,13 @@ type Options struct {
 	// the whole query. Inner product always quantizes residuals: there the
 	// table is shared by every list anyway.
 	Residual bool
+	// OPQ learns an orthogonal rotation of the vectors that lowers the
+	// product quantizer's error (optimized product quantization) and
+	// applies it to every vector and query; distances are unchanged by it.
+	// It costs a Dim x Dim matrix-vector product a query. OPQIters is the
+	// number of its alternating steps (default 10).
+	OPQ      bool
+	OPQIters int
 	// TrainPerList caps the k-means sample at Lists*TrainPerList points
 	// (default 64); TrainIters is the number of Lloyd iterations (default 10).
 	TrainPerList int
@@ -109,8 +116,11 @@ func (o *Options) fill() error {
 	if o.TrainIters == 0 {
 		o.TrainIters = 10
 	}
-	if o.TrainPerList < 1 || o.TrainIters < 1 {
-		return fmt.Errorf("ann: TrainPerList %d and TrainIters %d must be positive", o.TrainPerList, o.TrainIters)
+	if o.OPQIters == 0 {
+		o.OPQIters = 10
+	}
+	if o.TrainPerList < 1 || o.TrainIters < 1 || o.OPQIters < 1 {
+		return fmt.Errorf("ann: TrainPerList %d, TrainIters %d and OPQIters %d must be positive", o.TrainPerList, o.TrainIters, o.OPQIters)
 	}
 	if o.Threads <= 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
@@ -151,6 +161,8 @@ type Index struct {
 	centPack  *kernels.PackedB
 	pqCent    []float32 // M x ksub x dsub, m-major
 	pq        *kernels.PQCodebook
+	rot       []float32 // Dim x Dim OPQ rotation (x·rot), nil without OPQ
+	rotPack   *kernels.PackedB
 
 	structMu sync.RWMutex // searches read; Compact writes (positions move)
 	idMu     sync.Mutex   // guards where; taken by Add, Delete, Compact
@@ -242,6 +254,19 @@ func (ix *Index) Train(x []float32) error {
 	if n < o.Lists {
 		return fmt.Errorf("ann: train: %d vectors for %d lists: need at least one per list", n, o.Lists)
 	}
+	if o.OPQ {
+		// Learn the rotation on a sample, then train everything else on
+		// the rotated sample: the index lives in the rotated space.
+		x = sampleRows(x, o.Dim, max(o.Lists*o.TrainPerList, 65536), o.Seed+3)
+		rot, err := trainOPQ(x, o.Dim, o.M, ix.ksub, o.OPQIters, o.Seed+4, o.Threads)
+		if err != nil {
+			return fmt.Errorf("ann: train rotation: %w", err)
+		}
+		xr := make([]float32, len(x))
+		rotate(xr, x, rot, o.Dim)
+		x, n = xr, len(xr)/o.Dim
+		ix.setRotation(rot)
+	}
 	cent, err := TrainKMeans(x, o.Dim, KMeansOptions{K: o.Lists, Iters: o.TrainIters, Seed: o.Seed, MaxPerCentroid: o.TrainPerList, Threads: o.Threads})
 	if err != nil {
 		return fmt.Errorf("ann: train coarse quantizer: %w", err)
@@ -298,6 +323,12 @@ func (ix *Index) setCentroids(cent []float32) {
 		}
 	}
 	ix.centPack = kernels.PackB(ct, d, k)
+}
+
+// setRotation installs the OPQ rotation and its packed form.
+func (ix *Index) setRotation(rot []float32) {
+	ix.rot = rot
+	ix.rotPack = kernels.PackB(rot, ix.opt.Dim, ix.opt.Dim)
 }
 
 // sampleRows picks n of the rows of x (all of them, in order, when n covers
@@ -405,6 +436,11 @@ func (ix *Index) AddThreads(ids []int64, x []float32, threads int) error {
 		return nil
 	}
 	o := ix.opt
+	if ix.rot != nil {
+		xr := make([]float32, len(x))
+		rotatePacked(xr, x, ix.rotPack, threads)
+		x = xr
+	}
 	labels := make([]int32, n)
 	ix.assign(labels, x, threads)
 	codes := make([]byte, n*o.M)
@@ -635,7 +671,7 @@ func (s Stats) BytesPerVector() float64 {
 // Stats reports the index's size.
 func (ix *Index) Stats() Stats {
 	s := Stats{Lists: ix.opt.Lists}
-	s.DataBytes = int64(4 * (len(ix.centroids) + len(ix.pqCent)))
+	s.DataBytes = int64(4 * (len(ix.centroids) + len(ix.pqCent) + len(ix.rot)))
 	for l := range ix.lists {
 		L := &ix.lists[l]
 		L.mu.RLock()

@@ -99,6 +99,7 @@ func TestRecall(t *testing.T) {
 		{kernels.L2, 4, RefineNone, 16, 0.48, false},
 		{kernels.L2, 4, RefineNone, 16, 0.58, true},
 		{kernels.L2, 4, RefineF16, 16, 0.91, true},
+		{kernels.InnerProduct, 4, RefineNone, 16, 0.3, false},
 	} {
 		name := fmt.Sprintf("%v/bits=%d/refine=%v/nprobe=%d/residual=%v", c.metric, c.bits, c.refine, c.nprobe, c.resid)
 		t.Run(name, func(t *testing.T) {
@@ -400,6 +401,60 @@ func TestConcurrent(t *testing.T) {
 			if g.ID == id {
 				t.Fatalf("deleted id %d came back", id)
 			}
+		}
+	}
+}
+
+// TestOPQ: with the rotation learned, results are as good as without on
+// isotropic data, queries and vectors go through the same rotation
+// (exhaustive float32 re-ranking stays exact), and the rotation survives a
+// save and open.
+func TestOPQ(t *testing.T) {
+	const n, d, k = 3000, 16, 20
+	r := rand.New(rand.NewPCG(11, 12))
+	x := clustered(r, n, d, 10)
+	ix := buildIndex(t, x, nil, Options{Dim: d, Metric: kernels.InnerProduct, Lists: 8, M: 8, Refine: RefineF32, Seed: 1, OPQ: true, OPQIters: 3})
+	if ix.rot == nil {
+		t.Fatal("no rotation learned")
+	}
+	// R is orthogonal: R·Rᵀ = I.
+	for i := range d {
+		for j := range d {
+			dot := kernels.Dot(ix.rot[i*d:(i+1)*d], ix.rot[j*d:(j+1)*d])
+			want := float32(0)
+			if i == j {
+				want = 1
+			}
+			if math.Abs(float64(dot-want)) > 1e-4 {
+				t.Fatalf("R·Rᵀ[%d][%d] = %v", i, j, dot)
+			}
+		}
+	}
+	path := t.TempDir() + "/opq.idx"
+	if err := ix.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	ox, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ox.Close()
+	if !ox.Options().OPQ || !slices.Equal(ox.rot, ix.rot) {
+		t.Fatal("the rotation did not survive save and open")
+	}
+	for i := range 10 {
+		q := x[i*d : (i+1)*d]
+		got, err := ix.Search(q, SearchOptions{K: k, NProbe: 8, RefineFactor: n / k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := exactTopK(x, q, d, k, kernels.InnerProduct)
+		if rec := recallOf(got, want); rec < 1 {
+			t.Fatalf("query %d: exhaustive recall %v with OPQ", i, rec)
+		}
+		again, err := ox.Search(q, SearchOptions{K: k, NProbe: 8, RefineFactor: n / k})
+		if err != nil || !slices.Equal(ids(again), ids(got)) {
+			t.Fatalf("query %d: reopened index answers %v, %v", i, ids(again), err)
 		}
 	}
 }

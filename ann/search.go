@@ -71,6 +71,7 @@ type searcher struct {
 	final   *kernels.Selector
 	cands   []kernels.Result
 	exclude map[int64]struct{}
+	qrot    []float32
 	outIDs  []int64
 	scores  []float32
 	rows16  [][]kernels.F16
@@ -170,6 +171,11 @@ func (ix *Index) SearchBatch(queries []float32, opt SearchOptions, threads int) 
 func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.Result {
 	o := ix.opt
 	largest := o.Metric.Largest()
+	if ix.rot != nil {
+		s.qrot = grow(s.qrot, o.Dim)
+		rotatePacked(s.qrot, q, ix.rotPack, 1)
+		q = s.qrot
+	}
 
 	// Coarse: the nprobe best lists (by inner product with the centroid for
 	// InnerProduct, by distance for L2).
