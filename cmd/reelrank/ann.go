@@ -22,6 +22,7 @@ type indexFlags struct {
 	metric, refine string
 	seed           uint64
 	threads        int
+	opq, residual  bool
 }
 
 func (f *indexFlags) register(fs *flag.FlagSet) {
@@ -32,6 +33,8 @@ func (f *indexFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.refine, "refine-store", "f16", "copy kept for exact re-ranking: none, f16 or f32")
 	fs.Uint64Var(&f.seed, "seed", 1, "training seed")
 	fs.IntVar(&f.threads, "threads", 0, "threads for training and adds (0: all cores)")
+	fs.BoolVar(&f.opq, "opq", false, "learn an OPQ rotation before quantizing")
+	fs.BoolVar(&f.residual, "residual", false, "l2: quantize residuals from the list centroid (ip always does)")
 }
 
 func (f *indexFlags) options() (ann.Options, error) {
@@ -43,7 +46,8 @@ func (f *indexFlags) options() (ann.Options, error) {
 	if err != nil {
 		return ann.Options{}, err
 	}
-	return ann.Options{Metric: metric, Lists: f.lists, M: f.m, Bits: f.bits, Refine: refine, Seed: f.seed, Threads: f.threads}, nil
+	return ann.Options{Metric: metric, Lists: f.lists, M: f.m, Bits: f.bits, Refine: refine, Seed: f.seed, Threads: f.threads,
+		OPQ: f.opq, Residual: f.residual}, nil
 }
 
 func cmdIndex(args []string, stdout, stderr io.Writer) error {

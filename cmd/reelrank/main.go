@@ -34,7 +34,7 @@ usage:
                                    time every kernel at the SIMD path in use
                                    (cap it with REELRANK_SIMD=generic|avx2|avx512)
   reelrank index --vectors F --out F [--lists N --pq M --bits 4|8 --metric ip|l2
-                 --refine-store none|f16|f32 --limit N --json]
+                 --refine-store none|f16|f32 --opq --residual --limit N --json]
                                    build an IVF-PQ index from .fvecs/.bvecs/IDX
   reelrank bench ann --base F --query F --gt F --metric ip|l2 --k K --nprobe LIST
                  [--refine R --index FILE --queries N --lists N --pq M --bits B --json]
