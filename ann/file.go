@@ -395,10 +395,6 @@ func (ix *Index) Save(path string) (err error) {
 	return nil
 }
 
-// mappings holds the file mapping of every index returned by Open until
-// Close releases it.
-var mappings sync.Map // *Index -> func() error
-
 // Open returns the index saved in the file at path, ready for searches. On
 // unix systems the file is mapped read-only and the lists' ids, codes and
 // refine vectors are used in place; elsewhere it is read into memory. Add,
@@ -424,9 +420,7 @@ func Open(path string) (*Index, error) {
 		}
 		return nil, err
 	}
-	if release != nil {
-		mappings.Store(ix, release)
-	}
+	ix.unmap = release
 	return ix, nil
 }
 
@@ -435,8 +429,11 @@ func Open(path string) (*Index, error) {
 // and Search and Add fail with ErrNotTrained. On an index that did not come
 // from Open, or one already closed, Close does nothing.
 func (ix *Index) Close() error {
-	release, ok := mappings.LoadAndDelete(ix)
-	if !ok {
+	ix.unmapMu.Lock()
+	release := ix.unmap
+	ix.unmap = nil
+	ix.unmapMu.Unlock()
+	if release == nil {
 		return nil
 	}
 	ix.structMu.Lock()
@@ -452,7 +449,7 @@ func (ix *Index) Close() error {
 	ix.live.Store(0)
 	ix.idMu.Unlock()
 	ix.structMu.Unlock()
-	if err := release.(func() error)(); err != nil {
+	if err := release(); err != nil {
 		return fmt.Errorf("ann: close: %w", err)
 	}
 	return nil

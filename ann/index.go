@@ -170,6 +170,11 @@ type Index struct {
 	lists    []invList
 	radius   []atomic.Uint32 // per list: float32 bits of the mean ||x - c||
 	live     atomic.Int64
+
+	searchers sync.Pool // *searcher: the scratch of one search at a time
+
+	unmapMu sync.Mutex
+	unmap   func() error // releases the file mapping of an index from Open
 }
 
 // loc is a vector's place: its list and its position in the list.

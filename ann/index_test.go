@@ -458,3 +458,28 @@ func TestOPQ(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsSideBySide: indexes of both metrics searched in turn with the
+// same nprobe each answer by their own metric.
+func TestMetricsSideBySide(t *testing.T) {
+	const n, d, k = 2000, 8, 10
+	r := rand.New(rand.NewPCG(13, 14))
+	x := clustered(r, n, d, 5)
+	ip := buildIndex(t, x, nil, Options{Dim: d, Metric: kernels.InnerProduct, Lists: 8, M: 4, Refine: RefineF32, Seed: 1})
+	l2 := buildIndex(t, x, nil, Options{Dim: d, Metric: kernels.L2, Lists: 8, M: 4, Refine: RefineF32, Seed: 1})
+	for i := range 20 {
+		q := x[i*d : (i+1)*d]
+		for _, c := range []struct {
+			ix     *Index
+			metric kernels.Metric
+		}{{ip, kernels.InnerProduct}, {l2, kernels.L2}} {
+			got, err := c.ix.Search(q, SearchOptions{K: k, NProbe: 8, RefineFactor: n / k})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), ids(exactTopK(x, q, d, k, c.metric))) {
+				t.Fatalf("%v query %d: not the exact answer", c.metric, i)
+			}
+		}
+	}
+}

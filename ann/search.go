@@ -78,8 +78,6 @@ type searcher struct {
 	rows32  [][]float32
 }
 
-var searchers = sync.Pool{New: func() any { return new(searcher) }}
-
 // filterChunk is how many candidates one call of the filtered scan may
 // return before they are handed to the selector.
 const filterChunk = 1024
@@ -129,8 +127,11 @@ func (ix *Index) Search(q []float32, opt SearchOptions) ([]kernels.Result, error
 	if ix.live.Load() == 0 {
 		return nil, fmt.Errorf("ann: search: %w", ErrEmpty)
 	}
-	s := searchers.Get().(*searcher)
-	defer searchers.Put(s)
+	s, _ := ix.searchers.Get().(*searcher)
+	if s == nil {
+		s = new(searcher)
+	}
+	defer ix.searchers.Put(s)
 	ix.structMu.RLock()
 	defer ix.structMu.RUnlock()
 	return ix.search(s, q, &opt), nil
@@ -185,7 +186,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.
 	} else {
 		kernels.L2SqBatch(s.coarse, q, ix.centroids)
 	}
-	if s.probe == nil || s.probe.K() != opt.NProbe {
+	if s.probe == nil || s.probe.K() != opt.NProbe || s.probe.Largest() != largest {
 		s.probe = kernels.NewSelector(opt.NProbe, largest)
 	}
 	if w := opt.RadiusWeight; largest && w > 0 {
