@@ -237,7 +237,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.
 	s.table = grow(s.table, o.M*ix.ksub)
 	var scale, bias float32
 	if o.Bits == 4 {
-		s.lut = growBytes(s.lut, kernels.FastScan4LUTSize(o.M))
+		s.lut = grow(s.lut, kernels.FastScan4LUTSize(o.M))
 	}
 	if !o.Residual || largest {
 		// Inner product: <q, c + r> = <q, c> + <q, r>; the table of <q, r>
@@ -249,8 +249,8 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.
 		}
 	}
 	s.resid = grow(s.resid, o.Dim)
-	s.ids = grow32(s.ids, filterChunk)
-	s.sums = grow16(s.sums, filterChunk)
+	s.ids = grow(s.ids, filterChunk)
+	s.sums = grow(s.sums, filterChunk)
 
 	for _, p := range s.probes {
 		l := int(p.ID)
@@ -385,30 +385,10 @@ func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible f
 	}
 }
 
-func grow(b []float32, n int) []float32 {
+// grow returns b resized to n, reallocated only when it is too small.
+func grow[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]float32, n)
-	}
-	return b[:n]
-}
-
-func grow32(b []int32, n int) []int32 {
-	if cap(b) < n {
-		return make([]int32, n)
-	}
-	return b[:n]
-}
-
-func grow16(b []uint16, n int) []uint16 {
-	if cap(b) < n {
-		return make([]uint16, n)
-	}
-	return b[:n]
-}
-
-func growBytes(b []uint8, n int) []uint8 {
-	if cap(b) < n {
-		return make([]uint8, n)
+		return make([]T, n)
 	}
 	return b[:n]
 }

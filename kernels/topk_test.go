@@ -21,7 +21,13 @@ func topKRef(scores []float32, ids []int64, k int, largest bool) []Result {
 		}
 		all = append(all, Result{id, v})
 	}
-	slices.SortFunc(all, func(a, b Result) int {
+	slices.SortFunc(all, resultOrder(largest))
+	return all[:min(k, len(all))]
+}
+
+// resultOrder is the order TopK promises: better score first, then smaller id.
+func resultOrder(largest bool) func(a, b Result) int {
+	return func(a, b Result) int {
 		if a.Score != b.Score {
 			if (a.Score > b.Score) == largest {
 				return -1
@@ -29,8 +35,7 @@ func topKRef(scores []float32, ids []int64, k int, largest bool) []Result {
 			return 1
 		}
 		return cmp.Compare(a.ID, b.ID)
-	})
-	return all[:min(k, len(all))]
+	}
 }
 
 // randScores draws n scores; with ties they come from a few values so that
@@ -167,15 +172,7 @@ func TestSelectorStream(t *testing.T) {
 				if want := topKRef(scores, nil, k, largest); !sameResults(got, want) {
 					t.Fatalf("trial %d round %d n=%d k=%d: results differ at %d", trial, round, n, k, firstResultDiff(got, want))
 				}
-				slices.SortFunc(unordered, func(a, b Result) int {
-					if a.Score != b.Score {
-						if (a.Score > b.Score) == largest {
-							return -1
-						}
-						return 1
-					}
-					return cmp.Compare(a.ID, b.ID)
-				})
+				slices.SortFunc(unordered, resultOrder(largest))
 				if !sameResults(unordered, got) {
 					t.Fatalf("trial %d round %d: Unordered holds other results than Results", trial, round)
 				}
