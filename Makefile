@@ -67,11 +67,12 @@ test-purego:
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) -timeout 60m $(PKGS)
 
-## fuzz: each fuzz target of the kernels for FUZZTIME (default 30s)
+## fuzz: each fuzz target of the kernels and the index for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
+FUZZPKGS ?= ./kernels ./ann
 fuzz: deps
-	@for f in $$($(GO) test -list '^Fuzz' ./kernels | grep ^Fuzz); do \
-		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./kernels || exit 1; done
+	@for p in $(FUZZPKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+		echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 clean:
 	rm -rf $(BIN)
