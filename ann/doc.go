@@ -12,6 +12,8 @@
 // product the code describes the residual from the centroid, so the score
 // is <q, c> + <q, r> and one lookup table serves every list; for L2 the
 // vector itself is coded unless Options.Residual asks for residuals.
+// Options.OPQ first learns an orthogonal rotation that lowers the
+// quantization error where a few directions carry most of the variance.
 //
 // A search ranks the lists by <q, c> plus a share of each list's radius
 // (SearchOptions.RadiusWeight), scans the NProbe best with a running
