@@ -58,7 +58,8 @@ func (b *Bitmap) Has(id int64) bool {
 
 // searcher is the scratch one search needs; searches take one from a pool.
 type searcher struct {
-	coarse  []float32
+	coarse  []float32 // <q, c> or ||q - c||^2 per list
+	rank    []float32 // the probing order's scores, when they differ
 	probe   *kernels.Selector
 	probes  []kernels.Result
 	table   []float32
@@ -189,16 +190,20 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.
 	if s.probe == nil || s.probe.K() != opt.NProbe || s.probe.Largest() != largest {
 		s.probe = kernels.NewSelector(opt.NProbe, largest)
 	}
+	rank := s.coarse
 	if w := opt.RadiusWeight; largest && w > 0 {
 		// A list's best inner product is <q, c> plus the largest <q, r> of
-		// its residuals, which grows with the list's radius.
+		// its residuals, which grows with the list's radius. s.coarse keeps
+		// <q, c>, the bias of the list's scores.
 		w *= float32(math.Sqrt(float64(kernels.Dot(q, q))))
-		for l := range s.coarse {
-			s.coarse[l] += w * math.Float32frombits(ix.radius[l].Load())
+		s.rank = grow(s.rank, o.Lists)
+		for l, c := range s.coarse {
+			s.rank[l] = c + w*math.Float32frombits(ix.radius[l].Load())
 		}
+		rank = s.rank
 	}
 	s.probe.Reset()
-	s.probe.Push(s.coarse, nil)
+	s.probe.Push(rank, nil)
 	s.probes = s.probe.Results(s.probes)
 
 	// Candidates by PQ score: K*RefineFactor of them with a refine copy.
@@ -256,7 +261,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.
 		l := int(p.ID)
 		var cbias float32
 		if largest {
-			cbias = kernels.Dot(q, ix.centroids[l*o.Dim:(l+1)*o.Dim])
+			cbias = s.coarse[l]
 		} else if o.Residual {
 			// L2: the table is of the residual query q - c.
 			c := ix.centroids[l*o.Dim : (l+1)*o.Dim]
