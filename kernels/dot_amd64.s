@@ -1,6 +1,7 @@
 //go:build amd64 && gc && !purego && !noasm
 
 #include "textflag.h"
+#include "reduce_amd64.h"
 
 // Dot and squared-L2 kernels, AVX-512 and AVX2. One macro body per shape,
 // instantiated with the per-element step of each metric:
@@ -11,24 +12,6 @@
 
 #define DOTSTEP(m, x, acc, t) VFMADD231PS m, x, acc
 #define L2STEP(m, x, acc, t) VSUBPS m, x, t; VFMADD231PS t, t, acc
-
-// HSUM8 adds the 8 floats of ymm y (whose low half is xlo) into xlo[0].
-#define HSUM8(y, xlo, xt) \
-	VEXTRACTF128 $1, y, xt; \
-	VADDPS       xt, xlo, xlo; \
-	VPERMILPS    $0x0e, xlo, xt; \
-	VADDPS       xt, xlo, xlo; \
-	VPERMILPS    $0x01, xlo, xt; \
-	VADDSS       xt, xlo, xlo
-
-// MASK16 sets opmask k to the low (reg & 15) bits, using AX and CX.
-#define MASK16(reg, k) \
-	MOVQ  reg, CX; \
-	ANDQ  $15, CX; \
-	MOVL  $1, AX; \
-	SHLL  CX, AX; \
-	DECL  AX; \
-	KMOVW AX, k
 
 // Y15 = mask of the first CX (1..7) float lanes, from tailmask; clobbers AX, CX.
 #define MASK8(ymm) \

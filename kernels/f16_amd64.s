@@ -1,6 +1,7 @@
 //go:build amd64 && gc && !purego && !noasm
 
 #include "textflag.h"
+#include "reduce_amd64.h"
 
 // Half-precision rows against a float32 query. SI = q, DI = x, CX = n.
 //   DOTH(q, x, acc): acc += q * x
@@ -40,10 +41,8 @@ loop16: \
 tail: \
 	TESTQ     CX, CX; \
 	JZ        reduce; \
-	MOVL      $1, AX; \
-	SHLL      CX, AX; \
-	DECL      AX; \
-	KMOVW     AX, K1; \
+	MOVQ      CX, DX; \
+	MASK16(DX, K1); \
 	VCVTPH2PS.Z (DI), K1, Z4; \
 	VMOVUPS.Z (SI), K1, Z5; \
 	STEP(Z5, Z4, Z1); \
@@ -53,12 +52,7 @@ reduce: \
 	VADDPS        Z2, Z0, Z0; \
 	VEXTRACTF64X4 $1, Z0, Y1; \
 	VADDPS        Y1, Y0, Y0; \
-	VEXTRACTF128  $1, Y0, X1; \
-	VADDPS        X1, X0, X0; \
-	VPERMILPS     $0x0e, X0, X1; \
-	VADDPS        X1, X0, X0; \
-	VPERMILPS     $0x01, X0, X1; \
-	VADDSS        X1, X0, X0
+	HSUM8(Y0, X0, X1)
 
 #define F16PAIR256(STEP) \
 	VXORPS Y0, Y0, Y0; \
@@ -93,12 +87,7 @@ reduce: \
 	VADDPS       Y1, Y0, Y0; \
 	VADDPS       Y3, Y2, Y2; \
 	VADDPS       Y2, Y0, Y0; \
-	VEXTRACTF128 $1, Y0, X1; \
-	VADDPS       X1, X0, X0; \
-	VPERMILPS    $0x0e, X0, X1; \
-	VADDPS       X1, X0, X0; \
-	VPERMILPS    $0x01, X0, X1; \
-	VADDSS       X1, X0, X0
+	HSUM8(Y0, X0, X1)
 
 // MANY512(STEP): dst[i] = STEP-reduce(q, rows[i]) for every row, fetching
 // the row PFDIST ahead into cache one line at a time while scoring row i.
