@@ -7,4 +7,8 @@ require (
 	gonum.org/v1/gonum v0.17.0
 )
 
-require golang.org/x/sys v0.41.0 // indirect
+require (
+	github.com/klauspost/compress v1.15.15 // indirect
+	github.com/minio/simdjson-go v0.4.5 // indirect
+	golang.org/x/sys v0.41.0 // indirect
+)
