@@ -1,0 +1,202 @@
+package features
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/reelrank/reelrank/eventlog"
+)
+
+// ApplyError reports the events of a batch that were not applied because
+// they failed eventlog's validation; every other event of the batch was.
+type ApplyError struct {
+	Bad   int        // events refused
+	First []BadEvent // the first few, with reasons
+	Total int        // events in the batch
+}
+
+// BadEvent is one refused event: its position in the batch, its log line
+// (0 when it did not come from a log) and the reason.
+type BadEvent struct {
+	Index  int
+	Line   int64
+	Reason string
+}
+
+func (e *ApplyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "features: %d of %d events refused", e.Bad, e.Total)
+	for i, f := range e.First {
+		if i == 3 {
+			b.WriteString("; ...")
+			break
+		}
+		if f.Line > 0 {
+			fmt.Fprintf(&b, "; line %d: %s", f.Line, f.Reason)
+		} else {
+			fmt.Fprintf(&b, "; event %d: %s", f.Index, f.Reason)
+		}
+	}
+	return b.String()
+}
+
+const keepBadEvents = 16
+
+// Apply applies a batch of events in order. Events that fail validation
+// are refused and reported in an *ApplyError; the others are applied.
+// Events may arrive slightly out of time order: the counters do not depend
+// on the order, only the session features do (a session starts at its
+// first impression seen).
+func (s *Store) Apply(events []eventlog.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applyLocked(events)
+}
+
+func (s *Store) applyLocked(events []eventlog.Event) error {
+	var bad *ApplyError
+	var g [maxWindows + 2]float64
+	for i := range events {
+		e := &events[i]
+		if err := e.Validate(); err != nil {
+			if bad == nil {
+				bad = &ApplyError{Total: len(events)}
+			}
+			bad.Bad++
+			if len(bad.First) < keepBadEvents {
+				bad.First = append(bad.First, BadEvent{Index: i, Line: e.Line, Reason: err.Error()})
+			}
+			continue
+		}
+		s.touch(e.Time)
+		s.apply1(e, s.expo(g[:0], e.Time, 1))
+	}
+	if bad != nil {
+		return bad
+	}
+	return nil
+}
+
+// add adds one decayed count of counter c at weights g to ctr.
+func (s *Store) add(ctr []float64, c int, g []float64, by float64) {
+	for w := range s.nw {
+		ctr[w*nCounters+c] += g[w] * by
+	}
+}
+
+func (s *Store) apply1(e *eventlog.Event, g []float64) {
+	if e.Time > s.newest {
+		s.newest = e.Time
+	}
+	s.applied++
+	cs := s.cs
+	switch e.Type {
+	case eventlog.Upload:
+		r := s.reel(e.Reel)
+		s.reels.upload[r] = e.Time
+		s.reels.author[r] = s.author(e.Author)
+		return
+	case eventlog.Follow:
+		u := s.user(e.User)
+		a := s.author(e.Author)
+		if s.addFollow(u, e.Author) {
+			s.authors.follows[a]++
+		}
+		s.add(s.global, cFollow, g, 1)
+		s.add(s.authors.ctr[int(a)*cs:int(a+1)*cs], cFollow, g, 1)
+		s.add(s.users.ctr[int(u)*cs:int(u+1)*cs], cFollow, g, 1)
+		if e.Has&eventlog.FReel != 0 {
+			r := s.reel(e.Reel)
+			s.add(s.reels.ctr[int(r)*cs:int(r+1)*cs], cFollow, g, 1)
+		}
+		return
+	}
+	r := s.reel(e.Reel)
+	u := s.user(e.User)
+	a := s.reels.author[r]
+	if a < 0 || s.authors.id[a] != e.Author {
+		a = s.author(e.Author)
+		s.reels.author[r] = a
+	}
+	rc := s.reels.ctr[int(r)*cs : int(r+1)*cs]
+	ac := s.authors.ctr[int(a)*cs : int(a+1)*cs]
+	uc := s.users.ctr[int(u)*cs : int(u+1)*cs]
+	count := func(c int, by float64) {
+		s.add(s.global, c, g, by)
+		s.add(rc, c, g, by)
+		s.add(ac, c, g, by)
+		s.add(uc, c, g, by)
+	}
+	cat := int(s.reels.cat[r])
+	k := s.cfg.Categories
+	switch e.Type {
+	case eventlog.Impression:
+		count(cImp, 1)
+		if cat >= 0 {
+			s.users.catImp[int(u)*k+cat] += float32(g[s.nw])
+		}
+		s.sessionImpression(u, e, cat)
+	case eventlog.Watch:
+		frac := min(float64(e.Fraction), 1)
+		count(cWatch, 1)
+		count(cFrac, frac)
+		if e.Fraction >= s.cfg.WatchThrough {
+			count(cWT, 1)
+			if cat >= 0 {
+				s.users.catWT[int(u)*k+cat] += float32(g[s.nw])
+			}
+			if s.users.sessID[u] == e.Session {
+				s.users.sessWT[u]++
+			}
+		}
+		if s.reels.hasEmb[r] && frac > 0 {
+			d := s.cfg.EmbedDim
+			w := frac * g[s.nw+1]
+			h := s.users.hist[int(u)*d : int(u+1)*d]
+			emb := s.reels.emb[int(r)*d : int(r+1)*d]
+			wf := float32(w)
+			for j := range h {
+				h[j] += wf * emb[j]
+			}
+			s.users.histW[u] += w
+		}
+	case eventlog.Skip:
+		// A skip is an impression not watched: the rates count it through
+		// their denominators.
+	case eventlog.Like:
+		count(cLike, 1)
+	case eventlog.Comment:
+		count(cComment, 1)
+	case eventlog.Share:
+		count(cShare, 1)
+	}
+}
+
+// sessionImpression moves the user's session state past an impression.
+func (s *Store) sessionImpression(u int32, e *eventlog.Event, cat int) {
+	us := &s.users
+	if us.sessID[u] != e.Session {
+		us.sessID[u] = e.Session
+		us.sessAt[u] = e.Time
+		us.sessN[u] = 0
+		us.sessWT[u] = 0
+		for j := range s.cfg.LastReels {
+			us.lastCats[int(u)*s.cfg.LastReels+j] = -1
+		}
+	}
+	us.sessN[u]++
+	last := us.lastCats[int(u)*s.cfg.LastReels : int(u+1)*s.cfg.LastReels]
+	copy(last[1:], last[:len(last)-1])
+	last[0] = int16(cat)
+}
+
+// IsApplyError reports whether err is (or wraps) an *ApplyError, which
+// means the rest of the batch was applied.
+func IsApplyError(err error) bool {
+	var ae *ApplyError
+	return errors.As(err, &ae)
+}

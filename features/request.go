@@ -1,0 +1,422 @@
+package features
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/reelrank/reelrank/kernels"
+)
+
+// Context is what a request knows beyond the user: when, and where in the
+// session.
+type Context struct {
+	// Time is the request's time in ms since the Unix epoch: the features
+	// are as of this time.
+	Time int64
+	// Session is the viewer's session id. The store's session features
+	// (time since start, watch-throughs, last reels' categories) count only
+	// when it is the session of the user's latest impression.
+	Session int64
+	// Position is the slot being filled, from 0.
+	Position int
+	// Recent optionally lists the reels shown before in this session, most
+	// recent last; when set, the last reels' categories come from it
+	// instead of the store's session state.
+	Recent []int64
+	// Profile is the profile of a user the store does not know (cold
+	// start); it is ignored for known users.
+	Profile *User
+}
+
+// Request asks for the features of one user and n candidate reels. The
+// output slices are grown as needed and reused across calls.
+type Request struct {
+	User    int64
+	Context Context
+	Reels   []int64
+
+	// Embeddings asks for the reels' content embeddings in Emb.
+	Embeddings bool
+
+	// UserVec holds len(Spec.User) features.
+	UserVec []float32
+	// ReelVec holds len(Reels) rows of len(Spec.Reel) features.
+	ReelVec []float32
+	// CrossVec holds len(Reels) rows of len(Spec.Cross) features.
+	CrossVec []float32
+	// Emb holds len(Reels) rows of EmbedDim values when Embeddings is set;
+	// zeros for a reel with no embedding.
+	Emb []float32
+	// Known counts the candidates the store had metadata or events for.
+	Known int
+
+	scratch requestScratch
+}
+
+type requestScratch struct {
+	f        [maxWindows + 2]float64
+	prior    [maxWindows][nCounters]float64
+	hist     []float32
+	histNorm float32 // |hist|
+	userWT   float32 // the user's smoothed watch-through rate, longest window
+	lastCat  int16   // the category of the session's last reel, or -1
+	ucatRate []float32
+	ucatImp  []float32
+}
+
+// Features fills r's outputs as of r.Context.Time. Unknown users and reels
+// get cold-start values: global rates, zero counts, the "other" profile
+// slots (or Context.Profile's). It returns ErrPast when the time lies more
+// than Config.Tolerance before the newest applied event.
+func (s *Store) Features(r *Request) error {
+	if r.User < 0 {
+		return fmt.Errorf("features: user %d: %w", r.User, ErrBadID)
+	}
+	for _, id := range r.Reels {
+		if id < 0 {
+			return fmt.Errorf("features: reel %d: %w", id, ErrBadID)
+		}
+	}
+	sp := &s.spec
+	r.UserVec = grow(r.UserVec, len(sp.User))
+	n := len(r.Reels)
+	r.ReelVec = grow(r.ReelVec, n*len(sp.Reel))
+	r.CrossVec = grow(r.CrossVec, n*len(sp.Cross))
+	if r.Embeddings {
+		r.Emb = grow(r.Emb, n*s.cfg.EmbedDim)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := r.Context.Time
+	if s.set && t < s.newest-s.cfg.Tolerance.Milliseconds() {
+		return fmt.Errorf("features: as of %s, newest event %s: %w",
+			time.UnixMilli(t).UTC().Format(time.RFC3339Nano), time.UnixMilli(s.newest).UTC().Format(time.RFC3339Nano), ErrPast)
+	}
+	s.features(r)
+	return nil
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// features computes r's outputs; the caller holds mu (either way).
+func (s *Store) features(r *Request) {
+	sc := &r.scratch
+	t := r.Context.Time
+	f := s.expo(sc.f[:0], t, -1)
+	s.priors(&sc.prior, f)
+	u, known := s.users.index[r.User]
+	if !known {
+		u = -1
+	}
+	s.userVec(r.UserVec, u, &r.Context, f, sc)
+	nr, nc := len(s.spec.Reel), len(s.spec.Cross)
+	r.Known = 0
+	for i, id := range r.Reels {
+		ri, ok := s.reels.index[id]
+		if !ok {
+			ri = -1
+		} else {
+			r.Known++
+		}
+		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], ri, t, f, &sc.prior)
+		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, ri, sc)
+		if r.Embeddings {
+			d := s.cfg.EmbedDim
+			dst := r.Emb[i*d : (i+1)*d]
+			if ri >= 0 {
+				copy(dst, s.reels.emb[int(ri)*d:int(ri+1)*d])
+			} else {
+				clear(dst)
+			}
+		}
+	}
+}
+
+// Default rates before the store has seen anything.
+var defaultRates = [nCounters]float64{cImp: 1, cWatch: 0.7, cWT: 0.3, cFrac: 0.5, cLike: 0.03, cComment: 0.005, cShare: 0.005, cFollow: 0.002}
+
+// priors sets, per window, every counter's global rate per impression (cFrac
+// per watch), blended with the default rates while the store has seen few
+// impressions.
+func (s *Store) priors(p *[maxWindows][nCounters]float64, f []float64) {
+	for w := range s.nw {
+		g := s.global[w*nCounters : (w+1)*nCounters]
+		imp := g[cImp] * f[w]
+		const seen = 100 // pseudo-impressions of the defaults
+		for c := range nCounters {
+			num, den := g[c]*f[w], imp
+			if c == cFrac {
+				den = g[cWatch] * f[w]
+			}
+			p[w][c] = (num + seen*defaultRates[c]) / (den + seen)
+		}
+	}
+}
+
+// rate is a count over impressions, smoothed toward the prior with alpha
+// pseudo-impressions.
+func rate(x, n, prior, alpha float64) float32 {
+	return float32((x + alpha*prior) / (n + alpha))
+}
+
+func log1p(x float64) float32 {
+	if x <= 0 {
+		return 0
+	}
+	return float32(math.Log1p(x))
+}
+
+func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *requestScratch) {
+	clear(dst)
+	cfg := &s.cfg
+	o := 0
+	// Profile one-hots.
+	var prof [4]uint8
+	switch {
+	case u >= 0:
+		copy(prof[:], s.users.profile[4*int(u):])
+	case c.Profile != nil:
+		prof = [4]uint8{clampSlot(c.Profile.Country, cfg.Countries), clampSlot(c.Profile.Language, cfg.Languages),
+			clampSlot(c.Profile.AgeBucket, cfg.AgeBuckets), clampSlot(c.Profile.Device, cfg.Devices)}
+	default:
+		prof = [4]uint8{uint8(cfg.Countries - 1), uint8(cfg.Languages - 1), uint8(cfg.AgeBuckets - 1), uint8(cfg.Devices - 1)}
+	}
+	for j, width := range [4]int{cfg.Countries, cfg.Languages, cfg.AgeBuckets, cfg.Devices} {
+		dst[o+int(prof[j])] = 1
+		o += width
+	}
+	// Rates per window.
+	alpha := cfg.PriorStrength
+	var uc []float64
+	if u >= 0 {
+		uc = s.users.ctr[int(u)*s.cs : int(u+1)*s.cs]
+	}
+	userWT := sc.prior[s.nw-1][cWT]
+	for w := range s.nw {
+		var x [nCounters]float64
+		if uc != nil {
+			for k := range nCounters {
+				x[k] = uc[w*nCounters+k] * f[w]
+			}
+		}
+		p := &sc.prior[w]
+		n := x[cImp]
+		dst[o] = log1p(n)
+		dst[o+1] = rate(x[cWatch], n, p[cWatch], alpha)
+		dst[o+2] = rate(x[cWT], n, p[cWT], alpha)
+		dst[o+3] = rate(x[cLike], n, p[cLike], alpha)
+		dst[o+4] = rate(x[cComment], n, p[cComment], alpha)
+		dst[o+5] = rate(x[cShare], n, p[cShare], alpha)
+		dst[o+6] = rate(x[cFollow], n, p[cFollow], alpha)
+		if w == s.nw-1 {
+			userWT = float64(dst[o+2])
+			sc.userWT = dst[o+2]
+		}
+		o += len(userRates)
+	}
+	if u >= 0 {
+		dst[o] = log1p(float64(len(s.users.follows[u])))
+	}
+	o++
+	// Categories: counts and watch-through rates, kept in the scratch for
+	// the cross features.
+	k := cfg.Categories
+	sc.ucatImp = grow(sc.ucatImp, k)
+	sc.ucatRate = grow(sc.ucatRate, k)
+	fc := f[s.nw]
+	ua := alpha / 4
+	for j := range k {
+		var imp, wt float64
+		if u >= 0 {
+			imp = float64(s.users.catImp[int(u)*k+j]) * fc
+			wt = float64(s.users.catWT[int(u)*k+j]) * fc
+		}
+		sc.ucatImp[j] = log1p(imp)
+		sc.ucatRate[j] = rate(wt, imp, userWT, ua)
+	}
+	copy(dst[o:], sc.ucatImp)
+	o += k
+	copy(dst[o:], sc.ucatRate)
+	o += k
+	// The watch-history embedding: the decayed mean of watched reels'
+	// embeddings (the forward decay cancels in the ratio).
+	d := cfg.EmbedDim
+	sc.hist = grow(sc.hist, d)
+	clear(sc.hist)
+	if u >= 0 && s.users.histW[u] > 0 {
+		inv := float32(1 / s.users.histW[u])
+		for j, v := range s.users.hist[int(u)*d : int(u+1)*d] {
+			sc.hist[j] = v * inv
+		}
+		dst[o+d] = log1p(s.users.histW[u] * f[s.nw+1])
+	}
+	sc.histNorm = float32(math.Sqrt(float64(kernels.Dot(sc.hist, sc.hist))))
+	copy(dst[o:], sc.hist)
+	o += d + 1
+	// The session.
+	dst[o] = log1p(float64(c.Position))
+	inSession := u >= 0 && s.users.sessID[u] == c.Session
+	sessN, sessWT := 0.0, 0.0
+	if inSession {
+		dst[o+1] = log1p(float64(c.Time-s.users.sessAt[u]) / 1000)
+		sessN, sessWT = float64(s.users.sessN[u]), float64(s.users.sessWT[u])
+	}
+	dst[o+2] = rate(sessWT, sessN, userWT, 2)
+	o += 3
+	last := dst[o : o+k]
+	weight := float32(1)
+	sc.lastCat = -1
+	switch {
+	case len(c.Recent) > 0:
+		for i := len(c.Recent) - 1; i >= 0 && i >= len(c.Recent)-cfg.LastReels; i-- {
+			cat := int16(-1)
+			if ri, ok := s.reels.index[c.Recent[i]]; ok {
+				cat = s.reels.cat[ri]
+			}
+			if i == len(c.Recent)-1 {
+				sc.lastCat = cat
+			}
+			if cat >= 0 {
+				last[cat] += weight
+			}
+			weight /= 2
+		}
+	case inSession:
+		lc := s.users.lastCats[int(u)*cfg.LastReels : int(u+1)*cfg.LastReels]
+		sc.lastCat = lc[0]
+		for _, cat := range lc {
+			if cat >= 0 {
+				last[cat] += weight
+			}
+			weight /= 2
+		}
+	}
+	o += k
+	// The context: time of day and day of week, as angles.
+	tm := time.UnixMilli(c.Time).UTC()
+	hour := (float64(tm.Hour()) + float64(tm.Minute())/60) * (2 * math.Pi / 24)
+	dow := float64(tm.Weekday()) * (2 * math.Pi / 7)
+	dst[o], dst[o+1] = float32(math.Sin(hour)), float32(math.Cos(hour))
+	dst[o+2], dst[o+3] = float32(math.Sin(dow)), float32(math.Cos(dow))
+	o += 4
+	if o != len(dst) {
+		panic(fmt.Sprintf("features: user vector wrote %d features, spec has %d", o, len(dst)))
+	}
+}
+
+func (s *Store) reelVec(dst []float32, ri int32, t int64, f []float64, prior *[maxWindows][nCounters]float64) {
+	alpha := s.cfg.PriorStrength
+	var rc, ac []float64
+	a := int32(-1)
+	if ri >= 0 {
+		rc = s.reels.ctr[int(ri)*s.cs : int(ri+1)*s.cs]
+		a = s.reels.author[ri]
+		if a >= 0 {
+			ac = s.authors.ctr[int(a)*s.cs : int(a+1)*s.cs]
+		}
+	}
+	o := 0
+	for w := range s.nw {
+		var x [nCounters]float64
+		if rc != nil {
+			fw := f[w]
+			for k := range nCounters {
+				x[k] = rc[w*nCounters+k] * fw
+			}
+		}
+		p := &prior[w]
+		n := x[cImp]
+		d := dst[o : o+len(reelRates) : o+len(reelRates)]
+		d[0] = log1p(n)
+		d[1] = rate(x[cWatch], n, p[cWatch], alpha)
+		d[2] = rate(x[cWT], n, p[cWT], alpha)
+		d[3] = rate(x[cFrac], x[cWatch], p[cFrac], alpha)
+		d[4] = rate(x[cLike], n, p[cLike], alpha)
+		d[5] = rate(x[cComment], n, p[cComment], alpha)
+		d[6] = rate(x[cShare], n, p[cShare], alpha)
+		d[7] = rate(x[cFollow], n, p[cFollow], alpha)
+		o += len(reelRates)
+	}
+	var known, ageH, fresh, dur, followers float32
+	if ri >= 0 {
+		if up := s.reels.upload[ri]; up > 0 {
+			known = 1
+			h := max(float64(t-up), 0) / 3.6e6
+			ageH = log1p(h)
+			if h < 1 {
+				fresh = 1
+			}
+		}
+		dur = log1p(float64(s.reels.duration[ri]))
+		if a >= 0 {
+			followers = log1p(float64(s.authors.base[a] + s.authors.follows[a]))
+		}
+	}
+	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, dur, followers
+	o += 5
+	for w := range s.nw {
+		var x [nCounters]float64
+		if ac != nil {
+			for k := range nCounters {
+				x[k] = ac[w*nCounters+k] * f[w]
+			}
+		}
+		p := &prior[w]
+		n := x[cImp]
+		dst[o] = log1p(n)
+		dst[o+1] = rate(x[cWT], n, p[cWT], alpha)
+		dst[o+2] = rate(x[cLike], n, p[cLike], alpha)
+		dst[o+3] = rate(x[cFollow], n, p[cFollow], alpha)
+		o += len(authRates)
+	}
+	cats := dst[o : o+s.cfg.Categories]
+	clear(cats)
+	if ri >= 0 && s.reels.cat[ri] >= 0 {
+		cats[s.reels.cat[ri]] = 1
+	}
+	o += s.cfg.Categories
+	if o != len(dst) {
+		panic(fmt.Sprintf("features: reel vector wrote %d features, spec has %d", o, len(dst)))
+	}
+}
+
+func (s *Store) crossVec(dst []float32, u, ri int32, sc *requestScratch) {
+	clear(dst)
+	cat := int16(-1)
+	if ri >= 0 {
+		cat = s.reels.cat[ri]
+	}
+	if cat >= 0 {
+		dst[0] = sc.ucatRate[cat]
+		dst[1] = sc.ucatImp[cat]
+	} else {
+		// An uncategorised reel: the user's overall watch-through rate.
+		dst[0] = sc.userWT
+	}
+	if u >= 0 && ri >= 0 {
+		if a := s.reels.author[ri]; a >= 0 {
+			if _, ok := slices.BinarySearch(s.users.follows[u], s.authors.id[a]); ok {
+				dst[2] = 1
+			}
+		}
+		if s.reels.hasEmb[ri] && s.users.histW[u] > 0 {
+			d := s.cfg.EmbedDim
+			e := s.reels.emb[int(ri)*d : int(ri+1)*d]
+			dot := kernels.Dot(sc.hist, e)
+			dst[3] = dot
+			if ne := s.reels.norm[ri]; ne > 0 && sc.histNorm > 0 {
+				dst[4] = dot / (ne * sc.histNorm)
+			}
+		}
+	}
+	if cat >= 0 && cat == sc.lastCat {
+		dst[5] = 1
+	}
+}

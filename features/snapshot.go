@@ -1,0 +1,500 @@
+package features
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/reelrank/reelrank/kernels"
+)
+
+// ErrBadSnapshot is returned for a snapshot file that is not one, is of an
+// unknown version, fails its checksum, or does not decode.
+var ErrBadSnapshot = errors.New("features: bad snapshot")
+
+// The snapshot file: the magic, a version, the body, a CRC-32C of
+// everything before it, and an end magic.
+const (
+	snapMagic    = "RRFSNAP\x00"
+	snapEnd      = "RRFEND\x00"
+	snapVersion  = 1
+	snapMaxItems = 1 << 31
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// snapConfig is the configuration as the snapshot stores it.
+type snapConfig struct {
+	EmbedDim, Categories                      int
+	Windows                                   []int64 // ms
+	CategoryWindow, HistoryWindow             int64
+	PriorStrength                             float64
+	WatchThrough                              float32
+	Countries, Languages, AgeBuckets, Devices int
+	LastReels                                 int
+	Tolerance                                 int64
+}
+
+func toSnapConfig(c Config) snapConfig {
+	sc := snapConfig{EmbedDim: c.EmbedDim, Categories: c.Categories, CategoryWindow: c.CategoryWindow.Milliseconds(),
+		HistoryWindow: c.HistoryWindow.Milliseconds(), PriorStrength: c.PriorStrength, WatchThrough: c.WatchThrough,
+		Countries: c.Countries, Languages: c.Languages, AgeBuckets: c.AgeBuckets, Devices: c.Devices,
+		LastReels: c.LastReels, Tolerance: c.Tolerance.Milliseconds()}
+	for _, w := range c.Windows {
+		sc.Windows = append(sc.Windows, w.Milliseconds())
+	}
+	return sc
+}
+
+func (sc snapConfig) config() Config {
+	c := Config{EmbedDim: sc.EmbedDim, Categories: sc.Categories, CategoryWindow: time.Duration(sc.CategoryWindow) * time.Millisecond,
+		HistoryWindow: time.Duration(sc.HistoryWindow) * time.Millisecond, PriorStrength: sc.PriorStrength, WatchThrough: sc.WatchThrough,
+		Countries: sc.Countries, Languages: sc.Languages, AgeBuckets: sc.AgeBuckets, Devices: sc.Devices,
+		LastReels: sc.LastReels, Tolerance: time.Duration(sc.Tolerance) * time.Millisecond}
+	for _, w := range sc.Windows {
+		c.Windows = append(c.Windows, time.Duration(w)*time.Millisecond)
+	}
+	return c
+}
+
+// LogPosition is where in an event log the applied events end: a byte
+// offset and the number of lines before it.
+type LogPosition struct {
+	Offset int64
+	Lines  int64
+}
+
+// LogPosition returns the position ApplyLog reached, which snapshots keep.
+func (s *Store) LogPosition() LogPosition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return LogPosition{s.logOffset, s.logLine}
+}
+
+// SaveSnapshot writes the store's whole state to path: to a temporary file
+// in the same folder, synced, then renamed over path, so that a crash
+// leaves either the old snapshot or the new one. Writers wait while it
+// runs; readers do not.
+func (s *Store) SaveSnapshot(path string) (err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
+	e := &snapEncoder{w: bw}
+	s.encode(e)
+	if e.err == nil {
+		e.err = bw.Flush()
+	}
+	if e.err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, e.err)
+	}
+	var tail [4 + len(snapEnd)]byte
+	binary.LittleEndian.PutUint32(tail[:], h.Sum32())
+	copy(tail[4:], snapEnd)
+	if _, err = tmp.Write(tail[:]); err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, err)
+	}
+	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func (s *Store) encode(e *snapEncoder) {
+	e.raw([]byte(snapMagic))
+	e.u64(snapVersion)
+	cj, _ := json.Marshal(toSnapConfig(s.cfg))
+	e.u64(uint64(len(cj)))
+	e.raw(cj)
+	e.i64s([]int64{s.landmark, b2i(s.set), s.newest, s.logOffset, s.logLine, s.applied})
+	e.f64s(s.global)
+	e.u64(uint64(len(s.centroids)))
+	e.f32s(s.centroids)
+
+	r := &s.reels
+	e.u64(uint64(len(r.id)))
+	e.i64s(r.id)
+	e.i32s(r.author)
+	e.i16s(r.cat)
+	e.i64s(r.upload)
+	e.f32s(r.duration)
+	e.bools(r.hasEmb)
+	e.f32s(r.emb)
+	e.f64s(r.ctr)
+
+	a := &s.authors
+	e.u64(uint64(len(a.id)))
+	e.i64s(a.id)
+	e.i64s(a.base)
+	e.i64s(a.follows)
+	e.f64s(a.ctr)
+
+	u := &s.users
+	e.u64(uint64(len(u.id)))
+	e.i64s(u.id)
+	e.raw(u.profile)
+	e.f64s(u.ctr)
+	e.f32s(u.catImp)
+	e.f32s(u.catWT)
+	e.f32s(u.hist)
+	e.f64s(u.histW)
+	lens := make([]int64, len(u.follows))
+	total := 0
+	for i, f := range u.follows {
+		lens[i] = int64(len(f))
+		total += len(f)
+	}
+	e.i64s(lens)
+	all := make([]int64, 0, total)
+	for _, f := range u.follows {
+		all = append(all, f...)
+	}
+	e.i64s(all)
+	e.i64s(u.sessID)
+	e.i64s(u.sessAt)
+	e.i32s(u.sessN)
+	e.i32s(u.sessWT)
+	e.i16s(u.lastCats)
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type snapEncoder struct {
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+func (e *snapEncoder) raw(b []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+}
+
+func (e *snapEncoder) u64(v uint64) { e.raw(binary.LittleEndian.AppendUint64(e.buf[:0], v)) }
+
+// put writes n fixed-size values through a chunk buffer.
+func put[T any](e *snapEncoder, v []T, app func([]byte, T) []byte) {
+	const chunk = 8192
+	for len(v) > 0 && e.err == nil {
+		n := min(len(v), chunk)
+		e.buf = e.buf[:0]
+		for _, x := range v[:n] {
+			e.buf = app(e.buf, x)
+		}
+		e.raw(e.buf)
+		v = v[n:]
+	}
+}
+
+func (e *snapEncoder) i64s(v []int64) {
+	put(e, v, func(b []byte, x int64) []byte { return binary.LittleEndian.AppendUint64(b, uint64(x)) })
+}
+func (e *snapEncoder) i32s(v []int32) {
+	put(e, v, func(b []byte, x int32) []byte { return binary.LittleEndian.AppendUint32(b, uint32(x)) })
+}
+func (e *snapEncoder) i16s(v []int16) {
+	put(e, v, func(b []byte, x int16) []byte { return binary.LittleEndian.AppendUint16(b, uint16(x)) })
+}
+func (e *snapEncoder) f64s(v []float64) {
+	put(e, v, func(b []byte, x float64) []byte { return binary.LittleEndian.AppendUint64(b, math.Float64bits(x)) })
+}
+func (e *snapEncoder) f32s(v []float32) {
+	put(e, v, func(b []byte, x float32) []byte { return binary.LittleEndian.AppendUint32(b, math.Float32bits(x)) })
+}
+func (e *snapEncoder) bools(v []bool) {
+	put(e, v, func(b []byte, x bool) []byte { return append(b, byte(b2i(x))) })
+}
+
+// LoadSnapshot reads a snapshot written by SaveSnapshot into a new store
+// with the snapshot's configuration. Resume the log after it with ApplyLog.
+func LoadSnapshot(path string) (*Store, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("features: load snapshot %s: %w", path, err)
+	}
+	s, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, fmt.Errorf("features: load snapshot %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func decodeSnapshot(b []byte) (*Store, error) {
+	if len(b) < len(snapMagic)+8+4+len(snapEnd) || string(b[:len(snapMagic)]) != snapMagic {
+		return nil, fmt.Errorf("%w: not a feature snapshot", ErrBadSnapshot)
+	}
+	if string(b[len(b)-len(snapEnd):]) != snapEnd {
+		return nil, fmt.Errorf("%w: truncated (no end marker)", ErrBadSnapshot)
+	}
+	body := b[:len(b)-len(snapEnd)-4]
+	if want := binary.LittleEndian.Uint32(b[len(body):]); crc32.Checksum(body, castagnoli) != want {
+		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	}
+	d := &snapDecoder{b: body[len(snapMagic):]}
+	if v := d.u64(); v != snapVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrBadSnapshot, v, snapVersion)
+	}
+	cj := d.raw(d.count(1))
+	if d.err != nil {
+		return nil, d.err
+	}
+	var sc snapConfig
+	if err := json.Unmarshal(cj, &sc); err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrBadSnapshot, err)
+	}
+	s, err := NewStore(sc.config())
+	if err != nil {
+		return nil, fmt.Errorf("%w: config: %v", ErrBadSnapshot, err)
+	}
+	hdr := d.i64s(6)
+	if d.err != nil {
+		return nil, d.err
+	}
+	s.landmark, s.set, s.newest, s.logOffset, s.logLine, s.applied = hdr[0], hdr[1] != 0, hdr[2], hdr[3], hdr[4], hdr[5]
+	d.f64sInto(s.global)
+	s.centroids = d.f32s(d.count(4))
+	if len(s.centroids) != 0 && len(s.centroids) != s.cfg.Categories*s.cfg.EmbedDim {
+		d.fail("centroids: %d values, want %d", len(s.centroids), s.cfg.Categories*s.cfg.EmbedDim)
+	}
+	if len(s.centroids) == 0 {
+		s.centroids = nil
+	}
+	D, K, L, cs := s.cfg.EmbedDim, s.cfg.Categories, s.cfg.LastReels, s.cs
+
+	r := &s.reels
+	nr := d.count(8 + 4 + 2 + 8 + 4 + 1 + 4*D + 8*cs)
+	r.id = d.i64s(nr)
+	r.author = d.i32s(nr)
+	r.cat = d.i16s(nr)
+	r.upload = d.i64s(nr)
+	r.duration = d.f32s(nr)
+	r.hasEmb = d.bools(nr)
+	r.emb = d.f32s(nr * D)
+	r.ctr = d.f64s(nr * cs)
+
+	a := &s.authors
+	na := d.count(8 + 8 + 8 + 8*cs)
+	a.id = d.i64s(na)
+	a.base = d.i64s(na)
+	a.follows = d.i64s(na)
+	a.ctr = d.f64s(na * cs)
+
+	u := &s.users
+	nu := d.count(8 + 4 + 8*cs + 8*K + 4*D + 8 + 8 + 8 + 8 + 4 + 4 + 2*L)
+	u.id = d.i64s(nu)
+	u.profile = slices.Clone(d.raw(4 * nu))
+	u.ctr = d.f64s(nu * cs)
+	u.catImp = d.f32s(nu * K)
+	u.catWT = d.f32s(nu * K)
+	u.hist = d.f32s(nu * D)
+	u.histW = d.f64s(nu)
+	lens := d.i64s(nu)
+	var total int64
+	for _, n := range lens {
+		if n < 0 || n > int64(len(d.b)/8) {
+			d.fail("follow list of %d entries", n)
+			break
+		}
+		total += n
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if total > int64(len(d.b)/8) {
+		return nil, fmt.Errorf("%w: %d follows past the end", ErrBadSnapshot, total)
+	}
+	all := d.i64s(int(total))
+	u.follows = make([][]int64, nu)
+	for i, n := range lens {
+		u.follows[i], all = all[:n:n], all[n:]
+	}
+	u.sessID = d.i64s(nu)
+	u.sessAt = d.i64s(nu)
+	u.sessN = d.i32s(nu)
+	u.sessWT = d.i32s(nu)
+	u.lastCats = d.i16s(nu * L)
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes past the end of the state", ErrBadSnapshot, len(d.b))
+	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	return s, nil
+}
+
+// check validates decoded state and rebuilds the indexes and norms.
+func (s *Store) check() error {
+	D, K := s.cfg.EmbedDim, s.cfg.Categories
+	widths := [4]int{s.cfg.Countries, s.cfg.Languages, s.cfg.AgeBuckets, s.cfg.Devices}
+	for _, v := range s.centroids {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return errors.New("a centroid is not finite")
+		}
+	}
+	r := &s.reels
+	r.index = make(map[int64]int32, len(r.id))
+	r.norm = make([]float32, len(r.id))
+	for i, id := range r.id {
+		if _, dup := r.index[id]; dup || id < 0 {
+			return fmt.Errorf("reel id %d repeated or negative", id)
+		}
+		r.index[id] = int32(i)
+		if a := r.author[i]; a < -1 || int(a) >= len(s.authors.id) {
+			return fmt.Errorf("reel %d: author index %d out of range", id, a)
+		}
+		if c := r.cat[i]; c < -1 || int(c) >= K {
+			return fmt.Errorf("reel %d: category %d out of range", id, c)
+		}
+		e := r.emb[i*D : (i+1)*D]
+		if err := s.checkEmbedding(e); err != nil {
+			return fmt.Errorf("reel %d: %v", id, err)
+		}
+		r.norm[i] = float32(math.Sqrt(float64(kernels.Dot(e, e))))
+	}
+	a := &s.authors
+	a.index = make(map[int64]int32, len(a.id))
+	for i, id := range a.id {
+		if _, dup := a.index[id]; dup || id < 0 {
+			return fmt.Errorf("author id %d repeated or negative", id)
+		}
+		a.index[id] = int32(i)
+	}
+	u := &s.users
+	u.index = make(map[int64]int32, len(u.id))
+	for i, id := range u.id {
+		if _, dup := u.index[id]; dup || id < 0 {
+			return fmt.Errorf("user id %d repeated or negative", id)
+		}
+		u.index[id] = int32(i)
+		for j, w := range widths {
+			if int(u.profile[4*i+j]) >= w {
+				return fmt.Errorf("user %d: profile slot %d out of range", id, u.profile[4*i+j])
+			}
+		}
+		if !slices.IsSorted(u.follows[i]) {
+			return fmt.Errorf("user %d: follows not sorted", id)
+		}
+	}
+	for _, c := range u.lastCats {
+		if c < -1 || int(c) >= K {
+			return fmt.Errorf("session category %d out of range", c)
+		}
+	}
+	return nil
+}
+
+type snapDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *snapDecoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *snapDecoder) raw(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b) {
+		d.fail("truncated: want %d bytes, %d left", n, len(d.b))
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDecoder) u64() uint64 {
+	b := d.raw(8)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+// count reads an item count and checks that that many items of at least
+// minSize bytes each can still follow.
+func (d *snapDecoder) count(minSize int) int {
+	n := d.u64()
+	if d.err != nil {
+		return 0
+	}
+	if n > snapMaxItems || n*uint64(minSize) > uint64(len(d.b)) {
+		d.fail("count %d does not fit the %d bytes left", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func get[T any](d *snapDecoder, n, size int, conv func([]byte) T) []T {
+	b := d.raw(n * size)
+	if b == nil {
+		return make([]T, n)
+	}
+	v := make([]T, n)
+	for i := range v {
+		v[i] = conv(b[i*size:])
+	}
+	return v
+}
+
+func (d *snapDecoder) i64s(n int) []int64 {
+	return get(d, n, 8, func(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b)) })
+}
+func (d *snapDecoder) i32s(n int) []int32 {
+	return get(d, n, 4, func(b []byte) int32 { return int32(binary.LittleEndian.Uint32(b)) })
+}
+func (d *snapDecoder) i16s(n int) []int16 {
+	return get(d, n, 2, func(b []byte) int16 { return int16(binary.LittleEndian.Uint16(b)) })
+}
+func (d *snapDecoder) f64s(n int) []float64 {
+	return get(d, n, 8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
+}
+func (d *snapDecoder) f32s(n int) []float32 {
+	return get(d, n, 4, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
+}
+func (d *snapDecoder) bools(n int) []bool {
+	return get(d, n, 1, func(b []byte) bool { return b[0] != 0 })
+}
+func (d *snapDecoder) f64sInto(dst []float64) { copy(dst, d.f64s(len(dst))) }

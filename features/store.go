@@ -1,0 +1,489 @@
+package features
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/kernels"
+)
+
+// Errors callers can branch on.
+var (
+	// ErrPast is returned for a request whose time lies more than
+	// Config.Tolerance before the newest applied event: the store keeps the
+	// present, not the past. Replay from a snapshot to see an earlier time.
+	ErrPast = errors.New("features: time before the newest applied event")
+	// ErrBadEmbedding is returned for an embedding of the wrong dimension or
+	// with a NaN or an infinity.
+	ErrBadEmbedding = errors.New("features: bad embedding")
+	// ErrBadID is returned for a negative id.
+	ErrBadID = errors.New("features: negative id")
+)
+
+// The counters every reel, author, user and the whole store keep per window.
+const (
+	cImp     = iota // impressions
+	cWatch          // impressions not skipped
+	cWT             // watches at or past Config.WatchThrough
+	cFrac           // sum of fractions watched, each capped at 1
+	cLike           // likes
+	cComment        // comments
+	cShare          // shares
+	cFollow         // follows of the author from this reel
+	nCounters
+)
+
+// User is a viewer's profile. Values at or past the configured widths land
+// in the one-hots' last ("other") slot.
+type User struct {
+	ID        int64
+	Country   int
+	Language  int
+	AgeBucket int
+	Device    int
+}
+
+// Reel is a reel's metadata as the catalogue knows it.
+type Reel struct {
+	ID     int64
+	Author int64
+	// Upload is the upload time in ms since the Unix epoch.
+	Upload int64
+	// Duration is the reel's length in seconds.
+	Duration float32
+	// Embedding is the content embedding, Config.EmbedDim values, or nil.
+	Embedding []float32
+	// Category is the reel's category in [0, Config.Categories), or -1 to
+	// derive it from the embedding by the store's clustering.
+	Category int
+}
+
+// Store is the feature store: it applies events to decayed counters per
+// reel, author and user, and answers feature requests as of a time. All
+// methods are safe for concurrent use; writers apply in batches under one
+// lock, readers share it.
+type Store struct {
+	cfg  Config
+	spec Spec
+	nw   int // windows
+	cs   int // counter stride: nCounters*nw
+
+	// tau holds the decay constants in ms: the windows, then the category
+	// window, then the history window.
+	tau []float64
+
+	mu sync.RWMutex
+	// landmark is the time (ms) all forward-decayed sums are relative to:
+	// an event at t adds exp((t-landmark)/tau), a reading at t multiplies by
+	// exp(-(t-landmark)/tau). set is false until the first event or Put.
+	landmark int64
+	set      bool
+	// newest is the newest event time applied.
+	newest int64
+
+	global []float64 // cs counters over every event
+
+	reels   reelTable
+	authors authorTable
+	users   userTable
+
+	centroids []float32 // Categories × EmbedDim, nil until fitted
+
+	logOffset, logLine int64 // where the applied log stopped, for snapshots
+	applied            int64 // events applied
+}
+
+type reelTable struct {
+	index    map[int64]int32
+	id       []int64
+	author   []int32 // author index, -1 when unknown
+	cat      []int16 // -1 when unknown
+	upload   []int64 // ms; 0 when unknown
+	duration []float32
+	hasEmb   []bool
+	emb      []float32 // EmbedDim stride
+	norm     []float32 // |emb|
+	ctr      []float64 // cs stride
+}
+
+type authorTable struct {
+	index   map[int64]int32
+	id      []int64
+	base    []int64 // follower count the catalogue gave
+	follows []int64 // follow events applied
+	ctr     []float64
+}
+
+type userTable struct {
+	index    map[int64]int32
+	id       []int64
+	profile  []uint8 // 4 per user: country, language, age, device (already clamped)
+	ctr      []float64
+	catImp   []float32 // Categories stride, decayed by CategoryWindow
+	catWT    []float32
+	hist     []float32 // EmbedDim stride, decayed by HistoryWindow
+	histW    []float64 // the history's total weight
+	follows  [][]int64 // sorted author ids
+	sessID   []int64
+	sessAt   []int64 // session start, ms
+	sessN    []int32 // impressions so far in the session
+	sessWT   []int32 // watch-throughs so far in the session
+	lastCats []int16 // LastReels stride, most recent first, -1 empty
+}
+
+// NewStore returns an empty store.
+func NewStore(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{cfg: cfg, nw: len(cfg.Windows)}
+	s.cs = nCounters * s.nw
+	for _, w := range cfg.Windows {
+		s.tau = append(s.tau, float64(w.Milliseconds()))
+	}
+	s.tau = append(s.tau, float64(cfg.CategoryWindow.Milliseconds()), float64(cfg.HistoryWindow.Milliseconds()))
+	s.global = make([]float64, s.cs)
+	s.reels.index = map[int64]int32{}
+	s.authors.index = map[int64]int32{}
+	s.users.index = map[int64]int32{}
+	s.spec = newSpec(cfg)
+	return s, nil
+}
+
+// Config returns the store's configuration with defaults filled in.
+func (s *Store) Config() Config { return s.cfg }
+
+// Stats counts what the store holds.
+type Stats struct {
+	Users, Reels, Authors int
+	Applied               int64 // events applied
+	Newest                int64 // newest applied event time, ms
+	Categorized           bool  // the clustering is fitted
+}
+
+// Stats returns counts of the store's contents.
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return Stats{Users: len(s.users.id), Reels: len(s.reels.id), Authors: len(s.authors.id),
+		Applied: s.applied, Newest: s.newest, Categorized: s.centroids != nil}
+}
+
+// rebaseAfter bounds how far past the landmark an event may lie before
+// every sum is rescaled to a new landmark: exp(240 h / 1 h) keeps float64
+// far from overflow, and the per-user float32 sums decay at least 7 times
+// slower than the fastest window... which Validate's 1-minute floor does
+// not guarantee, so the limit scales with the fastest constant.
+func (s *Store) rebaseAfter() int64 {
+	fastest := s.tau[0]
+	for _, t := range s.tau {
+		fastest = math.Min(fastest, t)
+	}
+	// float64 sums: exponent at most 240; float32 sums (category, history):
+	// at most 60 over their own constants.
+	lim := 240 * fastest
+	lim = math.Min(lim, 60*s.tau[s.nw])
+	lim = math.Min(lim, 60*s.tau[s.nw+1])
+	return int64(lim)
+}
+
+// touch moves the landmark so that time t can be added without overflow.
+// The caller holds mu for writing.
+func (s *Store) touch(t int64) {
+	if !s.set {
+		s.landmark, s.set = t, true
+		return
+	}
+	if t-s.landmark > s.rebaseAfter() {
+		s.rebase(t)
+	}
+}
+
+// rebase rescales every forward-decayed sum to the landmark t.
+func (s *Store) rebase(t int64) {
+	dt := float64(t - s.landmark)
+	f := make([]float64, len(s.tau))
+	for i, tau := range s.tau {
+		f[i] = math.Exp(-dt / tau)
+	}
+	scale := func(ctr []float64) {
+		for i := range ctr {
+			ctr[i] *= f[(i%s.cs)/nCounters]
+		}
+	}
+	scale(s.global)
+	scale(s.reels.ctr)
+	scale(s.authors.ctr)
+	scale(s.users.ctr)
+	fc, fh := float32(f[s.nw]), float32(f[s.nw+1])
+	for i := range s.users.catImp {
+		s.users.catImp[i] *= fc
+		s.users.catWT[i] *= fc
+	}
+	for i := range s.users.hist {
+		s.users.hist[i] *= fh
+	}
+	for i := range s.users.histW {
+		s.users.histW[i] *= f[s.nw+1]
+	}
+	s.landmark = t
+}
+
+// expo returns exp(sign*(t-landmark)/tau) for every constant into dst,
+// with the exponent clamped so that nothing overflows.
+func (s *Store) expo(dst []float64, t int64, sign float64) []float64 {
+	dt := float64(t - s.landmark)
+	if !s.set {
+		dt = 0
+	}
+	dst = dst[:0]
+	for _, tau := range s.tau {
+		dst = append(dst, math.Exp(min(max(sign*dt/tau, -700), 700)))
+	}
+	return dst
+}
+
+// PutUser adds or updates a user's profile.
+func (s *Store) PutUser(u User) error {
+	if u.ID < 0 {
+		return fmt.Errorf("features: put user %d: %w", u.ID, ErrBadID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.user(u.ID)
+	p := s.users.profile[4*i : 4*i+4]
+	p[0] = clampSlot(u.Country, s.cfg.Countries)
+	p[1] = clampSlot(u.Language, s.cfg.Languages)
+	p[2] = clampSlot(u.AgeBucket, s.cfg.AgeBuckets)
+	p[3] = clampSlot(u.Device, s.cfg.Devices)
+	return nil
+}
+
+// clampSlot maps v to its one-hot slot: v itself in [0, width-1), the last
+// slot ("other or unknown") for anything else.
+func clampSlot(v, width int) uint8 {
+	if v < 0 || v >= width-1 {
+		return uint8(width - 1)
+	}
+	return uint8(v)
+}
+
+// PutReel adds or updates a reel's metadata. With a Category of -1 and an
+// embedding, the category is the nearest centroid once the clustering is
+// fitted (FitCategories).
+func (s *Store) PutReel(r Reel) error {
+	if r.ID < 0 || r.Author < 0 {
+		return fmt.Errorf("features: put reel %d: %w", r.ID, ErrBadID)
+	}
+	if r.Embedding != nil {
+		if err := s.checkEmbedding(r.Embedding); err != nil {
+			return fmt.Errorf("features: put reel %d: %w", r.ID, err)
+		}
+	}
+	if r.Category < -1 || r.Category >= s.cfg.Categories {
+		return fmt.Errorf("features: put reel %d: category %d outside [-1, %d)", r.ID, r.Category, s.cfg.Categories)
+	}
+	if !(r.Duration >= 0 && r.Duration < 1e6) {
+		return fmt.Errorf("features: put reel %d: duration %v outside [0, 1e6) s", r.ID, r.Duration)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.reel(r.ID)
+	s.reels.author[i] = s.author(r.Author)
+	s.reels.upload[i] = r.Upload
+	s.reels.duration[i] = r.Duration
+	d := s.cfg.EmbedDim
+	if r.Embedding != nil {
+		e := s.reels.emb[int(i)*d : int(i+1)*d]
+		copy(e, r.Embedding)
+		s.reels.hasEmb[i] = true
+		s.reels.norm[i] = float32(math.Sqrt(float64(kernels.Dot(e, e))))
+	}
+	switch {
+	case r.Category >= 0:
+		s.reels.cat[i] = int16(r.Category)
+	case s.centroids != nil && s.reels.hasEmb[i]:
+		s.reels.cat[i] = int16(nearest(s.reels.emb[int(i)*d:int(i+1)*d], s.centroids, d))
+	}
+	return nil
+}
+
+func (s *Store) checkEmbedding(e []float32) error {
+	if len(e) != s.cfg.EmbedDim {
+		return fmt.Errorf("%w: dimension %d, want %d", ErrBadEmbedding, len(e), s.cfg.EmbedDim)
+	}
+	for j, v := range e {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: value %d is %v", ErrBadEmbedding, j, v)
+		}
+	}
+	return nil
+}
+
+// PutAuthor sets an author's follower count as the catalogue knows it;
+// follow events add to it.
+func (s *Store) PutAuthor(id, followers int64) error {
+	if id < 0 || followers < 0 {
+		return fmt.Errorf("features: put author %d: %w", id, ErrBadID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.authors.base[s.author(id)] = followers
+	return nil
+}
+
+// PutFollow records that user follows author, as the catalogue knew it
+// before the log (the author's follower count already includes it).
+func (s *Store) PutFollow(user, author int64) error {
+	if user < 0 || author < 0 {
+		return fmt.Errorf("features: put follow %d -> %d: %w", user, author, ErrBadID)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addFollow(s.user(user), author)
+	return nil
+}
+
+func (s *Store) addFollow(u int32, author int64) bool {
+	f := s.users.follows[u]
+	j, found := slices.BinarySearch(f, author)
+	if found {
+		return false
+	}
+	s.users.follows[u] = slices.Insert(f, j, author)
+	return true
+}
+
+// FitCategories clusters the content embeddings of the reels that have one
+// into Config.Categories categories by k-means (deterministic in seed) and
+// assigns every reel without a given category to its nearest centroid.
+// The centroids are part of the store's state: later reels are assigned to
+// them, and snapshots keep them.
+func (s *Store) FitCategories(seed uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, k := s.cfg.EmbedDim, s.cfg.Categories
+	var x []float32
+	var rows []int32
+	for i, ok := range s.reels.hasEmb {
+		if ok {
+			x = append(x, s.reels.emb[i*d:(i+1)*d]...)
+			rows = append(rows, int32(i))
+		}
+	}
+	if len(rows) < k {
+		return fmt.Errorf("features: fit categories: %d reels with embeddings, want at least %d", len(rows), k)
+	}
+	c, err := ann.TrainKMeans(x, d, ann.KMeansOptions{K: k, Seed: seed, Iters: 15})
+	if err != nil {
+		return fmt.Errorf("features: fit categories: %w", err)
+	}
+	labels := make([]int32, len(rows))
+	ann.AssignL2(labels, nil, x, d, c, 0)
+	s.centroids = c
+	for j, i := range rows {
+		s.reels.cat[i] = int16(labels[j])
+	}
+	return nil
+}
+
+// Centroids returns a copy of the category centroids, or nil.
+func (s *Store) Centroids() []float32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.centroids)
+}
+
+func nearest(e, centroids []float32, d int) int {
+	best, bi := float32(math.Inf(1)), 0
+	for c := 0; c*d < len(centroids); c++ {
+		var sum float32
+		row := centroids[c*d : (c+1)*d]
+		for j, v := range e {
+			t := v - row[j]
+			sum += t * t
+		}
+		if sum < best {
+			best, bi = sum, c
+		}
+	}
+	return bi
+}
+
+// reel returns the index of reel id, adding it. The caller holds mu.
+func (s *Store) reel(id int64) int32 {
+	if i, ok := s.reels.index[id]; ok {
+		return i
+	}
+	r := &s.reels
+	i := int32(len(r.id))
+	r.index[id] = i
+	r.id = append(r.id, id)
+	r.author = append(r.author, -1)
+	r.cat = append(r.cat, -1)
+	r.upload = append(r.upload, 0)
+	r.duration = append(r.duration, 0)
+	r.hasEmb = append(r.hasEmb, false)
+	r.norm = append(r.norm, 0)
+	r.emb = append(r.emb, make([]float32, s.cfg.EmbedDim)...)
+	r.ctr = append(r.ctr, make([]float64, s.cs)...)
+	return i
+}
+
+func (s *Store) author(id int64) int32 {
+	if i, ok := s.authors.index[id]; ok {
+		return i
+	}
+	a := &s.authors
+	i := int32(len(a.id))
+	a.index[id] = i
+	a.id = append(a.id, id)
+	a.base = append(a.base, 0)
+	a.follows = append(a.follows, 0)
+	a.ctr = append(a.ctr, make([]float64, s.cs)...)
+	return i
+}
+
+func (s *Store) user(id int64) int32 {
+	if i, ok := s.users.index[id]; ok {
+		return i
+	}
+	u := &s.users
+	i := int32(len(u.id))
+	u.index[id] = i
+	u.id = append(u.id, id)
+	u.profile = append(u.profile, uint8(s.cfg.Countries-1), uint8(s.cfg.Languages-1), uint8(s.cfg.AgeBuckets-1), uint8(s.cfg.Devices-1))
+	u.ctr = append(u.ctr, make([]float64, s.cs)...)
+	u.catImp = append(u.catImp, make([]float32, s.cfg.Categories)...)
+	u.catWT = append(u.catWT, make([]float32, s.cfg.Categories)...)
+	u.hist = append(u.hist, make([]float32, s.cfg.EmbedDim)...)
+	u.histW = append(u.histW, 0)
+	u.follows = append(u.follows, nil)
+	u.sessID = append(u.sessID, -1)
+	u.sessAt = append(u.sessAt, 0)
+	u.sessN = append(u.sessN, 0)
+	u.sessWT = append(u.sessWT, 0)
+	for range s.cfg.LastReels {
+		u.lastCats = append(u.lastCats, -1)
+	}
+	return i
+}
+
+// windowName names a window for feature names: 1h, 1d, 7d, 90m.
+func windowName(w time.Duration) string {
+	switch {
+	case w%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", w/(24*time.Hour))
+	case w%time.Hour == 0:
+		return fmt.Sprintf("%dh", w/time.Hour)
+	case w%time.Minute == 0:
+		return fmt.Sprintf("%dm", w/time.Minute)
+	}
+	return fmt.Sprintf("%ds", w/time.Second)
+}
