@@ -79,14 +79,6 @@ func (s *Store) Features(r *Request) error {
 			return fmt.Errorf("features: reel %d: %w", id, ErrBadID)
 		}
 	}
-	sp := &s.spec
-	r.UserVec = grow(r.UserVec, len(sp.User))
-	n := len(r.Reels)
-	r.ReelVec = grow(r.ReelVec, n*len(sp.Reel))
-	r.CrossVec = grow(r.CrossVec, n*len(sp.Cross))
-	if r.Embeddings {
-		r.Emb = grow(r.Emb, n*s.cfg.EmbedDim)
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := r.Context.Time
@@ -107,6 +99,14 @@ func grow(b []float32, n int) []float32 {
 
 // features computes r's outputs; the caller holds mu (either way).
 func (s *Store) features(r *Request) {
+	sp := &s.spec
+	r.UserVec = grow(r.UserVec, len(sp.User))
+	n := len(r.Reels)
+	r.ReelVec = grow(r.ReelVec, n*len(sp.Reel))
+	r.CrossVec = grow(r.CrossVec, n*len(sp.Cross))
+	if r.Embeddings {
+		r.Emb = grow(r.Emb, n*s.cfg.EmbedDim)
+	}
 	sc := &r.scratch
 	t := r.Context.Time
 	f := s.expo(sc.f[:0], t, -1)
