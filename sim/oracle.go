@@ -174,7 +174,9 @@ func (w *World) probs(uc *userCtx, r *reelRec, pos int, prevTopic int) Probs {
 		p.follow = sigmoid(o.FollowBase + o.FollowSlope*z + o.FollowAuthorQuality*float64(w.users[r.author-1].authorQ) + e)
 	}
 	watch := 1 - p.Skip
-	marg := func(q float64) float64 { return watch * (p.Complete*p.engage(q, true) + (1-p.Complete)*p.engage(q, false)) }
+	marg := func(q float64) float64 {
+		return watch * (p.Complete*p.engage(q, true) + (1-p.Complete)*p.engage(q, false))
+	}
 	p.Like, p.Comment, p.Share, p.Follow = marg(p.like), marg(p.comment), marg(p.share), marg(p.follow)
 	return p
 }
@@ -237,9 +239,9 @@ func (w *World) Interest(user int64, t int64, dst []float32) []float32 {
 
 // outcome is one sampled impression outcome.
 type outcome struct {
-	skip                          bool
-	complete                      bool
-	frac, secs                    float64
+	skip                         bool
+	complete                     bool
+	frac, secs                   float64
 	like, comment, share, follow bool
 }
 
