@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 )
 
 // AppendJSON appends e as one log line (without the newline) to dst. It
 // writes the fields of e.Has, in the fixed order of the Field constants, so
-// equal events give equal bytes. Arm must be plain: characters that JSON
-// would escape are written escaped.
+// equal events give equal bytes. Arm is written as a JSON string: quotes,
+// backslashes and control characters escaped, invalid UTF-8 as U+FFFD.
 func AppendJSON(dst []byte, e *Event) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, e.Type.String()...)
@@ -46,7 +47,7 @@ func AppendJSON(dst []byte, e *Event) []byte {
 	}
 	if has&FArm != 0 {
 		dst = append(dst, `,"arm":`...)
-		dst = strconv.AppendQuote(dst, e.Arm)
+		dst = appendString(dst, e.Arm)
 	}
 	if has&FSeconds != 0 {
 		dst = append(dst, `,"secs":`...)
@@ -57,6 +58,42 @@ func AppendJSON(dst []byte, e *Event) []byte {
 		dst = strconv.AppendFloat(dst, float64(e.Fraction), 'g', -1, 32)
 	}
 	return append(dst, '}')
+}
+
+// appendString appends s as a JSON string (RFC 8259), the way
+// encoding/json writes it without HTML escaping.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				dst = append(dst, `\ufffd`...)
+			} else {
+				dst = append(dst, s[i:i+n]...)
+			}
+			i += n
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, `\n`...)
+		case c == '\r':
+			dst = append(dst, `\r`...)
+		case c == '\t':
+			dst = append(dst, `\t`...)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+		i++
+	}
+	return append(dst, '"')
 }
 
 // Writer writes events as newline-delimited JSON.
