@@ -56,9 +56,9 @@ func (p Probs) WatchThrough(theta float64) float64 {
 	switch {
 	case theta <= 1:
 		x := (theta - p.MinFrac) / (1 - p.MinFrac)
-		tail = p.Complete + (1-p.Complete)*(1-math.Exp(p.Kappa*math.Log(x)))
+		tail = p.Complete + (1-p.Complete)*(1-fexp(p.Kappa*flog(x)))
 	case theta <= loopCap && p.Loop > 0:
-		tail = p.Complete * math.Exp(-(theta-1)/p.Loop)
+		tail = p.Complete * fexp(-(theta-1)/p.Loop)
 	}
 	return watch * tail
 }
@@ -106,8 +106,6 @@ func (w *World) setUser(uc *userCtx, ui int, t int64) {
 	uc.hour = w.hourEffect[h]
 }
 
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
 // score returns the shared score z of a (user, reel) pair, the reel's
 // quality terms and whether the user follows its author.
 func (w *World) score(uc *userCtx, r *reelRec, pos int, prevTopic int) (z float64, followed bool) {
@@ -140,38 +138,60 @@ func (w *World) score(uc *userCtx, r *reelRec, pos int, prevTopic int) (z float6
 }
 
 // watchHeads fills the watch part of p (Skip, Complete, MinFrac, Kappa,
-// Loop, Duration) and returns z and followed for the engagement heads.
-func (w *World) watchHeads(p *Probs, uc *userCtx, r *reelRec, pos int, prevTopic int) (float64, bool) {
+// Loop, Duration).
+func (w *World) watchHeads(p *Probs, uc *userCtx, r *reelRec, pos int, prevTopic int) {
+	z, _ := w.score(uc, r, pos, prevTopic)
+	var a [8]float64
+	w.watchArgs(&a, uc, r, z, pos)
+	expN(&a, 3)
+	w.setWatch(p, &a, r)
+}
+
+// watchArgs puts the exponents of the watch heads in a[0:3]: e^a[0] and
+// e^a[1] are the odds against a skip and against completion, e^a[2] is Kappa.
+func (w *World) watchArgs(a *[8]float64, uc *userCtx, r *reelRec, z float64, pos int) {
 	o := &w.cfg.Oracle
-	z, followed := w.score(uc, r, pos, prevTopic)
 	pl := 0.0
 	if pos < len(w.posLog) {
 		pl = w.posLog[pos]
 	} else {
 		pl = math.Log1p(float64(pos))
 	}
+	dt := (float64(r.dur) - 30) / 30
+	a[0] = -(o.SkipBase - o.SkipSlope*z + o.SkipDuration*dt + o.SkipPosition*pl + o.DeviceSkip[uc.u.device])
+	a[1] = -(o.CompleteBase + o.CompleteSlope*z - o.CompleteDuration*dt)
+	a[2] = o.KappaBase + o.KappaSlope*z
+}
+
+func (w *World) setWatch(p *Probs, a *[8]float64, r *reelRec) {
 	dur := float64(r.dur)
-	dt := (dur - 30) / 30
-	p.Skip = sigmoid(o.SkipBase - o.SkipSlope*z + o.SkipDuration*dt + o.SkipPosition*pl + o.DeviceSkip[uc.u.device])
-	p.Complete = sigmoid(o.CompleteBase + o.CompleteSlope*z - o.CompleteDuration*dt)
-	p.Kappa = min(20, max(0.1, math.Exp(o.KappaBase+o.KappaSlope*z)))
-	p.Loop = o.LoopBase * (0.5 + p.Complete)
+	p.Skip = 1 / (1 + a[0])
+	p.Complete = 1 / (1 + a[1])
+	p.Kappa = min(20, max(0.1, a[2]))
+	p.Loop = w.cfg.Oracle.LoopBase * (0.5 + p.Complete)
 	p.MinFrac = 2 / dur
 	p.Duration = dur
-	return z, followed
 }
 
 func (w *World) probs(uc *userCtx, r *reelRec, pos int, prevTopic int) Probs {
 	o := &w.cfg.Oracle
 	var p Probs
-	z, followed := w.watchHeads(&p, uc, r, pos, prevTopic)
+	z, followed := w.score(uc, r, pos, prevTopic)
+	var a [8]float64
+	w.watchArgs(&a, uc, r, z, pos)
 	e := o.AgeEngage[uc.u.age]
+	a[3] = -(o.LikeBase + o.LikeSlope*z + o.LikeQuality*float64(r.quality) + e)
+	a[4] = -(o.CommentBase + o.CommentSlope*z + e)
+	a[5] = -(o.ShareBase + o.ShareSlope*z + e)
+	a[6] = -(o.FollowBase + o.FollowSlope*z + o.FollowAuthorQuality*float64(w.users[r.author-1].authorQ) + e)
+	expN(&a, 7)
+	w.setWatch(&p, &a, r)
 	p.boost, p.partial = o.CompleteBoost, o.PartialFactor
-	p.like = sigmoid(o.LikeBase + o.LikeSlope*z + o.LikeQuality*float64(r.quality) + e)
-	p.comment = sigmoid(o.CommentBase + o.CommentSlope*z + e)
-	p.share = sigmoid(o.ShareBase + o.ShareSlope*z + e)
+	p.like = 1 / (1 + a[3])
+	p.comment = 1 / (1 + a[4])
+	p.share = 1 / (1 + a[5])
 	if !followed {
-		p.follow = sigmoid(o.FollowBase + o.FollowSlope*z + o.FollowAuthorQuality*float64(w.users[r.author-1].authorQ) + e)
+		p.follow = 1 / (1 + a[6])
 	}
 	watch := 1 - p.Skip
 	marg := func(q float64) float64 {
@@ -211,10 +231,22 @@ func (w *World) ScoreAll(user int64, t int64, theta float64, dst []float32) []fl
 	}
 	var uc userCtx
 	w.setUser(&uc, int(user-1), t)
+	// ln((theta - m)/(1 - m)) per duration, as WatchThrough computes it
+	var lnx [91]float64
+	for d := 5; d <= 90; d++ {
+		m := 2 / float64(d)
+		lnx[d] = flog((theta - m) / (1 - m))
+	}
 	var p Probs
 	for i := range dst {
-		w.watchHeads(&p, &uc, &w.reels[i], 0, -1)
-		dst[i] = float32(p.WatchThrough(theta))
+		r := &w.reels[i]
+		w.watchHeads(&p, &uc, r, 0, -1)
+		if theta > p.MinFrac && theta <= 1 {
+			tail := p.Complete + (1-p.Complete)*(1-fexp(p.Kappa*lnx[r.dur]))
+			dst[i] = float32((1 - p.Skip) * tail)
+		} else {
+			dst[i] = float32(p.WatchThrough(theta))
+		}
 	}
 	return dst
 }
