@@ -49,7 +49,7 @@ func flog(x float64) float64 {
 	b := math.Float64bits(x)
 	e := int64(b>>52) - 1023
 	m := math.Float64frombits(b&(1<<52-1) | 1023<<52) // in [1, 2)
-	if e == -1023 {                                     // subnormal
+	if e == -1023 {                                   // subnormal
 		return math.Log(x)
 	}
 	if m > math.Sqrt2 {
