@@ -30,7 +30,6 @@ type simdParser struct {
 	pj    simdjson.ParsedJson // kept with its internal buffers, see parse
 	ready bool
 	opt   simdjson.ParserOption
-	err   error
 }
 
 func newSIMDParser() *simdParser {
@@ -225,7 +224,7 @@ func (d *decoder) decodeTape(tape []uint64, base int, msg []byte) bool {
 			j += 2
 		case simdjson.TagFloat:
 			v.kind, v.f = vFloat, math.Float64frombits(tape[j+1])
-			if simdjson.FloatFlags(w&mask).Contains(simdjson.FloatOverflowedInteger) {
+			if simdjson.FloatFlags(w & mask).Contains(simdjson.FloatOverflowedInteger) {
 				v.kind = vBigInt
 			}
 			j += 2

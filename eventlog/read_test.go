@@ -380,7 +380,7 @@ func TestReorder(t *testing.T) {
 	const s = 1000
 	in := []Event{
 		ev(100*s, 1), ev(101*s, 2), ev(90*s, 3), ev(101*s, 4), ev(95*s, 5),
-		ev(30*s, 6), // 71 s behind the newest: out of order
+		ev(30*s, 6),                                            // 71 s behind the newest: out of order
 		ev(160*s, 7), ev(101*s, 8), ev(100*s, 9), ev(99*s, 10), // 61 s behind: out of order
 		ev(200*s, 11), ev(200*s, 12), ev(150*s, 13), ev(200*s, 14), ev(140*s, 15),
 	}
