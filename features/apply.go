@@ -82,9 +82,15 @@ func (s *Store) applyLocked(events []eventlog.Event) error {
 }
 
 // add adds one decayed count of counter c at weights g to ctr.
-func (s *Store) add(ctr []float64, c int, g []float64, by float64) {
+func (s *Store) add(ctr []float32, c int, g []float64, by float64) {
 	for w := range s.nw {
-		ctr[w*nCounters+c] += g[w] * by
+		ctr[w*nCounters+c] += float32(g[w] * by)
+	}
+}
+
+func (s *Store) addGlobal(c int, g []float64, by float64) {
+	for w := range s.nw {
+		s.global[w*nCounters+c] += g[w] * by
 	}
 }
 
@@ -97,8 +103,8 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 	switch e.Type {
 	case eventlog.Upload:
 		r := s.reel(e.Reel)
-		s.reels.upload[r] = e.Time
-		s.reels.author[r] = s.author(e.Author)
+		s.reels.meta[r].upload = e.Time
+		s.reels.meta[r].author = s.author(e.Author)
 		return
 	case eventlog.Follow:
 		u := s.user(e.User)
@@ -106,7 +112,7 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 		if s.addFollow(u, e.Author) {
 			s.authors.follows[a]++
 		}
-		s.add(s.global, cFollow, g, 1)
+		s.addGlobal(cFollow, g, 1)
 		s.add(s.authors.ctr[int(a)*cs:int(a+1)*cs], cFollow, g, 1)
 		s.add(s.users.ctr[int(u)*cs:int(u+1)*cs], cFollow, g, 1)
 		if e.Has&eventlog.FReel != 0 {
@@ -117,21 +123,22 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 	}
 	r := s.reel(e.Reel)
 	u := s.user(e.User)
-	a := s.reels.author[r]
+	m := &s.reels.meta[r]
+	a := m.author
 	if a < 0 || s.authors.id[a] != e.Author {
 		a = s.author(e.Author)
-		s.reels.author[r] = a
+		m.author = a
 	}
 	rc := s.reels.ctr[int(r)*cs : int(r+1)*cs]
 	ac := s.authors.ctr[int(a)*cs : int(a+1)*cs]
 	uc := s.users.ctr[int(u)*cs : int(u+1)*cs]
 	count := func(c int, by float64) {
-		s.add(s.global, c, g, by)
+		s.addGlobal(c, g, by)
 		s.add(rc, c, g, by)
 		s.add(ac, c, g, by)
 		s.add(uc, c, g, by)
 	}
-	cat := int(s.reels.cat[r])
+	cat := int(m.cat)
 	k := s.cfg.Categories
 	switch e.Type {
 	case eventlog.Impression:
@@ -153,7 +160,7 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 				s.users.sessWT[u]++
 			}
 		}
-		if s.reels.hasEmb[r] && frac > 0 {
+		if m.hasEmb && frac > 0 {
 			d := s.cfg.EmbedDim
 			w := frac * g[s.nw+1]
 			h := s.users.hist[int(u)*d : int(u+1)*d]

@@ -57,7 +57,14 @@ type Request struct {
 
 type requestScratch struct {
 	f        [maxWindows + 2]float64
+	f32      [maxWindows]float32
 	prior    [maxWindows][nCounters]float64
+	ap       [maxWindows][nCounters]float32 // PriorStrength × prior
+	idx      []int32
+	meta     []reelMeta
+	ctr      []float32
+	emb      []float32
+	dots     []float32
 	hist     []float32
 	histNorm float32 // |hist|
 	userWT   float32 // the user's smoothed watch-through rate, longest window
@@ -111,31 +118,64 @@ func (s *Store) features(r *Request) {
 	t := r.Context.Time
 	f := s.expo(sc.f[:0], t, -1)
 	s.priors(&sc.prior, f)
-	u, known := s.users.index[r.User]
+	for w := range s.nw {
+		sc.f32[w] = float32(f[w])
+		for c := range nCounters {
+			sc.ap[w][c] = float32(s.cfg.PriorStrength * sc.prior[w][c])
+		}
+	}
+	u, known := s.users.index.get(r.User)
 	if !known {
 		u = -1
 	}
 	s.userVec(r.UserVec, u, &r.Context, f, sc)
-	nr, nc := len(s.spec.Reel), len(s.spec.Cross)
+
+	// Resolve the candidates and gather each one's counters, metadata and
+	// embedding into contiguous scratch (the embeddings into the output
+	// when asked for). The gather is loads and stores only, so the CPU
+	// overlaps many cache misses; the compute pass then streams.
+	if cap(sc.idx) < n {
+		sc.idx = make([]int32, n)
+		sc.meta = make([]reelMeta, n)
+	}
+	idx, meta := sc.idx[:n], sc.meta[:n]
+	cs, d := s.cs, s.cfg.EmbedDim
+	sc.ctr = grow(sc.ctr, n*cs)
+	emb := r.Emb
+	if !r.Embeddings {
+		sc.emb = grow(sc.emb, n*d)
+		emb = sc.emb
+	}
+	// One pass per table, each with independent iterations and no calls,
+	// so that many misses are in flight at once.
 	r.Known = 0
 	for i, id := range r.Reels {
-		ri, ok := s.reels.index[id]
+		ri, ok := s.reels.index.get(id)
 		if !ok {
 			ri = -1
 		} else {
 			r.Known++
 		}
-		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], ri, t, f, &sc.prior)
-		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, ri, sc)
-		if r.Embeddings {
-			d := s.cfg.EmbedDim
-			dst := r.Emb[i*d : (i+1)*d]
-			if ri >= 0 {
-				copy(dst, s.reels.emb[int(ri)*d:int(ri+1)*d])
-			} else {
-				clear(dst)
-			}
+		idx[i] = ri
+	}
+	for i, ri := range idx {
+		if ri >= 0 {
+			meta[i] = s.reels.meta[ri]
+		} else {
+			meta[i] = reelMeta{author: -1, cat: -1}
 		}
+	}
+	gatherRows(sc.ctr, s.reels.ctr, idx, cs)
+	gatherRows(emb, s.reels.emb, idx, d)
+	sc.dots = grow(sc.dots, n)
+	if sc.histNorm > 0 {
+		kernels.DotBatch(sc.dots, sc.hist, emb)
+	}
+	nr, nc := len(sp.Reel), len(sp.Cross)
+	for i := range idx {
+		m := &meta[i]
+		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], m, sc.ctr[i*cs:(i+1)*cs], t, sc)
+		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, m, sc.dots[i], sc)
 	}
 }
 
@@ -194,7 +234,7 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	}
 	// Rates per window.
 	alpha := cfg.PriorStrength
-	var uc []float64
+	var uc []float32
 	if u >= 0 {
 		uc = s.users.ctr[int(u)*s.cs : int(u+1)*s.cs]
 	}
@@ -203,7 +243,7 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 		var x [nCounters]float64
 		if uc != nil {
 			for k := range nCounters {
-				x[k] = uc[w*nCounters+k] * f[w]
+				x[k] = float64(uc[w*nCounters+k]) * f[w]
 			}
 		}
 		p := &sc.prior[w]
@@ -277,8 +317,8 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	case len(c.Recent) > 0:
 		for i := len(c.Recent) - 1; i >= 0 && i >= len(c.Recent)-cfg.LastReels; i-- {
 			cat := int16(-1)
-			if ri, ok := s.reels.index[c.Recent[i]]; ok {
-				cat = s.reels.cat[ri]
+			if ri, ok := s.reels.index.get(c.Recent[i]); ok {
+				cat = s.reels.meta[ri].cat
 			}
 			if i == len(c.Recent)-1 {
 				sc.lastCat = cat
@@ -311,88 +351,76 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	}
 }
 
-func (s *Store) reelVec(dst []float32, ri int32, t int64, f []float64, prior *[maxWindows][nCounters]float64) {
-	alpha := s.cfg.PriorStrength
-	var rc, ac []float64
-	a := int32(-1)
-	if ri >= 0 {
-		rc = s.reels.ctr[int(ri)*s.cs : int(ri+1)*s.cs]
-		a = s.reels.author[ri]
-		if a >= 0 {
-			ac = s.authors.ctr[int(a)*s.cs : int(a+1)*s.cs]
-		}
-	}
+// rates writes the smoothed rates of one window's counters x (already
+// decayed by the request's factor) to d, in reelRates order.
+func reelRates8(d []float32, x *[nCounters]float32, ap *[nCounters]float32, alpha float32) {
+	d = d[:len(reelRates)]
+	n := x[cImp]
+	inv := 1 / (n + alpha)
+	d[0] = fastLog1p(n)
+	d[1] = (x[cWatch] + ap[cWatch]) * inv
+	d[2] = (x[cWT] + ap[cWT]) * inv
+	d[3] = (x[cFrac] + ap[cFrac]) / (x[cWatch] + alpha)
+	d[4] = (x[cLike] + ap[cLike]) * inv
+	d[5] = (x[cComment] + ap[cComment]) * inv
+	d[6] = (x[cShare] + ap[cShare]) * inv
+	d[7] = (x[cFollow] + ap[cFollow]) * inv
+}
+
+func (s *Store) reelVec(dst []float32, m *reelMeta, rc []float32, t int64, sc *requestScratch) {
+	alpha := float32(s.cfg.PriorStrength)
+	nw, cs := s.nw, s.cs
 	o := 0
-	for w := range s.nw {
-		var x [nCounters]float64
-		if rc != nil {
-			fw := f[w]
-			for k := range nCounters {
-				x[k] = rc[w*nCounters+k] * fw
-			}
+	var x [nCounters]float32
+	for w := range nw {
+		fw := sc.f32[w]
+		c := rc[w*nCounters : (w+1)*nCounters]
+		for k := range nCounters {
+			x[k] = c[k] * fw
 		}
-		p := &prior[w]
-		n := x[cImp]
-		d := dst[o : o+len(reelRates) : o+len(reelRates)]
-		d[0] = log1p(n)
-		d[1] = rate(x[cWatch], n, p[cWatch], alpha)
-		d[2] = rate(x[cWT], n, p[cWT], alpha)
-		d[3] = rate(x[cFrac], x[cWatch], p[cFrac], alpha)
-		d[4] = rate(x[cLike], n, p[cLike], alpha)
-		d[5] = rate(x[cComment], n, p[cComment], alpha)
-		d[6] = rate(x[cShare], n, p[cShare], alpha)
-		d[7] = rate(x[cFollow], n, p[cFollow], alpha)
+		reelRates8(dst[o:], &x, &sc.ap[w], alpha)
 		o += len(reelRates)
 	}
-	var known, ageH, fresh, dur, followers float32
-	if ri >= 0 {
-		if up := s.reels.upload[ri]; up > 0 {
-			known = 1
-			h := max(float64(t-up), 0) / 3.6e6
-			ageH = log1p(h)
-			if h < 1 {
-				fresh = 1
-			}
-		}
-		dur = log1p(float64(s.reels.duration[ri]))
-		if a >= 0 {
-			followers = log1p(float64(s.authors.base[a] + s.authors.follows[a]))
+	var known, ageH, fresh, followers float32
+	if m.upload > 0 {
+		known = 1
+		h := float32(max(t-m.upload, 0)) / 3.6e6
+		ageH = fastLog1p(h)
+		if h < 1 {
+			fresh = 1
 		}
 	}
-	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, dur, followers
+	a := m.author
+	if a >= 0 {
+		followers = fastLog1p(float32(s.authors.base[a] + s.authors.follows[a]))
+	}
+	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, followers
 	o += 5
-	for w := range s.nw {
-		var x [nCounters]float64
-		if ac != nil {
-			for k := range nCounters {
-				x[k] = ac[w*nCounters+k] * f[w]
-			}
+	for w := range nw {
+		var imp, wt, like, fol float32
+		if a >= 0 {
+			c := s.authors.ctr[int(a)*cs+w*nCounters : int(a)*cs+(w+1)*nCounters]
+			fw := sc.f32[w]
+			imp, wt, like, fol = c[cImp]*fw, c[cWT]*fw, c[cLike]*fw, c[cFollow]*fw
 		}
-		p := &prior[w]
-		n := x[cImp]
-		dst[o] = log1p(n)
-		dst[o+1] = rate(x[cWT], n, p[cWT], alpha)
-		dst[o+2] = rate(x[cLike], n, p[cLike], alpha)
-		dst[o+3] = rate(x[cFollow], n, p[cFollow], alpha)
+		ap := &sc.ap[w]
+		inv := 1 / (imp + alpha)
+		dst[o] = fastLog1p(imp)
+		dst[o+1] = (wt + ap[cWT]) * inv
+		dst[o+2] = (like + ap[cLike]) * inv
+		dst[o+3] = (fol + ap[cFollow]) * inv
 		o += len(authRates)
 	}
 	cats := dst[o : o+s.cfg.Categories]
 	clear(cats)
-	if ri >= 0 && s.reels.cat[ri] >= 0 {
-		cats[s.reels.cat[ri]] = 1
-	}
-	o += s.cfg.Categories
-	if o != len(dst) {
-		panic(fmt.Sprintf("features: reel vector wrote %d features, spec has %d", o, len(dst)))
+	if m.cat >= 0 {
+		cats[m.cat] = 1
 	}
 }
 
-func (s *Store) crossVec(dst []float32, u, ri int32, sc *requestScratch) {
+func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *requestScratch) {
 	clear(dst)
-	cat := int16(-1)
-	if ri >= 0 {
-		cat = s.reels.cat[ri]
-	}
+	cat := m.cat
 	if cat >= 0 {
 		dst[0] = sc.ucatRate[cat]
 		dst[1] = sc.ucatImp[cat]
@@ -400,23 +428,60 @@ func (s *Store) crossVec(dst []float32, u, ri int32, sc *requestScratch) {
 		// An uncategorised reel: the user's overall watch-through rate.
 		dst[0] = sc.userWT
 	}
-	if u >= 0 && ri >= 0 {
-		if a := s.reels.author[ri]; a >= 0 {
+	if u >= 0 {
+		if a := m.author; a >= 0 && len(s.users.follows[u]) > 0 {
 			if _, ok := slices.BinarySearch(s.users.follows[u], s.authors.id[a]); ok {
 				dst[2] = 1
 			}
 		}
-		if s.reels.hasEmb[ri] && s.users.histW[u] > 0 {
-			d := s.cfg.EmbedDim
-			e := s.reels.emb[int(ri)*d : int(ri+1)*d]
-			dot := kernels.Dot(sc.hist, e)
+		if m.hasEmb && sc.histNorm > 0 {
 			dst[3] = dot
-			if ne := s.reels.norm[ri]; ne > 0 && sc.histNorm > 0 {
-				dst[4] = dot / (ne * sc.histNorm)
+			if m.norm > 0 {
+				dst[4] = dot / (m.norm * sc.histNorm)
 			}
 		}
 	}
 	if cat >= 0 && cat == sc.lastCat {
 		dst[5] = 1
+	}
+}
+
+// gatherRows copies row idx[i] of src (rows of width w) to row i of dst,
+// zeros for an index of -1. Common widths copy as fixed-size arrays,
+// which compile to inline moves instead of memmove calls.
+func gatherRows(dst, src []float32, idx []int32, w int) {
+	switch w {
+	case 24:
+		gather24(dst, src, idx)
+	case 64:
+		gather64(dst, src, idx)
+	default:
+		for i, ri := range idx {
+			if ri >= 0 {
+				copy(dst[i*w:(i+1)*w], src[int(ri)*w:int(ri+1)*w])
+			} else {
+				clear(dst[i*w : (i+1)*w])
+			}
+		}
+	}
+}
+
+func gather24(dst, src []float32, idx []int32) {
+	for i, ri := range idx {
+		if ri >= 0 {
+			*(*[24]float32)(dst[i*24:]) = *(*[24]float32)(src[int(ri)*24:])
+		} else {
+			*(*[24]float32)(dst[i*24:]) = [24]float32{}
+		}
+	}
+}
+
+func gather64(dst, src []float32, idx []int32) {
+	for i, ri := range idx {
+		if ri >= 0 {
+			*(*[64]float32)(dst[i*64:]) = *(*[64]float32)(src[int(ri)*64:])
+		} else {
+			*(*[64]float32)(dst[i*64:]) = [64]float32{}
+		}
 	}
 }

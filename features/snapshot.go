@@ -143,26 +143,34 @@ func (s *Store) encode(e *snapEncoder) {
 	r := &s.reels
 	e.u64(uint64(len(r.id)))
 	e.i64s(r.id)
-	e.i32s(r.author)
-	e.i16s(r.cat)
-	e.i64s(r.upload)
-	e.f32s(r.duration)
-	e.bools(r.hasEmb)
+	n := len(r.meta)
+	col := func(f func(m *reelMeta) int64) []int64 {
+		v := make([]int64, n)
+		for i := range r.meta {
+			v[i] = f(&r.meta[i])
+		}
+		return v
+	}
+	e.i64s(col(func(m *reelMeta) int64 { return m.upload }))
+	e.i64s(col(func(m *reelMeta) int64 { return int64(m.author) }))
+	e.i64s(col(func(m *reelMeta) int64 { return int64(m.cat) }))
+	e.i64s(col(func(m *reelMeta) int64 { return b2i(m.hasEmb) }))
+	e.i64s(col(func(m *reelMeta) int64 { return int64(math.Float32bits(m.duration)) }))
 	e.f32s(r.emb)
-	e.f64s(r.ctr)
+	e.f32s(r.ctr)
 
 	a := &s.authors
 	e.u64(uint64(len(a.id)))
 	e.i64s(a.id)
 	e.i64s(a.base)
 	e.i64s(a.follows)
-	e.f64s(a.ctr)
+	e.f32s(a.ctr)
 
 	u := &s.users
 	e.u64(uint64(len(u.id)))
 	e.i64s(u.id)
 	e.raw(u.profile)
-	e.f64s(u.ctr)
+	e.f32s(u.ctr)
 	e.f32s(u.catImp)
 	e.f32s(u.catWT)
 	e.f32s(u.hist)
@@ -297,28 +305,48 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	D, K, L, cs := s.cfg.EmbedDim, s.cfg.Categories, s.cfg.LastReels, s.cs
 
 	r := &s.reels
-	nr := d.count(8 + 4 + 2 + 8 + 4 + 1 + 4*D + 8*cs)
+	nr := d.count(6*8 + 4*D + 4*cs)
 	r.id = d.i64s(nr)
-	r.author = d.i32s(nr)
-	r.cat = d.i16s(nr)
-	r.upload = d.i64s(nr)
-	r.duration = d.f32s(nr)
-	r.hasEmb = d.bools(nr)
+	cols := [5][]int64{}
+	for j := range cols {
+		cols[j] = d.i64s(nr)
+	}
+	r.meta = make([]reelMeta, nr)
+	for i := range r.meta {
+		m := &r.meta[i]
+		m.upload = cols[0][i]
+		if a := cols[1][i]; a >= -1 && a < math.MaxInt32 {
+			m.author = int32(a)
+		} else {
+			d.fail("reel author index %d", a)
+		}
+		if c := cols[2][i]; c >= -1 && c < int64(K) {
+			m.cat = int16(c)
+		} else {
+			d.fail("reel category %d", c)
+		}
+		m.hasEmb = cols[3][i] != 0
+		m.duration = math.Float32frombits(uint32(cols[4][i]))
+		if !(m.duration >= 0 && m.duration < 1e6) {
+			d.fail("reel duration %v", m.duration)
+		}
+		m.logDur = fastLog1p(m.duration)
+	}
 	r.emb = d.f32s(nr * D)
-	r.ctr = d.f64s(nr * cs)
+	r.ctr = d.f32s(nr * cs)
 
 	a := &s.authors
-	na := d.count(8 + 8 + 8 + 8*cs)
+	na := d.count(8 + 8 + 8 + 4*cs)
 	a.id = d.i64s(na)
 	a.base = d.i64s(na)
 	a.follows = d.i64s(na)
-	a.ctr = d.f64s(na * cs)
+	a.ctr = d.f32s(na * cs)
 
 	u := &s.users
-	nu := d.count(8 + 4 + 8*cs + 8*K + 4*D + 8 + 8 + 8 + 8 + 4 + 4 + 2*L)
+	nu := d.count(8 + 4 + 4*cs + 8*K + 4*D + 8 + 8 + 8 + 8 + 4 + 4 + 2*L)
 	u.id = d.i64s(nu)
 	u.profile = slices.Clone(d.raw(4 * nu))
-	u.ctr = d.f64s(nu * cs)
+	u.ctr = d.f32s(nu * cs)
 	u.catImp = d.f32s(nu * K)
 	u.catWT = d.f32s(nu * K)
 	u.hist = d.f32s(nu * D)
@@ -370,40 +398,34 @@ func (s *Store) check() error {
 		}
 	}
 	r := &s.reels
-	r.index = make(map[int64]int32, len(r.id))
-	r.norm = make([]float32, len(r.id))
 	for i, id := range r.id {
-		if _, dup := r.index[id]; dup || id < 0 {
+		if _, dup := r.index.get(id); dup || id < 0 {
 			return fmt.Errorf("reel id %d repeated or negative", id)
 		}
-		r.index[id] = int32(i)
-		if a := r.author[i]; a < -1 || int(a) >= len(s.authors.id) {
+		r.index.put(id, int32(i))
+		m := &r.meta[i]
+		if a := m.author; a < -1 || int(a) >= len(s.authors.id) {
 			return fmt.Errorf("reel %d: author index %d out of range", id, a)
-		}
-		if c := r.cat[i]; c < -1 || int(c) >= K {
-			return fmt.Errorf("reel %d: category %d out of range", id, c)
 		}
 		e := r.emb[i*D : (i+1)*D]
 		if err := s.checkEmbedding(e); err != nil {
 			return fmt.Errorf("reel %d: %v", id, err)
 		}
-		r.norm[i] = float32(math.Sqrt(float64(kernels.Dot(e, e))))
+		m.norm = float32(math.Sqrt(float64(kernels.Dot(e, e))))
 	}
 	a := &s.authors
-	a.index = make(map[int64]int32, len(a.id))
 	for i, id := range a.id {
-		if _, dup := a.index[id]; dup || id < 0 {
+		if _, dup := a.index.get(id); dup || id < 0 {
 			return fmt.Errorf("author id %d repeated or negative", id)
 		}
-		a.index[id] = int32(i)
+		a.index.put(id, int32(i))
 	}
 	u := &s.users
-	u.index = make(map[int64]int32, len(u.id))
 	for i, id := range u.id {
-		if _, dup := u.index[id]; dup || id < 0 {
+		if _, dup := u.index.get(id); dup || id < 0 {
 			return fmt.Errorf("user id %d repeated or negative", id)
 		}
-		u.index[id] = int32(i)
+		u.index.put(id, int32(i))
 		for j, w := range widths {
 			if int(u.profile[4*i+j]) >= w {
 				return fmt.Errorf("user %d: profile slot %d out of range", id, u.profile[4*i+j])

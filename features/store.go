@@ -99,31 +99,38 @@ type Store struct {
 }
 
 type reelTable struct {
-	index    map[int64]int32
-	id       []int64
-	author   []int32 // author index, -1 when unknown
-	cat      []int16 // -1 when unknown
-	upload   []int64 // ms; 0 when unknown
-	duration []float32
-	hasEmb   []bool
-	emb      []float32 // EmbedDim stride
-	norm     []float32 // |emb|
-	ctr      []float64 // cs stride
+	index idIndex
+	id    []int64
+	meta  []reelMeta
+	emb   []float32 // EmbedDim stride
+	ctr   []float32 // cs stride
+}
+
+// reelMeta is what a request reads of a reel besides its counters, packed
+// into one cache line's share.
+type reelMeta struct {
+	upload   int64 // ms; 0 when unknown
+	author   int32 // author index, -1 when unknown
+	cat      int16 // -1 when unknown
+	hasEmb   bool
+	duration float32
+	logDur   float32 // log1p(duration)
+	norm     float32 // |embedding|
 }
 
 type authorTable struct {
-	index   map[int64]int32
+	index   idIndex
 	id      []int64
 	base    []int64 // follower count the catalogue gave
 	follows []int64 // follow events applied
-	ctr     []float64
+	ctr     []float32
 }
 
 type userTable struct {
-	index    map[int64]int32
+	index    idIndex
 	id       []int64
 	profile  []uint8 // 4 per user: country, language, age, device (already clamped)
-	ctr      []float64
+	ctr      []float32
 	catImp   []float32 // Categories stride, decayed by CategoryWindow
 	catWT    []float32
 	hist     []float32 // EmbedDim stride, decayed by HistoryWindow
@@ -149,9 +156,6 @@ func NewStore(cfg Config) (*Store, error) {
 	}
 	s.tau = append(s.tau, float64(cfg.CategoryWindow.Milliseconds()), float64(cfg.HistoryWindow.Milliseconds()))
 	s.global = make([]float64, s.cs)
-	s.reels.index = map[int64]int32{}
-	s.authors.index = map[int64]int32{}
-	s.users.index = map[int64]int32{}
 	s.spec = newSpec(cfg)
 	return s, nil
 }
@@ -176,20 +180,17 @@ func (s *Store) Stats() Stats {
 }
 
 // rebaseAfter bounds how far past the landmark an event may lie before
-// every sum is rescaled to a new landmark: exp(240 h / 1 h) keeps float64
-// far from overflow, and the per-user float32 sums decay at least 7 times
-// slower than the fastest window... which Validate's 1-minute floor does
-// not guarantee, so the limit scales with the fastest constant.
+// every sum is rescaled to a new landmark (an O(state) sweep): 50 times the
+// fastest decay constant, so that a float32 sum holds at most exp(50)
+// (5e21) times its count, far from overflow. With the default 1-hour window
+// that is a sweep every 50 hours of event time.
 func (s *Store) rebaseAfter() int64 {
 	fastest := s.tau[0]
 	for _, t := range s.tau {
 		fastest = math.Min(fastest, t)
 	}
-	// float64 sums: exponent at most 240; float32 sums (category, history):
-	// at most 60 over their own constants.
-	lim := 240 * fastest
-	lim = math.Min(lim, 60*s.tau[s.nw])
-	lim = math.Min(lim, 60*s.tau[s.nw+1])
+	// The float32 sums stay below exp(50) times their counts.
+	lim := 50 * fastest
 	return int64(lim)
 }
 
@@ -212,12 +213,18 @@ func (s *Store) rebase(t int64) {
 	for i, tau := range s.tau {
 		f[i] = math.Exp(-dt / tau)
 	}
-	scale := func(ctr []float64) {
+	for i := range s.global {
+		s.global[i] *= f[i/nCounters]
+	}
+	var f32 [maxWindows]float32
+	for w := range s.nw {
+		f32[w] = float32(f[w])
+	}
+	scale := func(ctr []float32) {
 		for i := range ctr {
-			ctr[i] *= f[(i%s.cs)/nCounters]
+			ctr[i] *= f32[(i%s.cs)/nCounters]
 		}
 	}
-	scale(s.global)
 	scale(s.reels.ctr)
 	scale(s.authors.ctr)
 	scale(s.users.ctr)
@@ -295,21 +302,23 @@ func (s *Store) PutReel(r Reel) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.reel(r.ID)
-	s.reels.author[i] = s.author(r.Author)
-	s.reels.upload[i] = r.Upload
-	s.reels.duration[i] = r.Duration
+	m := &s.reels.meta[i]
+	m.author = s.author(r.Author)
+	m.upload = r.Upload
+	m.duration = r.Duration
+	m.logDur = fastLog1p(r.Duration)
 	d := s.cfg.EmbedDim
 	if r.Embedding != nil {
 		e := s.reels.emb[int(i)*d : int(i+1)*d]
 		copy(e, r.Embedding)
-		s.reels.hasEmb[i] = true
-		s.reels.norm[i] = float32(math.Sqrt(float64(kernels.Dot(e, e))))
+		m.hasEmb = true
+		m.norm = float32(math.Sqrt(float64(kernels.Dot(e, e))))
 	}
 	switch {
 	case r.Category >= 0:
-		s.reels.cat[i] = int16(r.Category)
-	case s.centroids != nil && s.reels.hasEmb[i]:
-		s.reels.cat[i] = int16(nearest(s.reels.emb[int(i)*d:int(i+1)*d], s.centroids, d))
+		m.cat = int16(r.Category)
+	case s.centroids != nil && m.hasEmb:
+		m.cat = int16(nearest(s.reels.emb[int(i)*d:int(i+1)*d], s.centroids, d))
 	}
 	return nil
 }
@@ -371,8 +380,8 @@ func (s *Store) FitCategories(seed uint64) error {
 	d, k := s.cfg.EmbedDim, s.cfg.Categories
 	var x []float32
 	var rows []int32
-	for i, ok := range s.reels.hasEmb {
-		if ok {
+	for i := range s.reels.meta {
+		if s.reels.meta[i].hasEmb {
 			x = append(x, s.reels.emb[i*d:(i+1)*d]...)
 			rows = append(rows, int32(i))
 		}
@@ -388,7 +397,7 @@ func (s *Store) FitCategories(seed uint64) error {
 	ann.AssignL2(labels, nil, x, d, c, 0)
 	s.centroids = c
 	for j, i := range rows {
-		s.reels.cat[i] = int16(labels[j])
+		s.reels.meta[i].cat = int16(labels[j])
 	}
 	return nil
 }
@@ -418,51 +427,51 @@ func nearest(e, centroids []float32, d int) int {
 
 // reel returns the index of reel id, adding it. The caller holds mu.
 func (s *Store) reel(id int64) int32 {
-	if i, ok := s.reels.index[id]; ok {
+	if i, ok := s.reels.index.get(id); ok {
 		return i
 	}
 	r := &s.reels
 	i := int32(len(r.id))
-	r.index[id] = i
+	r.index.put(id, i)
 	r.id = append(r.id, id)
-	r.author = append(r.author, -1)
-	r.cat = append(r.cat, -1)
-	r.upload = append(r.upload, 0)
-	r.duration = append(r.duration, 0)
-	r.hasEmb = append(r.hasEmb, false)
-	r.norm = append(r.norm, 0)
-	r.emb = append(r.emb, make([]float32, s.cfg.EmbedDim)...)
-	r.ctr = append(r.ctr, make([]float64, s.cs)...)
+	r.meta = append(r.meta, reelMeta{author: -1, cat: -1})
+	r.emb = extend(r.emb, s.cfg.EmbedDim)
+	r.ctr = extend(r.ctr, s.cs)
 	return i
 }
 
+// extend appends n zeros to v.
+func extend[T any](v []T, n int) []T {
+	return slices.Grow(v, n)[:len(v)+n]
+}
+
 func (s *Store) author(id int64) int32 {
-	if i, ok := s.authors.index[id]; ok {
+	if i, ok := s.authors.index.get(id); ok {
 		return i
 	}
 	a := &s.authors
 	i := int32(len(a.id))
-	a.index[id] = i
+	a.index.put(id, i)
 	a.id = append(a.id, id)
 	a.base = append(a.base, 0)
 	a.follows = append(a.follows, 0)
-	a.ctr = append(a.ctr, make([]float64, s.cs)...)
+	a.ctr = extend(a.ctr, s.cs)
 	return i
 }
 
 func (s *Store) user(id int64) int32 {
-	if i, ok := s.users.index[id]; ok {
+	if i, ok := s.users.index.get(id); ok {
 		return i
 	}
 	u := &s.users
 	i := int32(len(u.id))
-	u.index[id] = i
+	u.index.put(id, i)
 	u.id = append(u.id, id)
 	u.profile = append(u.profile, uint8(s.cfg.Countries-1), uint8(s.cfg.Languages-1), uint8(s.cfg.AgeBuckets-1), uint8(s.cfg.Devices-1))
-	u.ctr = append(u.ctr, make([]float64, s.cs)...)
-	u.catImp = append(u.catImp, make([]float32, s.cfg.Categories)...)
-	u.catWT = append(u.catWT, make([]float32, s.cfg.Categories)...)
-	u.hist = append(u.hist, make([]float32, s.cfg.EmbedDim)...)
+	u.ctr = extend(u.ctr, s.cs)
+	u.catImp = extend(u.catImp, s.cfg.Categories)
+	u.catWT = extend(u.catWT, s.cfg.Categories)
+	u.hist = extend(u.hist, s.cfg.EmbedDim)
 	u.histW = append(u.histW, 0)
 	u.follows = append(u.follows, nil)
 	u.sessID = append(u.sessID, -1)
@@ -486,4 +495,39 @@ func windowName(w time.Duration) string {
 		return fmt.Sprintf("%dm", w/time.Minute)
 	}
 	return fmt.Sprintf("%ds", w/time.Second)
+}
+
+// idIndex maps ids to dense indexes: a slice for ids up to about twice the
+// number held (the common case of ids numbered from 1), a map beyond.
+type idIndex struct {
+	dense  []int32 // dense[id] is the index+1, 0 when absent
+	sparse map[int64]int32
+	n      int
+}
+
+func (x *idIndex) get(id int64) (int32, bool) {
+	if uint64(id) < uint64(len(x.dense)) {
+		i := x.dense[id]
+		return i - 1, i > 0
+	}
+	i, ok := x.sparse[id]
+	return i, ok
+}
+
+func (x *idIndex) put(id int64, i int32) {
+	x.n++
+	if id >= 0 && id < int64(len(x.dense)) {
+		x.dense[id] = i + 1
+		return
+	}
+	if limit := 2*int64(x.n) + 1<<16; id >= 0 && id < limit {
+		n := min(max(id+1, 2*int64(len(x.dense))), limit)
+		x.dense = extend(x.dense, int(n)-len(x.dense))
+		x.dense[id] = i + 1
+		return
+	}
+	if x.sparse == nil {
+		x.sparse = map[int64]int32{}
+	}
+	x.sparse[id] = i
 }
