@@ -35,7 +35,7 @@ type Config struct {
 // (see Probs). Each head is a logistic function of a shared score
 //
 //	z = Affinity·(user interest in the reel's topics on that day)
-//	  + ReelQuality·quality + AuthorQuality·author quality + Followed·[follows author]
+//	  + float32(ReelQuality·quality + AuthorQuality·author quality) + Followed·[follows author]
 //	  - LanguageMismatch·[languages differ] - Repeat·[same topic as previous reel]
 //	  - Fatigue·ln(1+position) + TimeOfDay·cos(2π(local hour - 21)/24)
 //

@@ -492,6 +492,7 @@ func Open(dir string) (*World, error) {
 	if err := w.loadFollows(m, dir); err != nil {
 		return nil, err
 	}
+	w.finish()
 	if _, _, err := m.file(dir, FileReelsText); err != nil {
 		return nil, err
 	}

@@ -131,6 +131,7 @@ func Generate(ctx context.Context, cfg Config, dir string, opt GenerateOptions) 
 	if err := w.buildFollows(ctx, opt.Threads); err != nil {
 		return Summary{}, err
 	}
+	w.finish()
 	progress(&opt, "sim: %d users, %d reels (%d uploaded during the days), %d follows built in %v",
 		len(w.users), len(w.reels), len(w.reels)-w.initialReels, len(w.followTo), time.Since(step).Round(time.Millisecond))
 
@@ -418,7 +419,7 @@ func (s *sessionRunner) run(out []evRec, ui int, sid int64, t int64) ([]evRec, i
 		}
 		w.setUser(&s.uc, ui, t)
 		rr := &w.reels[reel-1]
-		p := w.probs(&s.uc, rr, pos, prevTopic)
+		p := w.probs(&s.uc, int(reel-1), pos, prevTopic)
 		oc := sample(&p, &s.br)
 		base := evRec{session: sid, user: user, reel: uint32(reel), pos: int32(pos)}
 		ev := base

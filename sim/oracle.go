@@ -106,10 +106,11 @@ func (w *World) setUser(uc *userCtx, ui int, t int64) {
 	uc.hour = w.hourEffect[h]
 }
 
-// score returns the shared score z of a (user, reel) pair, the reel's
-// quality terms and whether the user follows its author.
-func (w *World) score(uc *userCtx, r *reelRec, pos int, prevTopic int) (z float64, followed bool) {
+// score returns the shared score z of a (user, reel index) pair and
+// whether the user follows the reel's author.
+func (w *World) score(uc *userCtx, ri int, pos int, prevTopic int) (z float64, followed bool) {
 	o := &w.cfg.Oracle
+	r := &w.reels[ri]
 	var A float32
 	for j := range 3 {
 		if wt := r.weight[j]; wt != 0 {
@@ -117,8 +118,7 @@ func (w *World) score(uc *userCtx, r *reelRec, pos int, prevTopic int) (z float6
 			A += float32(wt) * (uc.core[t] + uc.cd*uc.a[t] + uc.sd*uc.b[t])
 		}
 	}
-	z = o.Affinity*float64(A)/255 + o.ReelQuality*float64(r.quality) +
-		o.AuthorQuality*float64(w.users[r.author-1].authorQ) + uc.hour
+	z = o.Affinity*float64(A)/255 + float64(w.base[ri]) + uc.hour
 	if pos < len(w.posLog) {
 		z -= o.Fatigue * w.posLog[pos]
 	} else {
@@ -139,8 +139,9 @@ func (w *World) score(uc *userCtx, r *reelRec, pos int, prevTopic int) (z float6
 
 // watchHeads fills the watch part of p (Skip, Complete, MinFrac, Kappa,
 // Loop, Duration).
-func (w *World) watchHeads(p *Probs, uc *userCtx, r *reelRec, pos int, prevTopic int) {
-	z, _ := w.score(uc, r, pos, prevTopic)
+func (w *World) watchHeads(p *Probs, uc *userCtx, ri int, pos int, prevTopic int) {
+	r := &w.reels[ri]
+	z, _ := w.score(uc, ri, pos, prevTopic)
 	var a [8]float64
 	w.watchArgs(&a, uc, r, z, pos)
 	expN(&a, 3)
@@ -173,10 +174,11 @@ func (w *World) setWatch(p *Probs, a *[8]float64, r *reelRec) {
 	p.Duration = dur
 }
 
-func (w *World) probs(uc *userCtx, r *reelRec, pos int, prevTopic int) Probs {
+func (w *World) probs(uc *userCtx, ri int, pos int, prevTopic int) Probs {
 	o := &w.cfg.Oracle
 	var p Probs
-	z, followed := w.score(uc, r, pos, prevTopic)
+	r := &w.reels[ri]
+	z, followed := w.score(uc, ri, pos, prevTopic)
 	var a [8]float64
 	w.watchArgs(&a, uc, r, z, pos)
 	e := o.AgeEngage[uc.u.age]
@@ -215,7 +217,7 @@ func (w *World) Probs(user, reel int64, c Context) Probs {
 	if c.Prev >= 1 && c.Prev <= int64(len(w.reels)) {
 		prev = int(w.reels[c.Prev-1].topic[0])
 	}
-	return w.probs(&uc, &w.reels[reel-1], max(0, c.Position), prev)
+	return w.probs(&uc, int(reel-1), max(0, c.Position), prev)
 }
 
 // ScoreAll fills dst[i] with the probability that user watches reel i+1
@@ -240,7 +242,7 @@ func (w *World) ScoreAll(user int64, t int64, theta float64, dst []float32) []fl
 	var p Probs
 	for i := range dst {
 		r := &w.reels[i]
-		w.watchHeads(&p, &uc, r, 0, -1)
+		w.watchHeads(&p, &uc, i, 0, -1)
 		if theta > p.MinFrac && theta <= 1 {
 			tail := p.Complete + (1-p.Complete)*(1-fexp(p.Kappa*lnx[r.dur]))
 			dst[i] = float32((1 - p.Skip) * tail)

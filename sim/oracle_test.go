@@ -16,6 +16,7 @@ func memWorld(t testing.TB, c Config) *World {
 			t.Fatal(err)
 		}
 	}
+	w.finish()
 	return w
 }
 

@@ -59,6 +59,7 @@ type World struct {
 	stride       int       // (1+anchors)·Topics
 	anchors      int
 	reels        []reelRec
+	base         []float32 // per reel: ReelQuality·quality + AuthorQuality·author quality, the user-free part of z
 	initialReels int
 	followOff    []uint64 // CSR: followees of user u are followTo[followOff[u-1]:followOff[u]]
 	followTo     []uint32
@@ -245,27 +246,10 @@ func (w *World) buildReels(ctx context.Context, threads int) error {
 		wts[i] = float64(w.users[i].creator)
 	}
 	creators := newAlias(wts)
-	pre := make([]reelRec, c.Reels)
-	err := parallel(ctx, threads, c.Reels, 8192, func(lo, hi int) {
-		var r Rand
-		for i := lo; i < hi; i++ {
-			r.reseed(c.Seed, tagPreReel, uint64(i), 0)
-			age := min(r.Exp()*c.CatalogueAge, 10*c.CatalogueAge)
-			pre[i] = reelRec{author: uint32(creators.sample(&r) + 1), upload: w.startMS - 1 - int64(age*msPerDay)}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	cmpRec := func(a, b reelRec) int {
-		return cmp.Or(cmp.Compare(a.upload, b.upload), cmp.Compare(a.author, b.author))
-	}
-	slices.SortFunc(pre, cmpRec)
-
 	// Uploads during the simulated days: each user uploads on a day with
 	// probability UploadRate·creator (at most 1), at a local time of day.
 	perChunk := make([][]reelRec, (c.Users+4095)/4096)
-	err = parallel(ctx, threads, c.Users, 4096, func(lo, hi int) {
+	err := parallel(ctx, threads, c.Users, 4096, func(lo, hi int) {
 		var out []reelRec
 		var r Rand
 		for i := lo; i < hi; i++ {
@@ -284,11 +268,28 @@ func (w *World) buildReels(ctx context.Context, threads int) error {
 	if err != nil {
 		return err
 	}
-	n := len(pre)
+	n := c.Reels
 	for _, p := range perChunk {
 		n += len(p)
 	}
-	w.reels = slices.Grow(pre, n-len(pre))
+	// The catalogue at Start: authors by creator weight, ages exponential.
+	w.reels = make([]reelRec, c.Reels, n)
+	pre := w.reels
+	err = parallel(ctx, threads, c.Reels, 8192, func(lo, hi int) {
+		var r Rand
+		for i := lo; i < hi; i++ {
+			r.reseed(c.Seed, tagPreReel, uint64(i), 0)
+			age := min(r.Exp()*c.CatalogueAge, 10*c.CatalogueAge)
+			pre[i] = reelRec{author: uint32(creators.sample(&r) + 1), upload: w.startMS - 1 - int64(age*msPerDay)}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	cmpRec := func(a, b reelRec) int {
+		return cmp.Or(cmp.Compare(a.upload, b.upload), cmp.Compare(a.author, b.author))
+	}
+	slices.SortFunc(pre, cmpRec)
 	for _, p := range perChunk {
 		w.reels = append(w.reels, p...)
 	}
@@ -447,6 +448,16 @@ func (w *World) buildFollows(ctx context.Context, threads int) error {
 		w.users[a-1].followers++
 	}
 	return nil
+}
+
+// finish computes what the oracle derives from the entities.
+func (w *World) finish() {
+	o := &w.cfg.Oracle
+	w.base = make([]float32, len(w.reels))
+	for i := range w.reels {
+		r := &w.reels[i]
+		w.base[i] = float32(o.ReelQuality*float64(r.quality) + o.AuthorQuality*float64(w.users[r.author-1].authorQ))
+	}
 }
 
 // follows reports whether user (0-based index) initially follows author.
