@@ -35,3 +35,32 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSIMDParseOnly is simdjson-go's ParseND alone on the same log,
+// cut into chunks the way the Reader cuts it, with its buffers reused:
+// the ceiling of the SIMD path, before any field is read.
+func BenchmarkSIMDParseOnly(b *testing.B) {
+	if !SIMDSupported() {
+		b.Skip("simdjson-go is not supported here")
+	}
+	data := writeLog(b, realisticLog(1, 100_000))
+	var chunks [][]byte
+	for rest := data; len(rest) > 0; {
+		n := min(DefaultChunkSize, len(rest))
+		if n < len(rest) {
+			n = bytes.LastIndexByte(rest[:n], '\n') + 1
+		}
+		chunks = append(chunks, rest[:n])
+		rest = rest[n:]
+	}
+	p := newSIMDParser()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, c := range chunks {
+			if _, err := p.parse(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

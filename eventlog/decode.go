@@ -210,6 +210,26 @@ func (d *decoder) member(key []byte, v *value) bool {
 	return true
 }
 
+// intDst returns where an integer for field f goes, and marks f as seen;
+// it returns nil for anything but a first ts or id (member handles those).
+func (d *decoder) intDst(f Field) *int64 {
+	if f&(FTime|FUser|FReel|FAuthor|FSession) == 0 || d.e.Has&f != 0 {
+		return nil
+	}
+	d.e.Has |= f
+	switch f {
+	case FTime:
+		return &d.e.Time
+	case FUser:
+		return &d.e.User
+	case FReel:
+		return &d.e.Reel
+	case FAuthor:
+		return &d.e.Author
+	}
+	return &d.e.Session
+}
+
 func (d *decoder) wantKind(f Field, want string, v *value) {
 	d.fail(ReasonBadValue, fmt.Sprintf("%s: want %s, got %s", f.Key(), want, kindNames[v.kind]))
 }

@@ -487,7 +487,7 @@ func (r *Reader) Checkpoint() Checkpoint {
 
 // ReadFile reads the log at path, plain or gzip-compressed (told by its
 // first bytes), and calls fn with each batch of events; fn must not keep
-// the slice. It returns the report at the end, and the first error of
+// the slice. A nil fn only counts. It returns the report at the end, and the first error of
 // reading or of fn. Bad lines are not an error: see Report.Err. With
 // opt.Resume, it starts at the checkpoint's offset (of the uncompressed
 // log).
@@ -527,6 +527,9 @@ func ReadFile(path string, opt Options, fn func([]Event) error) (Report, error) 
 		}
 		if err != nil {
 			return rd.Report(), fmt.Errorf("eventlog: %s: %w", path, err)
+		}
+		if fn == nil {
+			continue
 		}
 		if err := fn(evs); err != nil {
 			return rd.Report(), err

@@ -30,6 +30,8 @@ type simdParser struct {
 	pj    simdjson.ParsedJson // kept with its internal buffers, see parse
 	ready bool
 	opt   simdjson.ParserOption
+
+	onTape, onStd int64 // non-blank lines decided from the tape and by the std parser
 }
 
 func newSIMDParser() *simdParser {
@@ -126,6 +128,7 @@ func (p *simdParser) parseRun(r *Reader, lo, hi int) {
 	}
 	if hi-lo <= simdRunLines {
 		stdParser{}.parseLines(r, lo, hi)
+		p.onStd += int64(nonBlank)
 		return
 	}
 	// One bad line must not cost the good lines around it: split the run
@@ -180,8 +183,11 @@ func (p *simdParser) walk(r *Reader, pj *simdjson.ParsedJson, lo, hi int) {
 			continue
 		}
 		next := int(tape[ti] & simdjson.JSONVALUEMASK)
-		if ln.std || !d.decodeTape(tape[ti+1:next-1], ti+1, msg) {
+		if !ln.std && d.decodeTape(tape[ti+1:next-1], ti+1, msg) {
+			p.onTape++
+		} else {
 			d.parseStd(r.region[ln.start:ln.end])
+			p.onStd++
 		}
 		r.emitDecoded(k)
 		ti = next
@@ -214,8 +220,18 @@ func (d *decoder) decodeTape(tape []uint64, base int, msg []byte) bool {
 		}
 		j += 2
 		w := tape[j]
+		tag := simdjson.Tag(w >> shift)
+		if tag == simdjson.TagInteger && !decided {
+			// The common case, an integer for a known integer key the
+			// line has not had yet, without going through member.
+			if dst := d.intDst(keyField(key)); dst != nil {
+				*dst = int64(tape[j+1])
+				j += 2
+				continue
+			}
+		}
 		v = value{}
-		switch simdjson.Tag(w >> shift) {
+		switch tag {
 		case simdjson.TagInteger:
 			v.kind, v.i = vInt, int64(tape[j+1])
 			j += 2

@@ -54,6 +54,35 @@ func TestRoundTripEveryType(t *testing.T) {
 	}
 }
 
+// TestSIMDPath checks that the SIMD parser decides ordinary lines itself
+// and hands only the others to the std parser.
+func TestSIMDPath(t *testing.T) {
+	if !SIMDSupported() {
+		t.Skip("simdjson-go is not supported here")
+	}
+	count := func(data []byte) (onTape, onStd int64) {
+		rd := NewReader(bytes.NewReader(data), Options{Parser: SIMD, ChunkSize: 4096})
+		for {
+			if _, err := rd.Next(); err != nil {
+				break
+			}
+		}
+		p := rd.parser.(*simdParser)
+		return p.onTape, p.onStd
+	}
+	evs := realisticLog(1, 1000)
+	if onTape, onStd := count(writeLog(t, evs)); onTape != int64(len(evs)) || onStd != 0 {
+		t.Fatalf("realistic log: %d lines from the tape, %d by std, want %d and 0", onTape, onStd, len(evs))
+	}
+	// One bad line among many good ones costs only a few lines.
+	data := writeLog(t, evs)
+	mid := bytes.IndexByte(data[len(data)/2:], '\n') + len(data)/2 + 1
+	data = append(append(append([]byte(nil), data[:mid]...), "not json\n"...), data[mid:]...)
+	if onTape, onStd := count(data); onStd > simdRunLines || onTape+onStd != int64(len(evs))+1 {
+		t.Fatalf("one bad line: %d lines from the tape, %d by std", onTape, onStd)
+	}
+}
+
 func TestParserSelection(t *testing.T) {
 	if got := NewReader(strings.NewReader(""), Options{Parser: Std}).Parser(); got != Std {
 		t.Fatalf("Std: got %v", got)
@@ -448,7 +477,14 @@ func sortStable(evs []Event) {
 
 // TestResume stops a read in the middle and resumes it at Offset.
 func TestResume(t *testing.T) {
-	sorted := realisticLog(6, 2000)
+	n, stops := 2000, []int{1, 5, 17}
+	if testing.Short() {
+		n, stops = 300, []int{1, 5}
+	}
+	sorted := realisticLog(6, n)
+	for i := range sorted { // spread over minutes, so that most events come out before the end
+		sorted[i].Time = sorted[0].Time + (sorted[i].Time-sorted[0].Time)*20
+	}
 	rng := rand.New(rand.NewPCG(6, 6))
 	shuffled := append([]Event(nil), sorted...)
 	for i := range shuffled {
@@ -464,7 +500,7 @@ func TestResume(t *testing.T) {
 		data = bytes.Replace(data, []byte("\n"), []byte("\n\nnot json\n"), 300)
 		for _, p := range parsers() {
 			all, allRep := readAll(t, data, Options{Parser: p})
-			for _, stop := range []int{1, 5, 17} {
+			for _, stop := range stops {
 				rd := NewReader(bytes.NewReader(data), Options{Parser: p, ChunkSize: 4096})
 				var first []Event
 				for i := 0; i < stop; i++ {
