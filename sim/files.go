@@ -162,7 +162,6 @@ func putHeader(b []byte, kind string, recSize uint32, count uint64, p1, p2 uint3
 type binWriter struct {
 	o   *outFile
 	crc uint32
-	buf []byte
 }
 
 func (b *binWriter) write(p []byte) error {
