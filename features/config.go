@@ -31,7 +31,8 @@ type Config struct {
 	WatchThrough float32
 	// Countries, Languages, AgeBuckets and Devices are the widths of the
 	// profile one-hots; a value at or past the width, or an unknown user,
-	// lands in the last slot (defaults 16, 8, 6, 4).
+	// lands in the last slot (defaults 16, 12, 7, 5: the simulated world's
+	// 12 countries, 9 languages, 6 age buckets and 4 devices, and "other").
 	Countries, Languages, AgeBuckets, Devices int
 	// LastReels is how many of the session's last reels' categories the
 	// session features describe (default 3).
@@ -55,9 +56,9 @@ func (c Config) withDefaults() Config {
 	def(&c.EmbedDim, 64)
 	def(&c.Categories, 32)
 	def(&c.Countries, 16)
-	def(&c.Languages, 8)
-	def(&c.AgeBuckets, 6)
-	def(&c.Devices, 4)
+	def(&c.Languages, 12)
+	def(&c.AgeBuckets, 7)
+	def(&c.Devices, 5)
 	def(&c.LastReels, 3)
 	if len(c.Windows) == 0 {
 		c.Windows = []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}

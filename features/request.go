@@ -56,21 +56,24 @@ type Request struct {
 }
 
 type requestScratch struct {
-	f        [maxWindows + 2]float64
-	f32      [maxWindows]float32
-	prior    [maxWindows][nCounters]float64
-	ap       [maxWindows][nCounters]float32 // PriorStrength × prior
-	idx      []int32
-	meta     []reelMeta
-	ctr      []float32
-	emb      []float32
-	dots     []float32
-	hist     []float32
-	histNorm float32 // |hist|
-	userWT   float32 // the user's smoothed watch-through rate, longest window
-	lastCat  int16   // the category of the session's last reel, or -1
-	ucatRate []float32
-	ucatImp  []float32
+	f         [maxWindows + 2]float64
+	f32       [maxWindows]float32
+	prior     [maxWindows][nCounters]float64
+	ap        [maxWindows][nCounters]float32 // PriorStrength × prior
+	idx       []int32
+	meta      []reelMeta
+	ctr       []float32
+	aidx      []int32
+	actr      []float32
+	followers []float32
+	emb       []float32
+	dots      []float32
+	hist      []float32
+	histNorm  float32 // |hist|
+	userWT    float32 // the user's smoothed watch-through rate, longest window
+	lastCat   int16   // the category of the session's last reel, or -1
+	ucatRate  []float32
+	ucatImp   []float32
 }
 
 // Features fills r's outputs as of r.Context.Time. Unknown users and reels
@@ -167,6 +170,23 @@ func (s *Store) features(r *Request) {
 	}
 	gatherRows(sc.ctr, s.reels.ctr, idx, cs)
 	gatherRows(emb, s.reels.emb, idx, d)
+	// The authors' counters and follower counts, likewise.
+	if cap(sc.aidx) < n {
+		sc.aidx = make([]int32, n)
+		sc.followers = make([]float32, n)
+	}
+	aidx, followers := sc.aidx[:n], sc.followers[:n]
+	for i := range meta {
+		aidx[i] = meta[i].author
+	}
+	for i, a := range aidx {
+		followers[i] = 0
+		if a >= 0 {
+			followers[i] = float32(s.authors.base[a] + s.authors.follows[a])
+		}
+	}
+	sc.actr = grow(sc.actr, n*cs)
+	gatherRows(sc.actr, s.authors.ctr, aidx, cs)
 	sc.dots = grow(sc.dots, n)
 	if sc.histNorm > 0 {
 		kernels.DotBatch(sc.dots, sc.hist, emb)
@@ -174,7 +194,7 @@ func (s *Store) features(r *Request) {
 	nr, nc := len(sp.Reel), len(sp.Cross)
 	for i := range idx {
 		m := &meta[i]
-		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], m, sc.ctr[i*cs:(i+1)*cs], t, sc)
+		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], m, sc.ctr[i*cs:(i+1)*cs], sc.actr[i*cs:(i+1)*cs], sc.followers[i], t, sc)
 		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, m, sc.dots[i], sc)
 	}
 }
@@ -351,37 +371,28 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	}
 }
 
-// rates writes the smoothed rates of one window's counters x (already
-// decayed by the request's factor) to d, in reelRates order.
-func reelRates8(d []float32, x *[nCounters]float32, ap *[nCounters]float32, alpha float32) {
-	d = d[:len(reelRates)]
-	n := x[cImp]
-	inv := 1 / (n + alpha)
-	d[0] = fastLog1p(n)
-	d[1] = (x[cWatch] + ap[cWatch]) * inv
-	d[2] = (x[cWT] + ap[cWT]) * inv
-	d[3] = (x[cFrac] + ap[cFrac]) / (x[cWatch] + alpha)
-	d[4] = (x[cLike] + ap[cLike]) * inv
-	d[5] = (x[cComment] + ap[cComment]) * inv
-	d[6] = (x[cShare] + ap[cShare]) * inv
-	d[7] = (x[cFollow] + ap[cFollow]) * inv
-}
-
-func (s *Store) reelVec(dst []float32, m *reelMeta, rc []float32, t int64, sc *requestScratch) {
+func (s *Store) reelVec(dst []float32, m *reelMeta, rc, ac []float32, followers float32, t int64, sc *requestScratch) {
 	alpha := float32(s.cfg.PriorStrength)
-	nw, cs := s.nw, s.cs
 	o := 0
-	var x [nCounters]float32
-	for w := range nw {
+	for w := range s.nw {
 		fw := sc.f32[w]
-		c := rc[w*nCounters : (w+1)*nCounters]
-		for k := range nCounters {
-			x[k] = c[k] * fw
-		}
-		reelRates8(dst[o:], &x, &sc.ap[w], alpha)
+		c := (*[nCounters]float32)(rc[w*nCounters:])
+		ap := &sc.ap[w]
+		d := (*[8]float32)(dst[o:])
+		n := c[cImp] * fw
+		watch := c[cWatch] * fw
+		inv := 1 / (n + alpha)
+		d[0] = fastLog1p(n)
+		d[1] = (watch + ap[cWatch]) * inv
+		d[2] = (c[cWT]*fw + ap[cWT]) * inv
+		d[3] = (c[cFrac]*fw + ap[cFrac]) / (watch + alpha)
+		d[4] = (c[cLike]*fw + ap[cLike]) * inv
+		d[5] = (c[cComment]*fw + ap[cComment]) * inv
+		d[6] = (c[cShare]*fw + ap[cShare]) * inv
+		d[7] = (c[cFollow]*fw + ap[cFollow]) * inv
 		o += len(reelRates)
 	}
-	var known, ageH, fresh, followers float32
+	var known, ageH, fresh float32
 	if m.upload > 0 {
 		known = 1
 		h := float32(max(t-m.upload, 0)) / 3.6e6
@@ -390,25 +401,19 @@ func (s *Store) reelVec(dst []float32, m *reelMeta, rc []float32, t int64, sc *r
 			fresh = 1
 		}
 	}
-	a := m.author
-	if a >= 0 {
-		followers = fastLog1p(float32(s.authors.base[a] + s.authors.follows[a]))
-	}
-	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, followers
+	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, fastLog1p(followers)
 	o += 5
-	for w := range nw {
-		var imp, wt, like, fol float32
-		if a >= 0 {
-			c := s.authors.ctr[int(a)*cs+w*nCounters : int(a)*cs+(w+1)*nCounters]
-			fw := sc.f32[w]
-			imp, wt, like, fol = c[cImp]*fw, c[cWT]*fw, c[cLike]*fw, c[cFollow]*fw
-		}
+	for w := range s.nw {
+		fw := sc.f32[w]
+		c := (*[nCounters]float32)(ac[w*nCounters:])
 		ap := &sc.ap[w]
+		d := (*[4]float32)(dst[o:])
+		imp := c[cImp] * fw
 		inv := 1 / (imp + alpha)
-		dst[o] = fastLog1p(imp)
-		dst[o+1] = (wt + ap[cWT]) * inv
-		dst[o+2] = (like + ap[cLike]) * inv
-		dst[o+3] = (fol + ap[cFollow]) * inv
+		d[0] = fastLog1p(imp)
+		d[1] = (c[cWT]*fw + ap[cWT]) * inv
+		d[2] = (c[cLike]*fw + ap[cLike]) * inv
+		d[3] = (c[cFollow]*fw + ap[cFollow]) * inv
 		o += len(authRates)
 	}
 	cats := dst[o : o+s.cfg.Categories]

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/kernels"
 )
 
@@ -66,18 +67,12 @@ func (sc snapConfig) config() Config {
 	return c
 }
 
-// LogPosition is where in an event log the applied events end: a byte
-// offset and the number of lines before it.
-type LogPosition struct {
-	Offset int64
-	Lines  int64
-}
-
-// LogPosition returns the position ApplyLog reached, which snapshots keep.
-func (s *Store) LogPosition() LogPosition {
+// LogCheckpoint returns where ApplyLog stopped in its log, which snapshots
+// keep so that a restarted store reads only the log's tail.
+func (s *Store) LogCheckpoint() eventlog.Checkpoint {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return LogPosition{s.logOffset, s.logLine}
+	return s.logCk
 }
 
 // SaveSnapshot writes the store's whole state to path: to a temporary file
@@ -135,7 +130,8 @@ func (s *Store) encode(e *snapEncoder) {
 	cj, _ := json.Marshal(toSnapConfig(s.cfg))
 	e.u64(uint64(len(cj)))
 	e.raw(cj)
-	e.i64s([]int64{s.landmark, b2i(s.set), s.newest, s.logOffset, s.logLine, s.applied})
+	ck := s.logCk
+	e.i64s([]int64{s.landmark, b2i(s.set), s.newest, s.applied, ck.Offset, ck.Line, ck.MaxTime, ck.LastTime, ck.LastLine})
 	e.f64s(s.global)
 	e.u64(uint64(len(s.centroids)))
 	e.f32s(s.centroids)
@@ -289,11 +285,15 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: config: %v", ErrBadSnapshot, err)
 	}
-	hdr := d.i64s(6)
+	hdr := d.i64s(9)
 	if d.err != nil {
 		return nil, d.err
 	}
-	s.landmark, s.set, s.newest, s.logOffset, s.logLine, s.applied = hdr[0], hdr[1] != 0, hdr[2], hdr[3], hdr[4], hdr[5]
+	s.landmark, s.set, s.newest, s.applied = hdr[0], hdr[1] != 0, hdr[2], hdr[3]
+	s.logCk = eventlog.Checkpoint{Offset: hdr[4], Line: hdr[5], MaxTime: hdr[6], LastTime: hdr[7], LastLine: hdr[8]}
+	if s.logCk.Offset < 0 || s.logCk.Line < 0 {
+		return nil, fmt.Errorf("%w: log checkpoint %+v", ErrBadSnapshot, s.logCk)
+	}
 	d.f64sInto(s.global)
 	s.centroids = d.f32s(d.count(4))
 	if len(s.centroids) != 0 && len(s.centroids) != s.cfg.Categories*s.cfg.EmbedDim {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/kernels"
 )
 
@@ -73,6 +74,8 @@ type Store struct {
 	nw   int // windows
 	cs   int // counter stride: nCounters*nw
 
+	rebaseLim int64 // rebaseAfter()
+
 	// tau holds the decay constants in ms: the windows, then the category
 	// window, then the history window.
 	tau []float64
@@ -94,8 +97,8 @@ type Store struct {
 
 	centroids []float32 // Categories × EmbedDim, nil until fitted
 
-	logOffset, logLine int64 // where the applied log stopped, for snapshots
-	applied            int64 // events applied
+	logCk   eventlog.Checkpoint // where ApplyLog stopped, for snapshots
+	applied int64               // events applied
 }
 
 type reelTable struct {
@@ -157,6 +160,7 @@ func NewStore(cfg Config) (*Store, error) {
 	s.tau = append(s.tau, float64(cfg.CategoryWindow.Milliseconds()), float64(cfg.HistoryWindow.Milliseconds()))
 	s.global = make([]float64, s.cs)
 	s.spec = newSpec(cfg)
+	s.rebaseLim = s.rebaseAfter()
 	return s, nil
 }
 
@@ -201,7 +205,7 @@ func (s *Store) touch(t int64) {
 		s.landmark, s.set = t, true
 		return
 	}
-	if t-s.landmark > s.rebaseAfter() {
+	if t-s.landmark > s.rebaseLim {
 		s.rebase(t)
 	}
 }

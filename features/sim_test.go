@@ -1,0 +1,142 @@
+package features_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/sim"
+)
+
+// loadWorld puts a simulated world's catalogue into a store: profiles,
+// authors' follower counts, the follow graph, reels with their embeddings,
+// then the categories.
+func loadWorld(tb testing.TB, w *sim.World, s *features.Store) {
+	tb.Helper()
+	slot := func(list []string, v string) int {
+		if i := slices.Index(list, v); i >= 0 {
+			return i
+		}
+		return -1
+	}
+	var countries []string
+	for _, c := range sim.Countries {
+		countries = append(countries, c.Code)
+	}
+	for _, u := range w.Users() {
+		err := s.PutUser(features.User{ID: u.ID, Country: slot(countries, u.Country), Language: slot(sim.Languages, u.Language),
+			AgeBucket: slot(sim.AgeBuckets, u.AgeBucket), Device: slot(sim.Devices, u.Device)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, a := range w.Authors() {
+		if err := s.PutAuthor(a.ID, int64(a.Followers)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, e := range w.Follows() {
+		if err := s.PutFollow(e.Follower, e.Followee); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, r := range w.Reels() {
+		err := s.PutReel(features.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: float32(r.Duration), Embedding: w.Embedding(r.ID), Category: -1})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := s.FitCategories(w.Config().Seed); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// worldDir returns the folder of a simulated world: $REELRANK_WORLD when
+// set (the default world, for the figure in BENCHMARKS.md), else a small
+// one made here.
+func worldDir(tb testing.TB, users, reels, days int) string {
+	tb.Helper()
+	if dir := os.Getenv("REELRANK_WORLD"); dir != "" {
+		return dir
+	}
+	dir := tb.TempDir()
+	cfg := sim.DefaultConfig()
+	cfg.Users, cfg.Reels, cfg.Days, cfg.Seed = users, reels, days, 7
+	if _, err := sim.Generate(context.Background(), cfg, dir, sim.GenerateOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// TestSimulatedWorld replays a small simulated world's log through the
+// store and checks that every line is accounted for and the features
+// move the way the world does.
+func TestSimulatedWorld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates a world")
+	}
+	dir := worldDir(t, 2000, 5000, 2)
+	w, err := sim.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s, err := features.NewStore(features.Config{EmbedDim: w.Config().EmbedDim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadWorld(t, w, s)
+	st, err := s.ApplyLog(filepath.Join(dir, "events.jsonl"), eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Report.Err(); err != nil {
+		t.Fatalf("the simulator wrote bad lines: %v", err)
+	}
+	if st.Applied != st.Report.Events || st.Applied == 0 || st.Refused != 0 {
+		t.Fatalf("applied %d of %d events, refused %d", st.Applied, st.Report.Events, st.Refused)
+	}
+	if got := s.Stats(); got.Reels < 5000 || got.Users != 2000 || !got.Categorized {
+		t.Fatalf("stats %+v", got)
+	}
+}
+
+// BenchmarkApplyLog is parse-and-apply on one core: the simulated log read
+// by eventlog's reader and applied to the store, in MB of log per second.
+// Set REELRANK_WORLD to a world folder to run it on that world's log.
+func BenchmarkApplyLog(b *testing.B) {
+	dir := worldDir(b, 20000, 50000, 3)
+	w, err := sim.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	path := filepath.Join(dir, "events.jsonl")
+	for _, p := range []eventlog.Parser{eventlog.SIMD, eventlog.Std} {
+		if p == eventlog.SIMD && !eventlog.SIMDSupported() {
+			continue
+		}
+		b.Run("parser="+p.String(), func(b *testing.B) {
+			var bytes int64
+			for b.Loop() {
+				b.StopTimer()
+				s, err := features.NewStore(features.Config{EmbedDim: w.Config().EmbedDim})
+				if err != nil {
+					b.Fatal(err)
+				}
+				loadWorld(b, w, s)
+				b.StartTimer()
+				st, err := s.ApplyLog(path, eventlog.Options{Parser: p})
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes = st.Bytes
+			}
+			b.SetBytes(bytes)
+		})
+	}
+}
