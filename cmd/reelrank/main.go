@@ -5,6 +5,7 @@
 //	reelrank bench kernels          time every kernel (--json for one object a line)
 //	reelrank index                  build an IVF-PQ index from a vector file
 //	reelrank bench ann              recall and speed of the index over nprobe
+//	reelrank simulate               write a synthetic Reels world and its event log
 //
 // Every subcommand prints a human summary by default and one JSON object per
 // result line with --json.
@@ -39,6 +40,9 @@ usage:
   reelrank bench ann --base F --query F --gt F --metric ip|l2 --k K --nprobe LIST
                  [--refine R --index FILE --queries N --lists N --pq M --bits B --json]
                                    recall, QPS (1 thread and batch), p50/p99, bytes/vector
+  reelrank simulate --out DIR [--users N --reels N --days N --seed S --threads N --json]
+                                   write a synthetic Reels world (users, authors, reels,
+                                   embeddings, the oracle) and its event log DIR/events.jsonl
 `
 
 func main() {
@@ -62,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdCPU(args[1:], stdout, stderr)
 	case "index":
 		return cmdIndex(args[1:], stdout, stderr)
+	case "simulate":
+		return cmdSimulate(args[1:], stdout, stderr)
 	case "bench":
 		if len(args) >= 2 {
 			switch args[1] {
