@@ -37,7 +37,9 @@ func Example() {
 		panic(err)
 	}
 	spec := store.Spec()
-	cross := func(i int, name string) float32 { return req.CrossVec[i*len(spec.Cross)+slices.Index(spec.Cross, name)] }
+	cross := func(i int, name string) float32 {
+		return req.CrossVec[i*len(spec.Cross)+slices.Index(spec.Cross, name)]
+	}
 	for i, id := range req.Reels {
 		fmt.Printf("reel %d: history cosine %.1f, same category as last %.0f\n",
 			id, cross(i, "x_hist_cos"), cross(i, "x_same_cat_as_last"))
