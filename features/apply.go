@@ -103,34 +103,35 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 	switch e.Type {
 	case eventlog.Upload:
 		r := s.reel(e.Reel)
-		s.reels.meta[r].upload = e.Time
-		s.reels.meta[r].author = s.author(e.Author)
+		a := s.author(e.Author)
+		s.reels.recs[r].upload = e.Time
+		s.reels.recs[r].author = a
 		return
 	case eventlog.Follow:
 		u := s.user(e.User)
 		a := s.author(e.Author)
 		if s.addFollow(u, e.Author) {
-			s.authors.follows[a]++
+			s.authors.recs[a].follows++
 		}
 		s.addGlobal(cFollow, g, 1)
-		s.add(s.authors.ctr[int(a)*cs:int(a+1)*cs], cFollow, g, 1)
+		s.add(s.authors.recs[a].ctr[:cs], cFollow, g, 1)
 		s.add(s.users.ctr[int(u)*cs:int(u+1)*cs], cFollow, g, 1)
 		if e.Has&eventlog.FReel != 0 {
 			r := s.reel(e.Reel)
-			s.add(s.reels.ctr[int(r)*cs:int(r+1)*cs], cFollow, g, 1)
+			s.add(s.reels.recs[r].ctr[:cs], cFollow, g, 1)
 		}
 		return
 	}
 	r := s.reel(e.Reel)
 	u := s.user(e.User)
-	m := &s.reels.meta[r]
+	m := &s.reels.recs[r].reelMeta
 	a := m.author
 	if a < 0 || s.authors.id[a] != e.Author {
 		a = s.author(e.Author)
 		m.author = a
 	}
-	rc := s.reels.ctr[int(r)*cs : int(r+1)*cs]
-	ac := s.authors.ctr[int(a)*cs : int(a+1)*cs]
+	rc := s.reels.recs[r].ctr[:cs]
+	ac := s.authors.recs[a].ctr[:cs]
 	uc := s.users.ctr[int(u)*cs : int(u+1)*cs]
 	count := func(c int, by float64) {
 		s.addGlobal(c, g, by)

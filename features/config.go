@@ -16,7 +16,7 @@ type Config struct {
 	// the content embeddings when reels carry none (default 32).
 	Categories int
 	// Windows are the time constants of the decayed counters: an event of
-	// age a counts exp(-a/w). Default 1 h, 1 day, 7 days. At most 4.
+	// age a counts exp(-a/w). Default 1 h, 1 day, 7 days. At most 3.
 	Windows []time.Duration
 	// CategoryWindow decays the per-user category counts (default 7 days).
 	CategoryWindow time.Duration
@@ -45,7 +45,9 @@ type Config struct {
 // DefaultConfig returns the configuration the zero value stands for.
 func DefaultConfig() Config { return Config{}.withDefaults() }
 
-const maxWindows = 4
+// maxWindows bounds the decay windows: a reel's counters and metadata
+// then fit one 128-byte record, two cache lines per candidate.
+const maxWindows = 3
 
 func (c Config) withDefaults() Config {
 	def := func(v *int, d int) {

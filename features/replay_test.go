@@ -265,7 +265,7 @@ func TestReplaySessionFeatures(t *testing.T) {
 	if got, want := at(1, "sess_log_secs"), log1p(11); got != want {
 		t.Errorf("sess_log_secs = %v, want %v", got, want)
 	}
-	cat := s.reels.meta[s.reels.index.dense[10]-1].cat
+	cat := s.reels.recs[s.reels.index.dense[10]-1].cat
 	if at(1, "sess_last_cat_"+itoa(int(cat))) != 1 {
 		t.Error("the last reel's category is not in the session features")
 	}

@@ -56,24 +56,21 @@ type Request struct {
 }
 
 type requestScratch struct {
-	f         [maxWindows + 2]float64
-	f32       [maxWindows]float32
-	prior     [maxWindows][nCounters]float64
-	ap        [maxWindows][nCounters]float32 // PriorStrength × prior
-	idx       []int32
-	meta      []reelMeta
-	ctr       []float32
-	aidx      []int32
-	actr      []float32
-	followers []float32
-	emb       []float32
-	dots      []float32
-	hist      []float32
-	histNorm  float32 // |hist|
-	userWT    float32 // the user's smoothed watch-through rate, longest window
-	lastCat   int16   // the category of the session's last reel, or -1
-	ucatRate  []float32
-	ucatImp   []float32
+	f        [maxWindows + 2]float64
+	f32      [maxWindows]float32
+	prior    [maxWindows][nCounters]float64
+	ap       [maxWindows][nCounters]float32 // PriorStrength × prior
+	idx      []int32
+	recs     []reelRec
+	arecs    []authorRec
+	emb      []float32
+	dots     []float32
+	hist     []float32
+	histNorm float32 // |hist|
+	userWT   float32 // the user's smoothed watch-through rate, longest window
+	lastCat  int16   // the category of the session's last reel, or -1
+	ucatRate []float32
+	ucatImp  []float32
 }
 
 // Features fills r's outputs as of r.Context.Time. Unknown users and reels
@@ -139,11 +136,11 @@ func (s *Store) features(r *Request) {
 	// overlaps many cache misses; the compute pass then streams.
 	if cap(sc.idx) < n {
 		sc.idx = make([]int32, n)
-		sc.meta = make([]reelMeta, n)
+		sc.recs = make([]reelRec, n)
+		sc.arecs = make([]authorRec, n)
 	}
-	idx, meta := sc.idx[:n], sc.meta[:n]
-	cs, d := s.cs, s.cfg.EmbedDim
-	sc.ctr = grow(sc.ctr, n*cs)
+	idx, recs, arecs := sc.idx[:n], sc.recs[:n], sc.arecs[:n]
+	d := s.cfg.EmbedDim
 	emb := r.Emb
 	if !r.Embeddings {
 		sc.emb = grow(sc.emb, n*d)
@@ -163,39 +160,29 @@ func (s *Store) features(r *Request) {
 	}
 	for i, ri := range idx {
 		if ri >= 0 {
-			meta[i] = s.reels.meta[ri]
+			recs[i] = s.reels.recs[ri]
 		} else {
-			meta[i] = reelMeta{author: -1, cat: -1}
+			recs[i] = reelRec{reelMeta: reelMeta{author: -1, cat: -1}}
 		}
 	}
-	gatherRows(sc.ctr, s.reels.ctr, idx, cs)
 	gatherRows(emb, s.reels.emb, idx, d)
-	// The authors' counters and follower counts, likewise.
-	if cap(sc.aidx) < n {
-		sc.aidx = make([]int32, n)
-		sc.followers = make([]float32, n)
-	}
-	aidx, followers := sc.aidx[:n], sc.followers[:n]
-	for i := range meta {
-		aidx[i] = meta[i].author
-	}
-	for i, a := range aidx {
-		followers[i] = 0
-		if a >= 0 {
-			followers[i] = float32(s.authors.base[a] + s.authors.follows[a])
+	// The authors' records, likewise.
+	for i := range recs {
+		if a := recs[i].author; a >= 0 {
+			arecs[i] = s.authors.recs[a]
+		} else {
+			arecs[i] = authorRec{}
 		}
 	}
-	sc.actr = grow(sc.actr, n*cs)
-	gatherRows(sc.actr, s.authors.ctr, aidx, cs)
 	sc.dots = grow(sc.dots, n)
 	if sc.histNorm > 0 {
 		kernels.DotBatch(sc.dots, sc.hist, emb)
 	}
 	nr, nc := len(sp.Reel), len(sp.Cross)
 	for i := range idx {
-		m := &meta[i]
-		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], m, sc.ctr[i*cs:(i+1)*cs], sc.actr[i*cs:(i+1)*cs], sc.followers[i], t, sc)
-		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, m, sc.dots[i], sc)
+		rec, arec := &recs[i], &arecs[i]
+		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], rec, arec, t, sc)
+		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, &rec.reelMeta, sc.dots[i], sc)
 	}
 }
 
@@ -338,7 +325,7 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 		for i := len(c.Recent) - 1; i >= 0 && i >= len(c.Recent)-cfg.LastReels; i-- {
 			cat := int16(-1)
 			if ri, ok := s.reels.index.get(c.Recent[i]); ok {
-				cat = s.reels.meta[ri].cat
+				cat = s.reels.recs[ri].cat
 			}
 			if i == len(c.Recent)-1 {
 				sc.lastCat = cat
@@ -371,7 +358,8 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	}
 }
 
-func (s *Store) reelVec(dst []float32, m *reelMeta, rc, ac []float32, followers float32, t int64, sc *requestScratch) {
+func (s *Store) reelVec(dst []float32, m *reelRec, a *authorRec, t int64, sc *requestScratch) {
+	rc, ac := &m.ctr, &a.ctr
 	alpha := float32(s.cfg.PriorStrength)
 	o := 0
 	for w := range s.nw {
@@ -401,7 +389,7 @@ func (s *Store) reelVec(dst []float32, m *reelMeta, rc, ac []float32, followers 
 			fresh = 1
 		}
 	}
-	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, fastLog1p(followers)
+	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, fastLog1p(float32(a.base+a.follows))
 	o += 5
 	for w := range s.nw {
 		fw := sc.f32[w]
@@ -456,8 +444,6 @@ func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *r
 // which compile to inline moves instead of memmove calls.
 func gatherRows(dst, src []float32, idx []int32, w int) {
 	switch w {
-	case 24:
-		gather24(dst, src, idx)
 	case 64:
 		gather64(dst, src, idx)
 	default:
@@ -467,16 +453,6 @@ func gatherRows(dst, src []float32, idx []int32, w int) {
 			} else {
 				clear(dst[i*w : (i+1)*w])
 			}
-		}
-	}
-}
-
-func gather24(dst, src []float32, idx []int32) {
-	for i, ri := range idx {
-		if ri >= 0 {
-			*(*[24]float32)(dst[i*24:]) = *(*[24]float32)(src[int(ri)*24:])
-		} else {
-			*(*[24]float32)(dst[i*24:]) = [24]float32{}
 		}
 	}
 }

@@ -139,11 +139,19 @@ func (s *Store) encode(e *snapEncoder) {
 	r := &s.reels
 	e.u64(uint64(len(r.id)))
 	e.i64s(r.id)
-	n := len(r.meta)
+	n := len(r.recs)
 	col := func(f func(m *reelMeta) int64) []int64 {
 		v := make([]int64, n)
-		for i := range r.meta {
-			v[i] = f(&r.meta[i])
+		for i := range r.recs {
+			v[i] = f(&r.recs[i].reelMeta)
+		}
+		return v
+	}
+	cs := s.cs
+	flat := func(n int, ctr func(i int) []float32) []float32 {
+		v := make([]float32, 0, n*cs)
+		for i := range n {
+			v = append(v, ctr(i)[:cs]...)
 		}
 		return v
 	}
@@ -153,14 +161,22 @@ func (s *Store) encode(e *snapEncoder) {
 	e.i64s(col(func(m *reelMeta) int64 { return b2i(m.hasEmb) }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(math.Float32bits(m.duration)) }))
 	e.f32s(r.emb)
-	e.f32s(r.ctr)
+	e.f32s(flat(n, func(i int) []float32 { return r.recs[i].ctr[:] }))
 
 	a := &s.authors
+	na := len(a.recs)
 	e.u64(uint64(len(a.id)))
 	e.i64s(a.id)
-	e.i64s(a.base)
-	e.i64s(a.follows)
-	e.f32s(a.ctr)
+	acol := func(f func(a *authorRec) int64) []int64 {
+		v := make([]int64, na)
+		for i := range a.recs {
+			v[i] = f(&a.recs[i])
+		}
+		return v
+	}
+	e.i64s(acol(func(a *authorRec) int64 { return a.base }))
+	e.i64s(acol(func(a *authorRec) int64 { return a.follows }))
+	e.f32s(flat(na, func(i int) []float32 { return a.recs[i].ctr[:] }))
 
 	u := &s.users
 	e.u64(uint64(len(u.id)))
@@ -311,9 +327,9 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	for j := range cols {
 		cols[j] = d.i64s(nr)
 	}
-	r.meta = make([]reelMeta, nr)
-	for i := range r.meta {
-		m := &r.meta[i]
+	r.recs = make([]reelRec, nr)
+	for i := range r.recs {
+		m := &r.recs[i].reelMeta
 		m.upload = cols[0][i]
 		if a := cols[1][i]; a >= -1 && a < math.MaxInt32 {
 			m.author = int32(a)
@@ -333,14 +349,21 @@ func decodeSnapshot(b []byte) (*Store, error) {
 		m.logDur = fastLog1p(m.duration)
 	}
 	r.emb = d.f32s(nr * D)
-	r.ctr = d.f32s(nr * cs)
+	rctr := d.f32s(nr * cs)
+	for i := range r.recs {
+		copy(r.recs[i].ctr[:cs], rctr[i*cs:])
+	}
 
 	a := &s.authors
 	na := d.count(8 + 8 + 8 + 4*cs)
 	a.id = d.i64s(na)
-	a.base = d.i64s(na)
-	a.follows = d.i64s(na)
-	a.ctr = d.f32s(na * cs)
+	base, follows := d.i64s(na), d.i64s(na)
+	actr := d.f32s(na * cs)
+	a.recs = make([]authorRec, na)
+	for i := range a.recs {
+		a.recs[i].base, a.recs[i].follows = base[i], follows[i]
+		copy(a.recs[i].ctr[:cs], actr[i*cs:])
+	}
 
 	u := &s.users
 	nu := d.count(8 + 4 + 4*cs + 8*K + 4*D + 8 + 8 + 8 + 8 + 4 + 4 + 2*L)
@@ -403,7 +426,7 @@ func (s *Store) check() error {
 			return fmt.Errorf("reel id %d repeated or negative", id)
 		}
 		r.index.put(id, int32(i))
-		m := &r.meta[i]
+		m := &r.recs[i].reelMeta
 		if a := m.author; a < -1 || int(a) >= len(s.authors.id) {
 			return fmt.Errorf("reel %d: author index %d out of range", id, a)
 		}

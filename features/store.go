@@ -104,9 +104,18 @@ type Store struct {
 type reelTable struct {
 	index idIndex
 	id    []int64
-	meta  []reelMeta
+	recs  []reelRec
 	emb   []float32 // EmbedDim stride
-	ctr   []float32 // cs stride
+}
+
+// maxCtr is the counters of the most windows.
+const maxCtr = nCounters * maxWindows
+
+// reelRec is what a request reads of a reel besides its embedding: 128
+// bytes, two cache lines.
+type reelRec struct {
+	reelMeta
+	ctr [maxCtr]float32 // the first cs are used
 }
 
 // reelMeta is what a request reads of a reel besides its counters, packed
@@ -122,11 +131,15 @@ type reelMeta struct {
 }
 
 type authorTable struct {
-	index   idIndex
-	id      []int64
-	base    []int64 // follower count the catalogue gave
-	follows []int64 // follow events applied
-	ctr     []float32
+	index idIndex
+	id    []int64
+	recs  []authorRec
+}
+
+type authorRec struct {
+	base    int64 // follower count the catalogue gave
+	follows int64 // follow events applied
+	ctr     [maxCtr]float32
 }
 
 type userTable struct {
@@ -229,8 +242,12 @@ func (s *Store) rebase(t int64) {
 			ctr[i] *= f32[(i%s.cs)/nCounters]
 		}
 	}
-	scale(s.reels.ctr)
-	scale(s.authors.ctr)
+	for i := range s.reels.recs {
+		scale(s.reels.recs[i].ctr[:s.cs])
+	}
+	for i := range s.authors.recs {
+		scale(s.authors.recs[i].ctr[:s.cs])
+	}
 	scale(s.users.ctr)
 	fc, fh := float32(f[s.nw]), float32(f[s.nw+1])
 	for i := range s.users.catImp {
@@ -306,7 +323,7 @@ func (s *Store) PutReel(r Reel) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.reel(r.ID)
-	m := &s.reels.meta[i]
+	m := &s.reels.recs[i].reelMeta
 	m.author = s.author(r.Author)
 	m.upload = r.Upload
 	m.duration = r.Duration
@@ -347,7 +364,7 @@ func (s *Store) PutAuthor(id, followers int64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.authors.base[s.author(id)] = followers
+	s.authors.recs[s.author(id)].base = followers
 	return nil
 }
 
@@ -384,8 +401,8 @@ func (s *Store) FitCategories(seed uint64) error {
 	d, k := s.cfg.EmbedDim, s.cfg.Categories
 	var x []float32
 	var rows []int32
-	for i := range s.reels.meta {
-		if s.reels.meta[i].hasEmb {
+	for i := range s.reels.recs {
+		if s.reels.recs[i].hasEmb {
 			x = append(x, s.reels.emb[i*d:(i+1)*d]...)
 			rows = append(rows, int32(i))
 		}
@@ -401,7 +418,7 @@ func (s *Store) FitCategories(seed uint64) error {
 	ann.AssignL2(labels, nil, x, d, c, 0)
 	s.centroids = c
 	for j, i := range rows {
-		s.reels.meta[i].cat = int16(labels[j])
+		s.reels.recs[i].cat = int16(labels[j])
 	}
 	return nil
 }
@@ -438,9 +455,8 @@ func (s *Store) reel(id int64) int32 {
 	i := int32(len(r.id))
 	r.index.put(id, i)
 	r.id = append(r.id, id)
-	r.meta = append(r.meta, reelMeta{author: -1, cat: -1})
+	r.recs = append(r.recs, reelRec{reelMeta: reelMeta{author: -1, cat: -1}})
 	r.emb = extend(r.emb, s.cfg.EmbedDim)
-	r.ctr = extend(r.ctr, s.cs)
 	return i
 }
 
@@ -457,9 +473,7 @@ func (s *Store) author(id int64) int32 {
 	i := int32(len(a.id))
 	a.index.put(id, i)
 	a.id = append(a.id, id)
-	a.base = append(a.base, 0)
-	a.follows = append(a.follows, 0)
-	a.ctr = extend(a.ctr, s.cs)
+	a.recs = append(a.recs, authorRec{})
 	return i
 }
 

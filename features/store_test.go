@@ -293,7 +293,7 @@ func TestFitCategories(t *testing.T) {
 	if err := s.FitCategories(1); err != nil {
 		t.Fatal(err)
 	}
-	cat := func(id int64) int16 { i, _ := s.reels.index.get(id); return s.reels.meta[i].cat }
+	cat := func(id int64) int16 { i, _ := s.reels.index.get(id); return s.reels.recs[i].cat }
 	for i := range int64(400) {
 		if cat(i) != cat(i%k) {
 			t.Fatalf("reel %d in category %d, its blob's first reel in %d", i, cat(i), cat(i%k))
