@@ -129,7 +129,7 @@ func TestEventLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	log := readLog(t, dir)
+	log := sharedLog(t)
 	if int64(len(log)) != sum.Counts.Events {
 		t.Fatalf("%d lines, summary says %d events", len(log), sum.Counts.Events)
 	}

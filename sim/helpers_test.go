@@ -19,10 +19,23 @@ func testConfig() Config {
 }
 
 var shared struct {
-	once sync.Once
-	dir  string
-	sum  Summary
-	err  error
+	once    sync.Once
+	dir     string
+	sum     Summary
+	err     error
+	logOnce sync.Once
+	log     []logLine
+}
+
+// sharedLog reads the shared world's log once for the whole test binary.
+func sharedLog(t testing.TB) []logLine {
+	t.Helper()
+	dir, _ := sharedWorld(t)
+	shared.logOnce.Do(func() { shared.log = readLog(t, dir) })
+	if shared.log == nil {
+		t.Fatal("the shared log could not be read")
+	}
+	return shared.log
 }
 
 // sharedWorld generates testConfig once for the whole test binary.

@@ -120,7 +120,7 @@ func TestOracleMatchesLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	log := readLog(t, dir)
+	log := sharedLog(t)
 	prev := map[int64]int64{}
 	type acc struct{ want, varsum, got float64 }
 	heads := map[string]*acc{"skip": {}, "like": {}, "comment": {}, "share": {}, "follow": {}, "through": {}}
