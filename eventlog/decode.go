@@ -62,12 +62,13 @@ const maxInterned = 4096
 // decoder accumulates the members of one line into an Event and decides
 // whether the line is good. It is shared by both parsers.
 type decoder struct {
-	e       Event
-	unknown [][]byte // unknown keys seen on this line, to find duplicates
-	bad     bool
-	reason  string
-	detail  string
-	arms    map[string]string
+	e          Event
+	unknown    [][]byte            // unknown keys seen on this line, to find duplicates
+	unknownSet map[string]struct{} // the same, once there are many
+	bad        bool
+	reason     string
+	detail     string
+	arms       map[string]string
 }
 
 func (d *decoder) reset() {
@@ -140,13 +141,10 @@ func typeOf(b []byte) Type {
 func (d *decoder) member(key []byte, v *value) bool {
 	f := keyField(key)
 	if f == 0 {
-		for _, u := range d.unknown {
-			if bytes.Equal(u, key) {
-				d.fail(ReasonDuplicateKey, "duplicate key "+quoteShort(key))
-				return false
-			}
+		if d.seenUnknown(key) {
+			d.fail(ReasonDuplicateKey, "duplicate key "+quoteShort(key))
+			return false
 		}
-		d.unknown = append(d.unknown, key)
 		return true
 	}
 	if d.e.Has&f != 0 {
@@ -228,6 +226,37 @@ func (d *decoder) intDst(f Field) *int64 {
 		return &d.e.Author
 	}
 	return &d.e.Session
+}
+
+// seenUnknown records an unknown key and reports whether the line had it
+// already. A few keys are compared one by one; a line with many (a hostile
+// one, most likely) gets a set, so the check stays linear.
+func (d *decoder) seenUnknown(key []byte) bool {
+	const few = 16
+	if len(d.unknown) < few {
+		for _, u := range d.unknown {
+			if bytes.Equal(u, key) {
+				return true
+			}
+		}
+		d.unknown = append(d.unknown, key)
+		return false
+	}
+	if len(d.unknown) == few {
+		if d.unknownSet == nil {
+			d.unknownSet = make(map[string]struct{})
+		}
+		clear(d.unknownSet)
+		for _, u := range d.unknown {
+			d.unknownSet[string(u)] = struct{}{}
+		}
+		d.unknown = append(d.unknown, nil) // past few: the set holds them
+	}
+	if _, ok := d.unknownSet[string(key)]; ok {
+		return true
+	}
+	d.unknownSet[string(key)] = struct{}{}
+	return false
 }
 
 func (d *decoder) wantKind(f Field, want string, v *value) {

@@ -86,7 +86,10 @@
 //	out of order   ts more than Options.Tolerance older than the newest ts before it
 //	line too long  longer than Options.MaxLine bytes
 //
-// When a line has several problems, the first in key order decides. Empty
+// When a line has several problems, the first found decides: JSON syntax,
+// then each key in line order (its value's JSON type, a duplicate, an
+// unknown type name, pos beyond 32 bits), then missing keys, then the
+// ranges Event.Validate checks. Empty
 // lines and lines of only spaces, tabs and carriage returns are blank:
 // counted in Report.Blank, neither events nor bad lines.
 //

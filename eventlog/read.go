@@ -175,6 +175,7 @@ type Reader struct {
 
 	buf        []byte
 	head, tail int
+	nlFree     int // buf[head:head+nlFree] has no newline
 	eof, done  bool
 	err        error
 	noProgress int
@@ -303,10 +304,18 @@ func (r *Reader) step() error {
 			r.done = true
 			return nil
 		}
-		nl := bytes.LastIndexByte(data, '\n')
+		// Only the bytes past nlFree can hold a newline: a long line read
+		// in small pieces is not scanned over and over.
+		nl := bytes.LastIndexByte(data[r.nlFree:], '\n')
+		if nl >= 0 {
+			nl += r.nlFree
+		} else {
+			r.nlFree = len(data)
+		}
 		if nl >= 0 && len(data) >= r.chunk {
 			r.processRegion(data[:nl+1])
 			r.head += nl + 1
+			r.nlFree = r.tail - r.head
 			r.ord.release(&r.out)
 			return nil
 		}
@@ -319,6 +328,7 @@ func (r *Reader) step() error {
 			r.skipping = true
 			r.skipped = int64(len(data))
 			r.head = r.tail
+			r.nlFree = 0
 			continue
 		}
 		if err := r.fill(); err != nil {

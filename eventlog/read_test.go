@@ -668,3 +668,21 @@ func TestNextAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestManyUnknownKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"type":"follow","ts":1767571200000,"user":1,"author":2`)
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+	}
+	good := b.String() + "}"
+	dup := b.String() + `,"k33":0}`
+	dupEscaped := b.String() + `,"k\u0033":0}`
+	data := []byte(good + "\n" + dup + "\n" + dupEscaped + "\n")
+	for _, p := range parsers() {
+		evs, rep := readAll(t, data, Options{Parser: p})
+		if len(evs) != 1 || rep.Bad != 2 || rep.First[0].Reason != ReasonDuplicateKey || rep.First[1].Reason != ReasonDuplicateKey {
+			t.Fatalf("%v: %d events, %+v", p, len(evs), rep.First)
+		}
+	}
+}
