@@ -67,9 +67,9 @@ test-purego:
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) -timeout 60m $(PKGS)
 
-## fuzz: each fuzz target of the kernels and the index for FUZZTIME (default 30s)
+## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files) for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
-FUZZPKGS ?= ./kernels ./ann
+FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim
 fuzz: deps
 	@for p in $(FUZZPKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 		echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done

@@ -120,6 +120,10 @@ func (o *outFile) finish() (FileInfo, error) {
 	if err := o.bw.Flush(); err != nil {
 		return FileInfo{}, fmt.Errorf("sim: write %s: %w", path, err)
 	}
+	// CreateTemp makes the file private; the world is data to share.
+	if err := o.f.Chmod(0o644); err != nil {
+		return FileInfo{}, fmt.Errorf("sim: chmod %s: %w", path, err)
+	}
 	if err := o.f.Sync(); err != nil {
 		return FileInfo{}, fmt.Errorf("sim: sync %s: %w", path, err)
 	}
