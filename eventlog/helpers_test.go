@@ -11,9 +11,9 @@ import (
 // parsers returns the parsers this machine can run.
 func parsers() []Parser {
 	if SIMDSupported() {
-		return []Parser{Std, SIMD}
+		return []Parser{Std, Scan, SIMD}
 	}
-	return []Parser{Std}
+	return []Parser{Std, Scan}
 }
 
 // readAll reads data to the end and returns every event in order.

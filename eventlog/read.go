@@ -17,9 +17,14 @@ import (
 type Parser uint8
 
 const (
-	Auto Parser = iota // SIMD where SIMDSupported, else Std
+	Auto Parser = iota // Scan
 	SIMD               // simdjson-go; Next fails with ErrSIMDUnsupported where it cannot run
 	Std                // encoding/json and strconv, one line at a time
+	// Scan reads the writer's flat lines in one strict pass and passes any
+	// other line to Std. It is the fastest on every CPU: simdjson-go spends
+	// most of its time on exact number parsing, and this log is mostly
+	// numbers (see BENCHMARKS.md).
+	Scan
 )
 
 func (p Parser) String() string {
@@ -30,6 +35,8 @@ func (p Parser) String() string {
 		return "simd"
 	case Std:
 		return "std"
+	case Scan:
+		return "scan"
 	}
 	return fmt.Sprintf("parser(%d)", uint8(p))
 }
@@ -230,8 +237,10 @@ func NewReader(r io.Reader, opt Options) *Reader {
 	}
 	rd.rep.BadByReason = make(map[string]int64)
 	switch {
-	case opt.Parser == Std || opt.Parser == Auto && !SIMDSupported():
+	case opt.Parser == Std:
 		rd.parser, rd.which = stdParser{}, Std
+	case opt.Parser == Auto || opt.Parser == Scan:
+		rd.parser, rd.which = scanParser{}, Scan
 	case SIMDSupported():
 		rd.parser, rd.which = newSIMDParser(), SIMD
 	default:
@@ -241,7 +250,7 @@ func NewReader(r io.Reader, opt Options) *Reader {
 	return rd
 }
 
-// Parser returns the parser in use: SIMD or Std.
+// Parser returns the parser in use: Scan, SIMD or Std.
 func (r *Reader) Parser() Parser { return r.which }
 
 // Next returns the next batch of good events, in non-decreasing ts order

@@ -116,7 +116,7 @@ func BenchmarkApplyLog(b *testing.B) {
 	}
 	defer w.Close()
 	path := filepath.Join(dir, "events.jsonl")
-	for _, p := range []eventlog.Parser{eventlog.SIMD, eventlog.Std} {
+	for _, p := range []eventlog.Parser{eventlog.Scan, eventlog.SIMD, eventlog.Std} {
 		if p == eventlog.SIMD && !eventlog.SIMDSupported() {
 			continue
 		}
