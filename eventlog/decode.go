@@ -69,6 +69,7 @@ type decoder struct {
 	reason     string
 	detail     string
 	arms       map[string]string
+	canon      [len(canonicalKeys)]value // parseCanonical's members
 }
 
 func (d *decoder) reset() {

@@ -1,6 +1,9 @@
 package eventlog
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // scanParser reads the lines the log's writer makes — a flat object of
 // plain strings and numbers — with one strict pass per line, and hands
@@ -23,9 +26,11 @@ func (scanParser) parseRegion(r *Reader) {
 			r.emitTooLong(k)
 		default:
 			line := r.region[ln.start:ln.end]
-			if !ms.scan(line) {
+			switch {
+			case d.parseCanonical(line, &ms.val[0]):
+			case !ms.scan(line):
 				d.parseStd(line)
-			} else {
+			default:
 				d.reset()
 				for i := range ms.n {
 					if !d.member(ms.key[i], &ms.val[i]) {
@@ -156,11 +161,13 @@ func scanNumber(b []byte, i int, v *value) (int, bool) {
 		i++
 	}
 	digits := i
+	var n int64 // the integer part, while it has at most 18 digits
 	switch {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			n = n*10 + int64(b[i]-'0') // wraps past 18 digits, unused then
 			i++
 		}
 	default:
@@ -195,15 +202,17 @@ func scanNumber(b []byte, i int, v *value) (int, bool) {
 	}
 	num := b[start:i]
 	if isInt && intEnd-digits <= 18 {
-		var n int64
-		for _, c := range b[digits:intEnd] {
-			n = n*10 + int64(c-'0')
-		}
 		if digits > start {
 			n = -n
 		}
 		v.kind, v.i = vInt, n
 		return i, true
+	}
+	if !isInt {
+		if f, ok := exactFloat(num); ok {
+			v.kind, v.f = vFloat, f
+			return i, true
+		}
 	}
 	if isInt {
 		n, err := strconv.ParseInt(string(num), 10, 64)
@@ -217,4 +226,169 @@ func scanNumber(b []byte, i int, v *value) (int, bool) {
 	}
 	v.f, _ = strconv.ParseFloat(string(num), 64)
 	return i, true
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// exactFloat converts a JSON number of at most 15 significant digits and a
+// decimal exponent within ±22 with one exact multiplication or division,
+// which IEEE rounds correctly: the same float64 strconv.ParseFloat gives
+// (it takes this path itself first). It reports false for anything else.
+func exactFloat(num []byte) (float64, bool) {
+	i, neg := 0, false
+	if num[0] == '-' {
+		neg, i = true, 1
+	}
+	var mant uint64
+	sig, exp := 0, 0 // significant digits in mant; decimal exponent of its last digit
+	afterPoint := false
+scan:
+	for ; i < len(num); i++ {
+		switch c := num[i]; c {
+		case '.':
+			afterPoint = true
+		case 'e', 'E':
+			e, ok := smallExp(num[i+1:])
+			if !ok {
+				return 0, false
+			}
+			exp += e
+			break scan
+		default:
+			if afterPoint {
+				exp--
+			}
+			if mant == 0 && c == '0' {
+				continue // a leading zero is not significant
+			}
+			if sig == 15 {
+				return 0, false
+			}
+			mant = mant*10 + uint64(c-'0')
+			sig++
+		}
+	}
+	f := float64(mant)
+	switch {
+	case mant == 0 || exp == 0:
+	case exp > 0 && exp <= 22:
+		f *= pow10[exp]
+	case exp < 0 && exp >= -22:
+		f /= pow10[-exp]
+	default:
+		return 0, false
+	}
+	if neg {
+		f = -f
+	}
+	return f, !math.IsInf(f, 0)
+}
+
+// smallExp reads an exponent, [+-]?[0-9]+, of at most three digits.
+func smallExp(b []byte) (int, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg, b = b[0] == '-', b[1:]
+	}
+	if len(b) == 0 || len(b) > 3 {
+		return 0, false
+	}
+	e := 0
+	for _, c := range b {
+		e = e*10 + int(c-'0')
+	}
+	if neg {
+		e = -e
+	}
+	return e, true
+}
+
+// canonicalKeys are the writer's keys after "type", in its order, each
+// with the separator before it and the colon after it.
+var canonicalKeys = [...]struct {
+	lit string // `,"ts":`
+	key []byte // `ts`
+	str bool   // the value is a string
+}{
+	{`,"ts":`, []byte("ts"), false},
+	{`,"user":`, []byte("user"), false},
+	{`,"reel":`, []byte("reel"), false},
+	{`,"author":`, []byte("author"), false},
+	{`,"session":`, []byte("session"), false},
+	{`,"pos":`, []byte("pos"), false},
+	{`,"prop":`, []byte("prop"), false},
+	{`,"arm":`, []byte("arm"), true},
+	{`,"secs":`, []byte("secs"), false},
+	{`,"frac":`, []byte("frac"), false},
+}
+
+var typeKey = []byte("type")
+
+// parseCanonical decodes a line exactly as the Writer writes it: no
+// spaces, "type" first, the other keys in the writer's order, each at most
+// once, plain strings. It feeds the members to the decoder as the other
+// paths do, so the verdict is theirs; it reports false, having decided
+// nothing, for any other line.
+func (d *decoder) parseCanonical(b []byte, v *value) bool {
+	const head = `{"type":"`
+	if len(b) < len(head)+2 || string(b[:len(head)]) != head || b[len(b)-1] != '}' {
+		return false
+	}
+	// Tokenize the whole line first: a line that turns out not to be
+	// canonical must leave nothing decided.
+	vals := &d.canon // reused: only the members in have are read
+	var have uint16
+	tname, i, ok := scanPlainString(b, len(head)-1)
+	if !ok {
+		return false
+	}
+	end := len(b) - 1
+	k := 0
+	for i < end {
+		for k < len(canonicalKeys) && !hasWord(b, i, canonicalKeys[k].lit) {
+			k++
+		}
+		if k == len(canonicalKeys) {
+			return false
+		}
+		i += len(canonicalKeys[k].lit)
+		val := &vals[k]
+		if canonicalKeys[k].str {
+			s, j, ok := scanPlainString(b, i)
+			if !ok {
+				return false
+			}
+			*val = value{kind: vString, s: s}
+			i = j
+		} else {
+			if i >= end || !(b[i] == '-' || b[i] >= '0' && b[i] <= '9') {
+				return false
+			}
+			*val = value{}
+			j, ok := scanNumber(b, i, val)
+			if !ok {
+				return false
+			}
+			i = j
+		}
+		have |= 1 << k
+		k++
+	}
+	if i != end {
+		return false
+	}
+	d.reset()
+	*v = value{kind: vString, s: tname}
+	if !d.member(typeKey, v) {
+		return true
+	}
+	for k := range canonicalKeys {
+		if have&(1<<k) != 0 && !d.member(canonicalKeys[k].key, &vals[k]) {
+			return true
+		}
+	}
+	d.finish()
+	return true
 }

@@ -59,8 +59,10 @@ func (s *Store) Apply(events []eventlog.Event) error {
 
 func (s *Store) applyLocked(events []eventlog.Event) error {
 	var bad *ApplyError
-	var g [maxWindows + 2]float64
 	for i := range events {
+		if i%warmBatch == 0 {
+			s.warm(events[i:min(i+warmBatch, len(events))])
+		}
 		e := &events[i]
 		if err := e.Validate(); err != nil {
 			if bad == nil {
@@ -73,12 +75,67 @@ func (s *Store) applyLocked(events []eventlog.Event) error {
 			continue
 		}
 		s.touch(e.Time)
-		s.apply1(e, s.expo(g[:0], e.Time, 1))
+		s.apply1(e)
 	}
 	if bad != nil {
 		return bad
 	}
 	return nil
+}
+
+// warmBatch is how many events warm touches ahead of applying them.
+const warmBatch = 128
+
+// warm loads, ahead of applying a batch of events, the records the events
+// will update: its loops have independent iterations, so the CPU overlaps
+// their cache misses, where applying one event after the other would wait
+// on each in turn. It changes nothing.
+func (s *Store) warm(events []eventlog.Event) {
+	var ri, ui [warmBatch]int32
+	for i := range events {
+		ri[i], ui[i] = -1, -1
+		if events[i].Type == eventlog.Skip {
+			continue // moves nothing
+		}
+		if r, ok := s.reels.index.get(events[i].Reel); ok {
+			ri[i] = r
+		}
+		if u, ok := s.users.index.get(events[i].User); ok {
+			ui[i] = u
+		}
+	}
+	var sink float32
+	var ai [warmBatch]int32
+	d, cs := s.cfg.EmbedDim, s.cs
+	for i := range events {
+		ai[i] = -1
+		if r := ri[i]; r >= 0 {
+			rec := &s.reels.recs[r]
+			ai[i] = rec.author
+			sink += rec.ctr[maxCtr-1]
+			if events[i].Type == eventlog.Watch && rec.hasEmb {
+				for j := int(r) * d; j < int(r+1)*d; j += 16 {
+					sink += s.reels.emb[j]
+				}
+			}
+		}
+		if u := ui[i]; u >= 0 {
+			sink += s.users.ctr[int(u)*cs] + s.users.ctr[int(u+1)*cs-1] + float32(s.users.sess[u].histW)
+			sink += float32(s.users.lastCats[int(u)*s.cfg.LastReels])
+			if events[i].Type == eventlog.Watch {
+				for j := int(u) * d; j < int(u+1)*d; j += 16 {
+					sink += s.users.hist[j]
+				}
+			}
+		}
+	}
+	for _, a := range ai[:len(events)] {
+		if a >= 0 {
+			rec := &s.authors.recs[a]
+			sink += rec.ctr[0] + rec.ctr[maxCtr-1]
+		}
+	}
+	s.warmSink = sink
 }
 
 // add adds one decayed count of counter c at weights g to ctr.
@@ -94,11 +151,24 @@ func (s *Store) addGlobal(c int, g []float64, by float64) {
 	}
 }
 
-func (s *Store) apply1(e *eventlog.Event, g []float64) {
+func (s *Store) apply1(e *eventlog.Event) {
 	if e.Time > s.newest {
 		s.newest = e.Time
 	}
 	s.applied++
+	if e.Type == eventlog.Skip {
+		// A skip is an impression not watched: the rates count it through
+		// their denominators, and no counter moves.
+		return
+	}
+	// The weights of the windows, and of the category and history sums for
+	// the events that move them.
+	var gbuf [maxWindows + 2]float64
+	n := s.nw
+	if e.Type == eventlog.Impression || e.Type == eventlog.Watch {
+		n += 2
+	}
+	g := s.expo(gbuf[:0], e.Time, 1, n)
 	cs := s.cs
 	switch e.Type {
 	case eventlog.Upload:
@@ -126,7 +196,7 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 	u := s.user(e.User)
 	m := &s.reels.recs[r].reelMeta
 	a := m.author
-	if a < 0 || s.authors.id[a] != e.Author {
+	if a < 0 || s.authors.recs[a].id != e.Author {
 		a = s.author(e.Author)
 		m.author = a
 	}
@@ -157,8 +227,8 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 			if cat >= 0 {
 				s.users.catWT[int(u)*k+cat] += float32(g[s.nw])
 			}
-			if s.users.sessID[u] == e.Session {
-				s.users.sessWT[u]++
+			if s.users.sess[u].id == e.Session {
+				s.users.sess[u].wt++
 			}
 		}
 		if m.hasEmb && frac > 0 {
@@ -170,11 +240,8 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 			for j := range h {
 				h[j] += wf * emb[j]
 			}
-			s.users.histW[u] += w
+			s.users.sess[u].histW += w
 		}
-	case eventlog.Skip:
-		// A skip is an impression not watched: the rates count it through
-		// their denominators.
 	case eventlog.Like:
 		count(cLike, 1)
 	case eventlog.Comment:
@@ -187,16 +254,16 @@ func (s *Store) apply1(e *eventlog.Event, g []float64) {
 // sessionImpression moves the user's session state past an impression.
 func (s *Store) sessionImpression(u int32, e *eventlog.Event, cat int) {
 	us := &s.users
-	if us.sessID[u] != e.Session {
-		us.sessID[u] = e.Session
-		us.sessAt[u] = e.Time
-		us.sessN[u] = 0
-		us.sessWT[u] = 0
+	if us.sess[u].id != e.Session {
+		us.sess[u].id = e.Session
+		us.sess[u].at = e.Time
+		us.sess[u].n = 0
+		us.sess[u].wt = 0
 		for j := range s.cfg.LastReels {
 			us.lastCats[int(u)*s.cfg.LastReels+j] = -1
 		}
 	}
-	us.sessN[u]++
+	us.sess[u].n++
 	last := us.lastCats[int(u)*s.cfg.LastReels : int(u+1)*s.cfg.LastReels]
 	copy(last[1:], last[:len(last)-1])
 	last[0] = int16(cat)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/reelrank/reelrank/eventlog"
@@ -70,6 +71,74 @@ func (s *Store) ApplyLog(path string, opt eventlog.Options) (LogStats, error) {
 		opt.Resume = &ck
 	}
 	rd := eventlog.NewReader(src, opt)
+	if runtime.GOMAXPROCS(0) == 1 {
+		return s.applyReader(rd, path, start)
+	}
+	// The reader parses the next batches on its own goroutine while this
+	// one applies: on two cores parsing and applying overlap; on one the
+	// cost is a copy of each batch.
+	batches := make(chan logBatch, 2)
+	free := make(chan []eventlog.Event, 3)
+	for range 3 {
+		free <- nil
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	var rep eventlog.Report
+	go func() {
+		defer close(batches)
+		for {
+			evs, err := rd.Next()
+			var buf []eventlog.Event
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
+			}
+			b := logBatch{events: append(buf[:0], evs...), ck: rd.Checkpoint(), err: err}
+			if err != nil {
+				rep = rd.Report()
+			}
+			select {
+			case batches <- b:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var st LogStats
+	for b := range batches {
+		if b.err != nil && !errors.Is(b.err, io.EOF) {
+			st.Report, st.Elapsed = rep, time.Since(start)
+			return st, fmt.Errorf("features: apply log %s: %w", path, b.err)
+		}
+		s.mu.Lock()
+		aerr := s.applyLocked(b.events)
+		s.logCk = b.ck
+		s.mu.Unlock()
+		st.Applied += int64(len(b.events))
+		var ae *ApplyError
+		if errors.As(aerr, &ae) {
+			st.Applied -= int64(ae.Bad)
+			st.Refused += int64(ae.Bad)
+		}
+		free <- b.events
+		if b.err != nil {
+			break
+		}
+	}
+	st.Report = rep
+	st.Bytes = st.Report.Bytes
+	st.Elapsed = time.Since(start)
+	return st, nil
+}
+
+// applyReader applies the reader's batches one after the other, for a
+// process with one core, where reading ahead would only add a copy.
+func (s *Store) applyReader(rd *eventlog.Reader, path string, start time.Time) (LogStats, error) {
 	var st LogStats
 	for {
 		evs, rerr := rd.Next()
@@ -95,4 +164,12 @@ func (s *Store) ApplyLog(path string, opt eventlog.Options) (LogStats, error) {
 	st.Bytes = st.Report.Bytes
 	st.Elapsed = time.Since(start)
 	return st, nil
+}
+
+// logBatch is one batch of events parsed ahead, with the reader's
+// checkpoint after it and its error (io.EOF on the last).
+type logBatch struct {
+	events []eventlog.Event
+	ck     eventlog.Checkpoint
+	err    error
 }

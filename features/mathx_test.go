@@ -42,3 +42,22 @@ func BenchmarkFastLog1p(b *testing.B) {
 	}
 	_ = s
 }
+
+func TestFastExp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(x float64) {
+		got, want := fastExp(x), math.Exp(x)
+		if math.Abs(got/want-1) > 3e-9 {
+			t.Fatalf("fastExp(%v) = %v, want %v", x, got, want)
+		}
+	}
+	for _, x := range []float64{-700, -699.5, -1, -0.5, 0, 1e-12, 0.5, 1, 2.5, 88, 699.9, 700} {
+		check(x)
+	}
+	for range 200000 {
+		check(rng.Float64()*1400 - 700)
+	}
+	if fastExp(0) != 1 && math.Abs(fastExp(0)-1) > 1e-10 {
+		t.Fatal("fastExp(0) far from 1")
+	}
+}

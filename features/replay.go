@@ -104,7 +104,6 @@ func (s *Store) Replay(src Source, opt ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
 	var refused *ApplyError
 	req := &Request{Reels: make([]int64, 1), Embeddings: opt.Embeddings}
-	var g [maxWindows + 2]float64
 	for {
 		events, err := src.Next()
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -143,7 +142,7 @@ func (s *Store) Replay(src Source, opt ReplayOptions) (ReplayStats, error) {
 				}
 			}
 			s.touch(e.Time)
-			s.apply1(e, s.expo(g[:0], e.Time, 1))
+			s.apply1(e)
 			st.Applied++
 		}
 		newest := s.newest

@@ -116,7 +116,7 @@ func (s *Store) features(r *Request) {
 	}
 	sc := &r.scratch
 	t := r.Context.Time
-	f := s.expo(sc.f[:0], t, -1)
+	f := s.expo(sc.f[:0], t, -1, len(s.tau))
 	s.priors(&sc.prior, f)
 	for w := range s.nw {
 		sc.f32[w] = float32(f[w])
@@ -297,23 +297,23 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	d := cfg.EmbedDim
 	sc.hist = grow(sc.hist, d)
 	clear(sc.hist)
-	if u >= 0 && s.users.histW[u] > 0 {
-		inv := float32(1 / s.users.histW[u])
+	if u >= 0 && s.users.sess[u].histW > 0 {
+		inv := float32(1 / s.users.sess[u].histW)
 		for j, v := range s.users.hist[int(u)*d : int(u+1)*d] {
 			sc.hist[j] = v * inv
 		}
-		dst[o+d] = log1p(s.users.histW[u] * f[s.nw+1])
+		dst[o+d] = log1p(s.users.sess[u].histW * f[s.nw+1])
 	}
 	sc.histNorm = float32(math.Sqrt(float64(kernels.Dot(sc.hist, sc.hist))))
 	copy(dst[o:], sc.hist)
 	o += d + 1
 	// The session.
 	dst[o] = log1p(float64(c.Position))
-	inSession := u >= 0 && s.users.sessID[u] == c.Session
+	inSession := u >= 0 && s.users.sess[u].id == c.Session
 	sessN, sessWT := 0.0, 0.0
 	if inSession {
-		dst[o+1] = log1p(float64(c.Time-s.users.sessAt[u]) / 1000)
-		sessN, sessWT = float64(s.users.sessN[u]), float64(s.users.sessWT[u])
+		dst[o+1] = log1p(float64(c.Time-s.users.sess[u].at) / 1000)
+		sessN, sessWT = float64(s.users.sess[u].n), float64(s.users.sess[u].wt)
 	}
 	dst[o+2] = rate(sessWT, sessN, userWT, 2)
 	o += 3
@@ -423,7 +423,7 @@ func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *r
 	}
 	if u >= 0 {
 		if a := m.author; a >= 0 && len(s.users.follows[u]) > 0 {
-			if _, ok := slices.BinarySearch(s.users.follows[u], s.authors.id[a]); ok {
+			if _, ok := slices.BinarySearch(s.users.follows[u], s.authors.recs[a].id); ok {
 				dst[2] = 1
 			}
 		}

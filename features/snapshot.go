@@ -186,7 +186,16 @@ func (s *Store) encode(e *snapEncoder) {
 	e.f32s(u.catImp)
 	e.f32s(u.catWT)
 	e.f32s(u.hist)
-	e.f64s(u.histW)
+	histW := make([]float64, len(u.sess))
+	sessCols := [4][]int64{}
+	for j := range sessCols {
+		sessCols[j] = make([]int64, len(u.sess))
+	}
+	for i, ss := range u.sess {
+		histW[i] = ss.histW
+		sessCols[0][i], sessCols[1][i], sessCols[2][i], sessCols[3][i] = ss.id, ss.at, int64(ss.n), int64(ss.wt)
+	}
+	e.f64s(histW)
 	lens := make([]int64, len(u.follows))
 	total := 0
 	for i, f := range u.follows {
@@ -199,10 +208,9 @@ func (s *Store) encode(e *snapEncoder) {
 		all = append(all, f...)
 	}
 	e.i64s(all)
-	e.i64s(u.sessID)
-	e.i64s(u.sessAt)
-	e.i32s(u.sessN)
-	e.i32s(u.sessWT)
+	for _, c := range sessCols {
+		e.i64s(c)
+	}
 	e.i16s(u.lastCats)
 }
 
@@ -361,19 +369,19 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	actr := d.f32s(na * cs)
 	a.recs = make([]authorRec, na)
 	for i := range a.recs {
-		a.recs[i].base, a.recs[i].follows = base[i], follows[i]
+		a.recs[i].id, a.recs[i].base, a.recs[i].follows = a.id[i], base[i], follows[i]
 		copy(a.recs[i].ctr[:cs], actr[i*cs:])
 	}
 
 	u := &s.users
-	nu := d.count(8 + 4 + 4*cs + 8*K + 4*D + 8 + 8 + 8 + 8 + 4 + 4 + 2*L)
+	nu := d.count(8 + 4 + 4*cs + 8*K + 4*D + 8 + 8 + 4*8 + 2*L)
 	u.id = d.i64s(nu)
 	u.profile = slices.Clone(d.raw(4 * nu))
 	u.ctr = d.f32s(nu * cs)
 	u.catImp = d.f32s(nu * K)
 	u.catWT = d.f32s(nu * K)
 	u.hist = d.f32s(nu * D)
-	u.histW = d.f64s(nu)
+	histW := d.f64s(nu)
 	lens := d.i64s(nu)
 	var total int64
 	for _, n := range lens {
@@ -394,10 +402,19 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	for i, n := range lens {
 		u.follows[i], all = all[:n:n], all[n:]
 	}
-	u.sessID = d.i64s(nu)
-	u.sessAt = d.i64s(nu)
-	u.sessN = d.i32s(nu)
-	u.sessWT = d.i32s(nu)
+	var sessCols [4][]int64
+	for j := range sessCols {
+		sessCols[j] = d.i64s(nu)
+	}
+	u.sess = make([]userSess, nu)
+	for i := range u.sess {
+		n, wt := sessCols[2][i], sessCols[3][i]
+		if n < 0 || n > math.MaxInt32 || wt < 0 || wt > math.MaxInt32 {
+			d.fail("session counts %d, %d", n, wt)
+			break
+		}
+		u.sess[i] = userSess{histW: histW[i], id: sessCols[0][i], at: sessCols[1][i], n: int32(n), wt: int32(wt)}
+	}
 	u.lastCats = d.i16s(nu * L)
 	if d.err != nil {
 		return nil, d.err

@@ -74,7 +74,8 @@ type Store struct {
 	nw   int // windows
 	cs   int // counter stride: nCounters*nw
 
-	rebaseLim int64 // rebaseAfter()
+	rebaseLim int64   // rebaseAfter()
+	warmSink  float32 // keeps warm's loads
 
 	// tau holds the decay constants in ms: the windows, then the category
 	// window, then the history window.
@@ -137,9 +138,20 @@ type authorTable struct {
 }
 
 type authorRec struct {
+	id      int64 // the author's id, beside the counters that apply reads
 	base    int64 // follower count the catalogue gave
 	follows int64 // follow events applied
 	ctr     [maxCtr]float32
+}
+
+// userSess is a user's current session and the weight of their history,
+// read and written together.
+type userSess struct {
+	histW float64 // the history embedding's total weight
+	id    int64   // the session of the latest impression
+	at    int64   // its start, ms
+	n     int32   // impressions so far in it
+	wt    int32   // watch-throughs so far in it
 }
 
 type userTable struct {
@@ -150,13 +162,9 @@ type userTable struct {
 	catImp   []float32 // Categories stride, decayed by CategoryWindow
 	catWT    []float32
 	hist     []float32 // EmbedDim stride, decayed by HistoryWindow
-	histW    []float64 // the history's total weight
+	sess     []userSess
 	follows  [][]int64 // sorted author ids
-	sessID   []int64
-	sessAt   []int64 // session start, ms
-	sessN    []int32 // impressions so far in the session
-	sessWT   []int32 // watch-throughs so far in the session
-	lastCats []int16 // LastReels stride, most recent first, -1 empty
+	lastCats []int16   // LastReels stride, most recent first, -1 empty
 }
 
 // NewStore returns an empty store.
@@ -238,8 +246,14 @@ func (s *Store) rebase(t int64) {
 		f32[w] = float32(f[w])
 	}
 	scale := func(ctr []float32) {
-		for i := range ctr {
-			ctr[i] *= f32[(i%s.cs)/nCounters]
+		for len(ctr) >= s.cs {
+			for w := range s.nw {
+				c := ctr[w*nCounters : (w+1)*nCounters]
+				for k := range c {
+					c[k] *= f32[w]
+				}
+			}
+			ctr = ctr[s.cs:]
 		}
 	}
 	for i := range s.reels.recs {
@@ -257,22 +271,22 @@ func (s *Store) rebase(t int64) {
 	for i := range s.users.hist {
 		s.users.hist[i] *= fh
 	}
-	for i := range s.users.histW {
-		s.users.histW[i] *= f[s.nw+1]
+	for i := range s.users.sess {
+		s.users.sess[i].histW *= f[s.nw+1]
 	}
 	s.landmark = t
 }
 
-// expo returns exp(sign*(t-landmark)/tau) for every constant into dst,
-// with the exponent clamped so that nothing overflows.
-func (s *Store) expo(dst []float64, t int64, sign float64) []float64 {
+// expo returns exp(sign*(t-landmark)/tau) for the first n constants into
+// dst, with the exponent clamped so that nothing overflows.
+func (s *Store) expo(dst []float64, t int64, sign float64, n int) []float64 {
 	dt := float64(t - s.landmark)
 	if !s.set {
 		dt = 0
 	}
 	dst = dst[:0]
-	for _, tau := range s.tau {
-		dst = append(dst, math.Exp(min(max(sign*dt/tau, -700), 700)))
+	for _, tau := range s.tau[:n] {
+		dst = append(dst, fastExp(min(max(sign*dt/tau, -700), 700)))
 	}
 	return dst
 }
@@ -473,7 +487,7 @@ func (s *Store) author(id int64) int32 {
 	i := int32(len(a.id))
 	a.index.put(id, i)
 	a.id = append(a.id, id)
-	a.recs = append(a.recs, authorRec{})
+	a.recs = append(a.recs, authorRec{id: id})
 	return i
 }
 
@@ -490,12 +504,8 @@ func (s *Store) user(id int64) int32 {
 	u.catImp = extend(u.catImp, s.cfg.Categories)
 	u.catWT = extend(u.catWT, s.cfg.Categories)
 	u.hist = extend(u.hist, s.cfg.EmbedDim)
-	u.histW = append(u.histW, 0)
+	u.sess = append(u.sess, userSess{id: -1})
 	u.follows = append(u.follows, nil)
-	u.sessID = append(u.sessID, -1)
-	u.sessAt = append(u.sessAt, 0)
-	u.sessN = append(u.sessN, 0)
-	u.sessWT = append(u.sessWT, 0)
 	for range s.cfg.LastReels {
 		u.lastCats = append(u.lastCats, -1)
 	}
