@@ -3,15 +3,26 @@ package eventlog
 import (
 	"bytes"
 	"io"
+	"os"
 	"testing"
 )
 
 // BenchmarkRead parses a realistic log (about 32 MB, written by the
-// Writer) from memory to the end, per parser. MB/s is of log bytes.
+// Writer) from memory to the end, per parser. MB/s is of log bytes. With
+// REELRANK_EVENTS set to a log file (a simulated world's events.jsonl) it
+// parses that file instead.
 //
 //	flock /tmp/reelrank-bench.lock go test -run '^$' -bench Read -cpu 1,2 ./eventlog
 func BenchmarkRead(b *testing.B) {
-	data := writeLog(b, realisticLog(1, 100_000))
+	var data []byte
+	if path := os.Getenv("REELRANK_EVENTS"); path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		data = writeLog(b, realisticLog(1, 100_000))
+	}
 	for _, p := range parsers() {
 		b.Run("parser="+p.String(), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))

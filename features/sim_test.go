@@ -4,8 +4,11 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
@@ -105,6 +108,15 @@ func TestSimulatedWorld(t *testing.T) {
 	}
 }
 
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkApplyLog is parse-and-apply on one core: the simulated log read
 // by eventlog's reader and applied to the store, in MB of log per second.
 // Set REELRANK_WORLD to a world folder to run it on that world's log.
@@ -122,6 +134,7 @@ func BenchmarkApplyLog(b *testing.B) {
 		}
 		b.Run("parser="+p.String(), func(b *testing.B) {
 			var bytes int64
+			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				s, err := features.NewStore(features.Config{EmbedDim: w.Config().EmbedDim})
@@ -129,14 +142,21 @@ func BenchmarkApplyLog(b *testing.B) {
 					b.Fatal(err)
 				}
 				loadWorld(b, w, s)
+				runtime.GC()
 				b.StartTimer()
+				c0 := cpuTime()
 				st, err := s.ApplyLog(path, eventlog.Options{Parser: p})
+				cpu += cpuTime() - c0
 				if err != nil {
 					b.Fatal(err)
 				}
 				bytes = st.Bytes
 			}
 			b.SetBytes(bytes)
+			// Throughput per second of CPU, all threads together: what one
+			// core does, whatever GOMAXPROCS lets overlap.
+			b.ReportMetric(float64(bytes)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
+			b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
 		})
 	}
 }
