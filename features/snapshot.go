@@ -252,9 +252,6 @@ func put[T any](e *snapEncoder, v []T, app func([]byte, T) []byte) {
 func (e *snapEncoder) i64s(v []int64) {
 	put(e, v, func(b []byte, x int64) []byte { return binary.LittleEndian.AppendUint64(b, uint64(x)) })
 }
-func (e *snapEncoder) i32s(v []int32) {
-	put(e, v, func(b []byte, x int32) []byte { return binary.LittleEndian.AppendUint32(b, uint32(x)) })
-}
 func (e *snapEncoder) i16s(v []int16) {
 	put(e, v, func(b []byte, x int16) []byte { return binary.LittleEndian.AppendUint16(b, uint16(x)) })
 }
@@ -263,9 +260,6 @@ func (e *snapEncoder) f64s(v []float64) {
 }
 func (e *snapEncoder) f32s(v []float32) {
 	put(e, v, func(b []byte, x float32) []byte { return binary.LittleEndian.AppendUint32(b, math.Float32bits(x)) })
-}
-func (e *snapEncoder) bools(v []bool) {
-	put(e, v, func(b []byte, x bool) []byte { return append(b, byte(b2i(x))) })
 }
 
 // LoadSnapshot reads a snapshot written by SaveSnapshot into a new store
@@ -544,9 +538,6 @@ func get[T any](d *snapDecoder, n, size int, conv func([]byte) T) []T {
 func (d *snapDecoder) i64s(n int) []int64 {
 	return get(d, n, 8, func(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b)) })
 }
-func (d *snapDecoder) i32s(n int) []int32 {
-	return get(d, n, 4, func(b []byte) int32 { return int32(binary.LittleEndian.Uint32(b)) })
-}
 func (d *snapDecoder) i16s(n int) []int16 {
 	return get(d, n, 2, func(b []byte) int16 { return int16(binary.LittleEndian.Uint16(b)) })
 }
@@ -555,8 +546,5 @@ func (d *snapDecoder) f64s(n int) []float64 {
 }
 func (d *snapDecoder) f32s(n int) []float32 {
 	return get(d, n, 4, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
-}
-func (d *snapDecoder) bools(n int) []bool {
-	return get(d, n, 1, func(b []byte) bool { return b[0] != 0 })
 }
 func (d *snapDecoder) f64sInto(dst []float64) { copy(dst, d.f64s(len(dst))) }
