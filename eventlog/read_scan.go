@@ -366,12 +366,24 @@ func (d *decoder) parseCanonical(b []byte, v *value) bool {
 			if i >= end || !(b[i] == '-' || b[i] >= '0' && b[i] <= '9') {
 				return false
 			}
-			*val = value{}
-			j, ok := scanNumber(b, i, val)
-			if !ok {
-				return false
+			// Ids and times: a plain integer of at most 18 digits is
+			// summed here; anything else goes through scanNumber.
+			j, n := i, int64(0)
+			for j < end && j-i < 19 && b[j] >= '0' && b[j] <= '9' {
+				n = n*10 + int64(b[j]-'0')
+				j++
 			}
-			i = j
+			if j > i && j-i <= 18 && (b[i] != '0' || j == i+1) && (b[j] == ',' || b[j] == '}') {
+				*val = value{kind: vInt, i: n}
+				i = j
+			} else {
+				*val = value{}
+				j, ok := scanNumber(b, i, val)
+				if !ok {
+					return false
+				}
+				i = j
+			}
 		}
 		have |= 1 << k
 		k++

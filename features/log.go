@@ -116,7 +116,7 @@ func (s *Store) ApplyLog(path string, opt eventlog.Options) (LogStats, error) {
 			return st, fmt.Errorf("features: apply log %s: %w", path, b.err)
 		}
 		s.mu.Lock()
-		aerr := s.applyLocked(b.events)
+		aerr := s.applyLocked(b.events, true)
 		s.logCk = b.ck
 		s.mu.Unlock()
 		st.Applied += int64(len(b.events))
@@ -147,7 +147,7 @@ func (s *Store) applyReader(rd *eventlog.Reader, path string, start time.Time) (
 			return st, fmt.Errorf("features: apply log %s: %w", path, rerr)
 		}
 		s.mu.Lock()
-		aerr := s.applyLocked(evs)
+		aerr := s.applyLocked(evs, true)
 		s.logCk = rd.Checkpoint()
 		s.mu.Unlock()
 		st.Applied += int64(len(evs))
