@@ -26,6 +26,7 @@ type orderer struct {
 	qh      int         // q[qh:] is held
 	heap    []heldEvent // min-heap by (ts, line)
 	skipTo  [2]int64    // events at or before (ts, line) were delivered by an earlier read
+	readTo  int64       // ... if their line is before this one, which that read had not seen
 	skipSet bool
 
 	lastTime, lastLine int64 // the last event delivered
@@ -44,6 +45,10 @@ func (o *orderer) resume(c *Checkpoint) {
 	o.lastTime, o.lastLine = c.LastTime, c.LastLine
 	if c.LastLine > 0 {
 		o.skipTo = [2]int64{c.LastTime, c.LastLine}
+		o.readTo = c.ReadTo
+		if o.readTo <= 0 {
+			o.readTo = 1<<63 - 1 // a checkpoint from before ReadTo existed
+		}
 		o.skipSet = true
 	}
 }
@@ -68,7 +73,7 @@ func (o *orderer) push(e *Event, start int64, out *[]Event) (reason, detail stri
 	if e.Time > o.maxTs {
 		o.maxTs = e.Time
 	}
-	if o.skipSet {
+	if o.skipSet && e.Line < o.readTo {
 		if e.Time < o.skipTo[0] || e.Time == o.skipTo[0] && e.Line <= o.skipTo[1] {
 			return "", "", true // delivered by the read this one resumes
 		}

@@ -85,6 +85,10 @@ type Options struct {
 	// events the first one had not. Offsets are then counted from the
 	// start of the whole log.
 	Resume *Checkpoint
+	// Tail says the log may still be growing: a last line without its
+	// newline is left for a later read (not parsed, not counted, not
+	// consumed), since its writer may be in the middle of it.
+	Tail bool
 	// ChunkSize is how many bytes are read and parsed at a time (lines are
 	// never split). Zero means DefaultChunkSize.
 	ChunkSize int
@@ -97,6 +101,7 @@ type Checkpoint struct {
 	MaxTime  int64 // the largest ts of a good event before Offset; 0 if none
 	LastTime int64 // ts of the last event delivered; 0 if none
 	LastLine int64 // line of the last event delivered; 0 if none
+	ReadTo   int64 // the number of the first line the read had not seen: only lines before it can have been delivered
 }
 
 // BadLine is one bad line of the log.
@@ -241,6 +246,9 @@ func NewReader(r io.Reader, opt Options) *Reader {
 		rd.parser, rd.which = stdParser{}, Std
 	case opt.Parser == Auto || opt.Parser == Scan:
 		rd.parser, rd.which = scanParser{}, Scan
+	case opt.Parser != SIMD:
+		rd.which = opt.Parser
+		rd.err = fmt.Errorf("eventlog: unknown parser %d", uint8(opt.Parser))
 	case SIMDSupported():
 		rd.parser, rd.which = newSIMDParser(), SIMD
 	default:
@@ -304,6 +312,18 @@ func (r *Reader) step() error {
 			}
 		}
 		data := r.buf[r.head:r.tail]
+		if r.eof && r.opt.Tail && len(data) > 0 && data[len(data)-1] != '\n' {
+			// A growing log's last line may be half written: settle only
+			// what ends in a newline, and leave the rest for a later read.
+			nl := bytes.LastIndexByte(data, '\n')
+			if nl >= 0 {
+				r.processRegion(data[:nl+1])
+			}
+			r.head = r.tail
+			r.ord.releaseAll(&r.out)
+			r.done = true
+			return nil
+		}
 		if r.eof {
 			if len(data) > 0 {
 				r.processRegion(data)
@@ -501,6 +521,7 @@ func (r *Reader) Checkpoint() Checkpoint {
 		c.Offset, c.Line, c.MaxTime = h.start, h.ev.Line, h.maxBefore
 	}
 	c.LastTime, c.LastLine = r.ord.lastTime, r.ord.lastLine
+	c.ReadTo = r.line
 	return c
 }
 

@@ -107,10 +107,17 @@ func (c Config) Validate() error {
 	case c.Tolerance < 0:
 		return fmt.Errorf("features: negative Tolerance %v", c.Tolerance)
 	}
+	fastest := c.CategoryWindow
 	for _, w := range append(c.Windows, c.CategoryWindow, c.HistoryWindow) {
 		if w < time.Minute || w > 365*24*time.Hour {
 			return fmt.Errorf("features: window %v outside [1m, 1y]", w)
 		}
+		fastest = min(fastest, w)
+	}
+	// A request up to Tolerance in the past reads the counters with a
+	// factor up to exp(Tolerance/window): 20 windows keep float32 finite.
+	if c.Tolerance > 20*fastest {
+		return fmt.Errorf("features: Tolerance %v over 20 times the fastest window %v", c.Tolerance, fastest)
 	}
 	return nil
 }

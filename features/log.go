@@ -30,13 +30,24 @@ func (st LogStats) MBPerSec() float64 {
 	return float64(st.Bytes) / 1e6 / st.Elapsed.Seconds()
 }
 
+// ErrLogShrunk is returned by ApplyLog for a log shorter than what the
+// store has applied of it: truncated, or rotated under the same name.
+var ErrLogShrunk = errors.New("features: the log is shorter than what was applied of it")
+
 // ApplyLog applies the event log at path (plain or gzip-compressed),
 // resuming after the last event a previous ApplyLog (or the snapshot the
 // store was loaded from) applied, and records where it stopped. The log
-// may have grown since: only the tail is read. Bad lines are counted in
+// may have grown since: only the tail is read, and a last line without
+// its newline (a writer in the middle of it) is left for the next call.
+// Calls run one at a time. Bad lines are counted in
 // the returned stats (see LogStats.Report.Err), and every good line is
 // applied; the error is for what stops the read.
 func (s *Store) ApplyLog(path string, opt eventlog.Options) (LogStats, error) {
+	// One log read at a time: two would both start from the checkpoint
+	// and apply the same events twice.
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	opt.Tail = true
 	start := time.Now()
 	s.mu.RLock()
 	ck := s.logCk
@@ -46,6 +57,9 @@ func (s *Store) ApplyLog(path string, opt eventlog.Options) (LogStats, error) {
 		return LogStats{}, fmt.Errorf("features: apply log: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() < ck.Offset {
+		return LogStats{}, fmt.Errorf("features: apply log %s: %w: %d bytes, the store has applied up to byte %d", path, ErrLogShrunk, fi.Size(), ck.Offset)
+	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	var src io.Reader = br
 	magic, _ := br.Peek(2)

@@ -50,7 +50,8 @@ type ReplayOptions struct {
 	// comment, share and follow still count as its labels (default 30 min).
 	LabelWindow time.Duration
 	// Rows chooses the impressions that become rows; nil means all. Every
-	// event is applied whatever it says.
+	// event is applied whatever it says. It runs with the store locked: it
+	// must not call the store.
 	Rows func(e *eventlog.Event) bool
 	// BatchSize is the number of rows per Emit call (default 4096).
 	BatchSize int
@@ -82,12 +83,15 @@ type pendingRow struct {
 	i int
 }
 
-// Replay applies the events of src in order and turns impressions into
+// Replay applies the events of src in time order and turns impressions into
 // training rows: a row's features are computed as of the impression's
 // time, from the events applied before it, so they contain nothing from
 // after it. Labels come from the outcome events of the same session and
 // reel within the label window. Refused events are counted, reported in
-// an *ApplyError at the end, and skipped; the replay goes on.
+// an *ApplyError at the end, and skipped; the replay goes on. An event
+// older than one already applied is refused too: src must deliver the log
+// in time order, as an eventlog.Reader does. Replay does not move the
+// checkpoint ApplyLog keeps.
 func (s *Store) Replay(src Source, opt ReplayOptions) (ReplayStats, error) {
 	start := time.Now()
 	if opt.LabelWindow <= 0 {
@@ -114,7 +118,13 @@ func (s *Store) Replay(src Source, opt ReplayOptions) (ReplayStats, error) {
 		s.mu.Lock()
 		for i := range events {
 			e := &events[i]
-			if verr := e.Validate(); verr != nil {
+			verr := e.Validate()
+			if verr == nil && s.set && e.Time < s.newest {
+				// Applying it now would put it in the rows of impressions
+				// that came before it.
+				verr = fmt.Errorf("ts %d before %d, an event already applied: replay needs the log in time order (an eventlog.Reader with a tolerance gives it)", e.Time, s.newest)
+			}
+			if verr != nil {
 				st.Refused++
 				if refused == nil {
 					refused = &ApplyError{}

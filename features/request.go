@@ -297,10 +297,10 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	d := cfg.EmbedDim
 	sc.hist = grow(sc.hist, d)
 	clear(sc.hist)
-	if u >= 0 && s.users.sess[u].histW > 0 {
-		inv := float32(1 / s.users.sess[u].histW)
+	if u >= 0 && s.users.sess[u].histW > minHistW {
+		inv := 1 / s.users.sess[u].histW
 		for j, v := range s.users.hist[int(u)*d : int(u+1)*d] {
-			sc.hist[j] = v * inv
+			sc.hist[j] = float32(float64(v) * inv)
 		}
 		dst[o+d] = log1p(s.users.sess[u].histW * f[s.nw+1])
 	}
@@ -389,7 +389,7 @@ func (s *Store) reelVec(dst []float32, m *reelRec, a *authorRec, t int64, sc *re
 			fresh = 1
 		}
 	}
-	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, fastLog1p(float32(a.base+a.follows))
+	dst[o], dst[o+1], dst[o+2], dst[o+3], dst[o+4] = known, ageH, fresh, m.logDur, fastLog1p(float32(float64(a.base)+float64(a.follows)))
 	o += 5
 	for w := range s.nw {
 		fw := sc.f32[w]

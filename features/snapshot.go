@@ -36,7 +36,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // snapConfig is the configuration as the snapshot stores it.
 type snapConfig struct {
 	EmbedDim, Categories                      int
-	Windows                                   []int64 // ms
+	Windows                                   []int64 // ns, as every duration here
 	CategoryWindow, HistoryWindow             int64
 	PriorStrength                             float64
 	WatchThrough                              float32
@@ -46,23 +46,23 @@ type snapConfig struct {
 }
 
 func toSnapConfig(c Config) snapConfig {
-	sc := snapConfig{EmbedDim: c.EmbedDim, Categories: c.Categories, CategoryWindow: c.CategoryWindow.Milliseconds(),
-		HistoryWindow: c.HistoryWindow.Milliseconds(), PriorStrength: c.PriorStrength, WatchThrough: c.WatchThrough,
+	sc := snapConfig{EmbedDim: c.EmbedDim, Categories: c.Categories, CategoryWindow: int64(c.CategoryWindow),
+		HistoryWindow: int64(c.HistoryWindow), PriorStrength: c.PriorStrength, WatchThrough: c.WatchThrough,
 		Countries: c.Countries, Languages: c.Languages, AgeBuckets: c.AgeBuckets, Devices: c.Devices,
-		LastReels: c.LastReels, Tolerance: c.Tolerance.Milliseconds()}
+		LastReels: c.LastReels, Tolerance: int64(c.Tolerance)}
 	for _, w := range c.Windows {
-		sc.Windows = append(sc.Windows, w.Milliseconds())
+		sc.Windows = append(sc.Windows, int64(w))
 	}
 	return sc
 }
 
 func (sc snapConfig) config() Config {
-	c := Config{EmbedDim: sc.EmbedDim, Categories: sc.Categories, CategoryWindow: time.Duration(sc.CategoryWindow) * time.Millisecond,
-		HistoryWindow: time.Duration(sc.HistoryWindow) * time.Millisecond, PriorStrength: sc.PriorStrength, WatchThrough: sc.WatchThrough,
+	c := Config{EmbedDim: sc.EmbedDim, Categories: sc.Categories, CategoryWindow: time.Duration(sc.CategoryWindow),
+		HistoryWindow: time.Duration(sc.HistoryWindow), PriorStrength: sc.PriorStrength, WatchThrough: sc.WatchThrough,
 		Countries: sc.Countries, Languages: sc.Languages, AgeBuckets: sc.AgeBuckets, Devices: sc.Devices,
-		LastReels: sc.LastReels, Tolerance: time.Duration(sc.Tolerance) * time.Millisecond}
+		LastReels: sc.LastReels, Tolerance: time.Duration(sc.Tolerance)}
 	for _, w := range sc.Windows {
-		c.Windows = append(c.Windows, time.Duration(w)*time.Millisecond)
+		c.Windows = append(c.Windows, time.Duration(w))
 	}
 	return c
 }
@@ -158,7 +158,7 @@ func (s *Store) encode(e *snapEncoder) {
 	e.i64s(col(func(m *reelMeta) int64 { return m.upload }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(m.author) }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(m.cat) }))
-	e.i64s(col(func(m *reelMeta) int64 { return b2i(m.hasEmb) }))
+	e.i64s(col(func(m *reelMeta) int64 { return b2i(m.hasEmb) | b2i(m.catGiven)<<1 }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(math.Float32bits(m.duration)) }))
 	e.f32s(r.emb)
 	e.f32s(flat(n, func(i int) []float32 { return r.recs[i].ctr[:] }))
@@ -343,7 +343,7 @@ func decodeSnapshot(b []byte) (*Store, error) {
 		} else {
 			d.fail("reel category %d", c)
 		}
-		m.hasEmb = cols[3][i] != 0
+		m.hasEmb, m.catGiven = cols[3][i]&1 != 0, cols[3][i]&2 != 0
 		m.duration = math.Float32frombits(uint32(cols[4][i]))
 		if !(m.duration >= 0 && m.duration < 1e6) {
 			d.fail("reel duration %v", m.duration)

@@ -81,7 +81,8 @@ type Store struct {
 	// window, then the history window.
 	tau []float64
 
-	mu sync.RWMutex
+	mu    sync.RWMutex
+	logMu sync.Mutex // held by ApplyLog for its whole read
 	// landmark is the time (ms) all forward-decayed sums are relative to:
 	// an event at t adds exp((t-landmark)/tau), a reading at t multiplies by
 	// exp(-(t-landmark)/tau). set is false until the first event or Put.
@@ -126,6 +127,7 @@ type reelMeta struct {
 	author   int32 // author index, -1 when unknown
 	cat      int16 // -1 when unknown
 	hasEmb   bool
+	catGiven bool // the category came with the reel, not from the clustering
 	duration float32
 	logDur   float32 // log1p(duration)
 	norm     float32 // |embedding|
@@ -231,6 +233,9 @@ func (s *Store) touch(t int64) {
 	}
 }
 
+// minHistW is the history weight below which a history counts as empty.
+const minHistW = 1e-20
+
 // rebase rescales every forward-decayed sum to the landmark t.
 func (s *Store) rebase(t int64) {
 	dt := float64(t - s.landmark)
@@ -271,8 +276,15 @@ func (s *Store) rebase(t int64) {
 	for i := range s.users.hist {
 		s.users.hist[i] *= fh
 	}
+	d := s.cfg.EmbedDim
 	for i := range s.users.sess {
-		s.users.sess[i].histW *= f[s.nw+1]
+		ss := &s.users.sess[i]
+		if ss.histW *= f[s.nw+1]; ss.histW < minHistW {
+			// Decayed to nothing: drop it before the float32 sums lose
+			// their last bits and the mean turns into Inf/Inf.
+			ss.histW = 0
+			clear(s.users.hist[i*d : (i+1)*d])
+		}
 	}
 	s.landmark = t
 }
@@ -339,7 +351,9 @@ func (s *Store) PutReel(r Reel) error {
 	i := s.reel(r.ID)
 	m := &s.reels.recs[i].reelMeta
 	m.author = s.author(r.Author)
-	m.upload = r.Upload
+	if r.Upload > 0 || m.upload == 0 {
+		m.upload = r.Upload // an upload event may have set it already
+	}
 	m.duration = r.Duration
 	m.logDur = fastLog1p(r.Duration)
 	d := s.cfg.EmbedDim
@@ -351,7 +365,7 @@ func (s *Store) PutReel(r Reel) error {
 	}
 	switch {
 	case r.Category >= 0:
-		m.cat = int16(r.Category)
+		m.cat, m.catGiven = int16(r.Category), true
 	case s.centroids != nil && m.hasEmb:
 		m.cat = int16(nearest(s.reels.emb[int(i)*d:int(i+1)*d], s.centroids, d))
 	}
@@ -416,7 +430,7 @@ func (s *Store) FitCategories(seed uint64) error {
 	var x []float32
 	var rows []int32
 	for i := range s.reels.recs {
-		if s.reels.recs[i].hasEmb {
+		if s.reels.recs[i].hasEmb && !s.reels.recs[i].catGiven {
 			x = append(x, s.reels.emb[i*d:(i+1)*d]...)
 			rows = append(rows, int32(i))
 		}
@@ -542,6 +556,18 @@ func (x *idIndex) get(id int64) (int32, bool) {
 	return i, ok
 }
 
+// grow extends the dense slice to n ids and moves the sparse entries it
+// now covers into it, so that get finds them there.
+func (x *idIndex) grow(n int64) {
+	x.dense = extend(x.dense, int(n)-len(x.dense))
+	for id, i := range x.sparse {
+		if id >= 0 && id < n {
+			x.dense[id] = i + 1
+			delete(x.sparse, id)
+		}
+	}
+}
+
 func (x *idIndex) put(id int64, i int32) {
 	x.n++
 	if id >= 0 && id < int64(len(x.dense)) {
@@ -549,8 +575,7 @@ func (x *idIndex) put(id int64, i int32) {
 		return
 	}
 	if limit := 2*int64(x.n) + 1<<16; id >= 0 && id < limit {
-		n := min(max(id+1, 2*int64(len(x.dense))), limit)
-		x.dense = extend(x.dense, int(n)-len(x.dense))
+		x.grow(min(max(id+1, 2*int64(len(x.dense))), limit))
 		x.dense[id] = i + 1
 		return
 	}
