@@ -9,6 +9,7 @@ require (
 )
 
 require (
+	github.com/google/flatbuffers v2.0.8+incompatible // indirect
 	github.com/klauspost/compress v1.15.15 // indirect
 	golang.org/x/sys v0.41.0 // indirect
 )
