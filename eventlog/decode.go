@@ -152,6 +152,12 @@ func (d *decoder) member(key []byte, v *value) bool {
 		d.fail(ReasonDuplicateKey, "duplicate key "+strconv.Quote(f.Key()))
 		return false
 	}
+	return d.field(f, v)
+}
+
+// field applies the value of known field f, seen for the first time on
+// the line.
+func (d *decoder) field(f Field, v *value) bool {
 	d.e.Has |= f
 	switch f {
 	case FType:

@@ -309,22 +309,20 @@ func smallExp(b []byte) (int, bool) {
 // with the separator before it and the colon after it.
 var canonicalKeys = [...]struct {
 	lit string // `,"ts":`
-	key []byte // `ts`
-	str bool   // the value is a string
+	f   Field
+	str bool // the value is a string
 }{
-	{`,"ts":`, []byte("ts"), false},
-	{`,"user":`, []byte("user"), false},
-	{`,"reel":`, []byte("reel"), false},
-	{`,"author":`, []byte("author"), false},
-	{`,"session":`, []byte("session"), false},
-	{`,"pos":`, []byte("pos"), false},
-	{`,"prop":`, []byte("prop"), false},
-	{`,"arm":`, []byte("arm"), true},
-	{`,"secs":`, []byte("secs"), false},
-	{`,"frac":`, []byte("frac"), false},
+	{`,"ts":`, FTime, false},
+	{`,"user":`, FUser, false},
+	{`,"reel":`, FReel, false},
+	{`,"author":`, FAuthor, false},
+	{`,"session":`, FSession, false},
+	{`,"pos":`, FPosition, false},
+	{`,"prop":`, FProp, false},
+	{`,"arm":`, FArm, true},
+	{`,"secs":`, FSeconds, false},
+	{`,"frac":`, FFraction, false},
 }
-
-var typeKey = []byte("type")
 
 // parseCanonical decodes a line exactly as the Writer writes it: no
 // spaces, "type" first, the other keys in the writer's order, each at most
@@ -391,13 +389,15 @@ func (d *decoder) parseCanonical(b []byte, v *value) bool {
 	if i != end {
 		return false
 	}
+	// Each key at most once, all known: what member does after its
+	// lookup and duplicate check.
 	d.reset()
 	*v = value{kind: vString, s: tname}
-	if !d.member(typeKey, v) {
+	if !d.field(FType, v) {
 		return true
 	}
 	for k := range canonicalKeys {
-		if have&(1<<k) != 0 && !d.member(canonicalKeys[k].key, &vals[k]) {
+		if have&(1<<k) != 0 && !d.field(canonicalKeys[k].f, &vals[k]) {
 			return true
 		}
 	}
