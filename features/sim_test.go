@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -13,47 +12,12 @@ import (
 	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/sim"
+	"github.com/reelrank/reelrank/train"
 )
 
-// loadWorld puts a simulated world's catalogue into a store: profiles,
-// authors' follower counts, the follow graph, reels with their embeddings,
-// then the categories.
 func loadWorld(tb testing.TB, w *sim.World, s *features.Store) {
 	tb.Helper()
-	slot := func(list []string, v string) int {
-		if i := slices.Index(list, v); i >= 0 {
-			return i
-		}
-		return -1
-	}
-	var countries []string
-	for _, c := range sim.Countries {
-		countries = append(countries, c.Code)
-	}
-	for _, u := range w.Users() {
-		err := s.PutUser(features.User{ID: u.ID, Country: slot(countries, u.Country), Language: slot(sim.Languages, u.Language),
-			AgeBucket: slot(sim.AgeBuckets, u.AgeBucket), Device: slot(sim.Devices, u.Device)})
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	for _, a := range w.Authors() {
-		if err := s.PutAuthor(a.ID, int64(a.Followers)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	for _, e := range w.Follows() {
-		if err := s.PutFollow(e.Follower, e.Followee); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	for _, r := range w.Reels() {
-		err := s.PutReel(features.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: float32(r.Duration), Embedding: w.Embedding(r.ID), Category: -1})
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := s.FitCategories(w.Config().Seed); err != nil {
+	if err := train.LoadWorld(w, s); err != nil {
 		tb.Fatal(err)
 	}
 }
