@@ -124,3 +124,38 @@ func BenchmarkApplyLog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplay turns the simulated log into training rows: the
+// features as of every impression and its labels. Set REELRANK_WORLD to a
+// world folder to run it on that world's log.
+func BenchmarkReplay(b *testing.B) {
+	dir := worldDir(b, 20000, 50000, 3)
+	w, err := sim.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var rows int64
+	for b.Loop() {
+		b.StopTimer()
+		s, err := features.NewStore(features.Config{EmbedDim: w.Config().EmbedDim})
+		if err != nil {
+			b.Fatal(err)
+		}
+		loadWorld(b, w, s)
+		f, err := os.Open(filepath.Join(dir, "events.jsonl"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		b.StartTimer()
+		st, err := s.Replay(eventlog.NewReader(f, eventlog.Options{}), features.ReplayOptions{})
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = st.Rows
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(rows), "rows")
+}
