@@ -3,7 +3,9 @@ package features
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/reelrank/reelrank/eventlog"
 )
@@ -61,17 +63,29 @@ func (s *Store) Apply(events []eventlog.Event) error {
 // eventlog.Reader, which delivers only events that passed Validate.
 func (s *Store) applyLocked(events []eventlog.Event, validated bool) error {
 	var bad *ApplyError
+	lead := int64(math.MaxInt64)
+	if s.cfg.MaxLead > 0 {
+		now := time.Now
+		if s.cfg.Now != nil {
+			now = s.cfg.Now
+		}
+		lead = now().Add(s.cfg.MaxLead).UnixMilli()
+	}
 	for i := range events {
 		if i%warmBatch == 0 {
 			s.warm(events[i:min(i+warmBatch, len(events))])
 		}
 		e := &events[i]
-		if validated {
+		if validated && e.Time <= lead {
 			s.touch(e.Time)
 			s.apply1(e)
 			continue
 		}
-		if err := e.Validate(); err != nil {
+		err := e.Validate()
+		if err == nil && e.Time > lead {
+			err = fmt.Errorf("ts %d is more than %v after the clock", e.Time, s.cfg.MaxLead)
+		}
+		if err != nil {
 			if bad == nil {
 				bad = &ApplyError{Total: len(events)}
 			}

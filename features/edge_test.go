@@ -190,3 +190,21 @@ func TestFollowerCountSaturates(t *testing.T) {
 		t.Fatalf("author_log_followers = %v, want %v", got, math.Log1p(math.MaxInt64))
 	}
 }
+
+func TestMaxLeadRefusesFutureEvents(t *testing.T) {
+	clock := time.UnixMilli(t0 + 3600e3)
+	s := newTestStore(t, Config{MaxLead: time.Hour, Now: func() time.Time { return clock }})
+	far := impression(t0+10*365*86400e3, 1, 2, 3, 4, 0) // ten years ahead
+	err := s.Apply([]eventlog.Event{impression(t0, 1, 2, 3, 4, 0), far, simple(eventlog.Like, t0+1, 1, 2, 3, 4, 0)})
+	var ae *ApplyError
+	if !errors.As(err, &ae) || ae.Bad != 1 || ae.First[0].Index != 1 {
+		t.Fatalf("err %v", err)
+	}
+	r := &Request{User: 1, Reels: []int64{2}, Context: Context{Time: t0 + 2}}
+	if err := s.Features(r); err != nil {
+		t.Fatalf("the store still answers the present: %v", err)
+	}
+	if got := feature(t, s, r, 0, "reel_log_imp_1h"); got == 0 {
+		t.Fatal("the counters decayed to nothing")
+	}
+}
