@@ -1,0 +1,519 @@
+package ranker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/kernels"
+	"github.com/reelrank/reelrank/ranker/internal/fb"
+)
+
+// fileIdentifier is model.fb's flatbuffers file identifier.
+const fileIdentifier = "RRMB"
+
+// encodeModel builds model.fb.
+func encodeModel(b *Bundle) []byte {
+	bld := flatbuffers.NewBuilder(1 << 16)
+	version := bld.CreateString(b.Version)
+
+	user, reel, cross := stringVec(bld, b.Spec.User), stringVec(bld, b.Spec.Reel), stringVec(bld, b.Spec.Cross)
+	fb.SpecStart(bld)
+	fb.SpecAddUser(bld, user)
+	fb.SpecAddReel(bld, reel)
+	fb.SpecAddCross(bld, cross)
+	fb.SpecAddEmbedDim(bld, int32(b.Spec.EmbedDim))
+	fb.SpecAddVersion(bld, int32(b.Spec.Version))
+	fb.SpecAddFingerprint(bld, b.Spec.Fingerprint())
+	spec := fb.SpecEnd(bld)
+
+	var ranker, userTower, reelTower flatbuffers.UOffsetT
+	if m := b.Ranker; m != nil {
+		var bottom, experts, gates flatbuffers.UOffsetT
+		if m.MMoE == nil {
+			bottom = encodeMLP(bld, &m.Bottom)
+		} else {
+			offs := make([]flatbuffers.UOffsetT, len(m.MMoE.Experts))
+			for i := range m.MMoE.Experts {
+				offs[i] = encodeMLP(bld, &m.MMoE.Experts[i])
+			}
+			experts = offsetVec(bld, offs)
+			gates = denseVec(bld, m.MMoE.Gates)
+		}
+		heads := denseVec(bld, m.Heads)
+		tasks := stringVec(bld, m.Tasks)
+		weights := floatVec(bld, m.Weights)
+		fb.MultitaskStart(bld)
+		if bottom != 0 {
+			fb.MultitaskAddBottom(bld, bottom)
+		}
+		if experts != 0 {
+			fb.MultitaskAddExperts(bld, experts)
+			fb.MultitaskAddGates(bld, gates)
+		}
+		fb.MultitaskAddHeads(bld, heads)
+		fb.MultitaskAddTasks(bld, tasks)
+		fb.MultitaskAddWeights(bld, weights)
+		fb.MultitaskAddPrecision(bld, byte(m.Precision))
+		ranker = fb.MultitaskEnd(bld)
+	}
+	if t := b.UserTower; t != nil {
+		mlp := encodeMLP(bld, &t.MLP)
+		fb.UserTowerStart(bld)
+		fb.UserTowerAddMlp(bld, mlp)
+		userTower = fb.UserTowerEnd(bld)
+	}
+	if t := b.ReelTower; t != nil {
+		bld.StartVector(8, len(t.IDs), 8)
+		for i := len(t.IDs) - 1; i >= 0; i-- {
+			bld.PrependInt64(t.IDs[i])
+		}
+		ids := bld.EndVector(len(t.IDs))
+		emb := floatVec(bld, t.IDEmb)
+		content := encodeMLP(bld, &t.Content)
+		fb.ReelTowerStart(bld)
+		fb.ReelTowerAddDim(bld, uint32(t.Dim))
+		fb.ReelTowerAddReelFeatures(bld, uint32(t.ReelFeatures))
+		fb.ReelTowerAddIds(bld, ids)
+		fb.ReelTowerAddIdEmb(bld, emb)
+		fb.ReelTowerAddContent(bld, content)
+		reelTower = fb.ReelTowerEnd(bld)
+	}
+
+	fb.ModelStart(bld)
+	fb.ModelAddFormatVersion(bld, FormatVersion)
+	fb.ModelAddModelVersion(bld, version)
+	fb.ModelAddSpec(bld, spec)
+	if ranker != 0 {
+		fb.ModelAddRanker(bld, ranker)
+	}
+	if userTower != 0 {
+		fb.ModelAddUserTower(bld, userTower)
+	}
+	if reelTower != 0 {
+		fb.ModelAddReelTower(bld, reelTower)
+	}
+	fb.ModelAddTrainFromMs(bld, timeMs(b.TrainFrom))
+	fb.ModelAddTrainToMs(bld, timeMs(b.TrainTo))
+	fb.ModelAddCreatedMs(bld, timeMs(b.Created))
+	bld.FinishWithFileIdentifier(fb.ModelEnd(bld), []byte(fileIdentifier))
+	return bld.FinishedBytes()
+}
+
+// timeMs is t in ms since the Unix epoch, 0 for the zero time.
+func timeMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func floatVec(bld *flatbuffers.Builder, v []float32) flatbuffers.UOffsetT {
+	bld.StartVector(4, len(v), 4)
+	for i := len(v) - 1; i >= 0; i-- {
+		bld.PrependFloat32(v[i])
+	}
+	return bld.EndVector(len(v))
+}
+
+func offsetVec(bld *flatbuffers.Builder, offs []flatbuffers.UOffsetT) flatbuffers.UOffsetT {
+	bld.StartVector(4, len(offs), 4)
+	for i := len(offs) - 1; i >= 0; i-- {
+		bld.PrependUOffsetT(offs[i])
+	}
+	return bld.EndVector(len(offs))
+}
+
+func stringVec(bld *flatbuffers.Builder, s []string) flatbuffers.UOffsetT {
+	offs := make([]flatbuffers.UOffsetT, len(s))
+	for i, x := range s {
+		offs[i] = bld.CreateString(x)
+	}
+	return offsetVec(bld, offs)
+}
+
+func encodeDense(bld *flatbuffers.Builder, d *Dense) flatbuffers.UOffsetT {
+	w, b := floatVec(bld, d.W), floatVec(bld, d.B)
+	fb.DenseStart(bld)
+	fb.DenseAddIn(bld, uint32(d.In))
+	fb.DenseAddOut(bld, uint32(d.Out))
+	fb.DenseAddAct(bld, byte(d.Act))
+	fb.DenseAddW(bld, w)
+	fb.DenseAddB(bld, b)
+	return fb.DenseEnd(bld)
+}
+
+func denseVec(bld *flatbuffers.Builder, ds []Dense) flatbuffers.UOffsetT {
+	offs := make([]flatbuffers.UOffsetT, len(ds))
+	for i := range ds {
+		offs[i] = encodeDense(bld, &ds[i])
+	}
+	return offsetVec(bld, offs)
+}
+
+func encodeMLP(bld *flatbuffers.Builder, m *MLP) flatbuffers.UOffsetT {
+	layers := denseVec(bld, m.Layers)
+	fb.MLPStart(bld)
+	fb.MLPAddLayers(bld, layers)
+	return fb.MLPEnd(bld)
+}
+
+// The verifier. The flatbuffers Go runtime trusts its buffer: a bad offset
+// indexes out of range and panics. verify walks every table, vtable,
+// string and vector model.fb's schema can reach and checks that each lies
+// inside the buffer, so that the generated accessors used after it cannot
+// read out of range.
+
+type fieldKind uint8
+
+const (
+	scalarField fieldKind = iota // size bytes inline
+	stringField
+	tableField
+	scalarVecField // vector of size-byte scalars
+	stringVecField
+	tableVecField
+)
+
+type fieldDesc struct {
+	kind fieldKind
+	size int        // scalar size
+	sub  *tableDesc // tableField, tableVecField
+}
+
+type tableDesc struct {
+	name   string
+	fields []fieldDesc // in schema order: slot i is vtable entry 4+2i
+}
+
+// The schema of bundle.fbs, field by field.
+var (
+	denseDesc = &tableDesc{"Dense", []fieldDesc{
+		{kind: scalarField, size: 4}, {kind: scalarField, size: 4}, {kind: scalarField, size: 1},
+		{kind: scalarVecField, size: 4}, {kind: scalarVecField, size: 4},
+	}}
+	mlpDesc  = &tableDesc{"MLP", []fieldDesc{{kind: tableVecField, sub: denseDesc}}}
+	specDesc = &tableDesc{"Spec", []fieldDesc{
+		{kind: stringVecField}, {kind: stringVecField}, {kind: stringVecField},
+		{kind: scalarField, size: 4}, {kind: scalarField, size: 4}, {kind: scalarField, size: 8},
+	}}
+	multitaskDesc = &tableDesc{"Multitask", []fieldDesc{
+		{kind: tableField, sub: mlpDesc}, {kind: tableVecField, sub: mlpDesc},
+		{kind: tableVecField, sub: denseDesc}, {kind: tableVecField, sub: denseDesc},
+		{kind: stringVecField}, {kind: scalarVecField, size: 4}, {kind: scalarField, size: 1},
+	}}
+	userTowerDesc = &tableDesc{"UserTower", []fieldDesc{{kind: tableField, sub: mlpDesc}}}
+	reelTowerDesc = &tableDesc{"ReelTower", []fieldDesc{
+		{kind: scalarField, size: 4}, {kind: scalarVecField, size: 8}, {kind: scalarVecField, size: 4},
+		{kind: tableField, sub: mlpDesc}, {kind: scalarField, size: 4},
+	}}
+	modelDesc = &tableDesc{"Model", []fieldDesc{
+		{kind: scalarField, size: 4}, {kind: stringField}, {kind: tableField, sub: specDesc},
+		{kind: tableField, sub: multitaskDesc}, {kind: tableField, sub: userTowerDesc},
+		{kind: tableField, sub: reelTowerDesc},
+		{kind: scalarField, size: 8}, {kind: scalarField, size: 8}, {kind: scalarField, size: 8},
+	}}
+)
+
+// A verifier also counts the bytes of the tables and vectors it visits
+// against the buffer's size: a builder writes each once, so more means
+// offsets that alias (a vector of a million tables all pointing at the same
+// big one), which would make decoding cost far more than the file's size.
+type verifier struct {
+	buf    []byte
+	budget int64
+}
+
+func (v *verifier) spend(n uint64) error {
+	v.budget -= int64(n)
+	if v.budget < 0 {
+		return errors.New("tables and vectors overlap: the file references more bytes than it holds")
+	}
+	return nil
+}
+
+func (v *verifier) u32(pos uint64) (uint64, error) {
+	if pos+4 > uint64(len(v.buf)) {
+		return 0, fmt.Errorf("offset %d beyond the end (%d bytes)", pos, len(v.buf))
+	}
+	return uint64(binary.LittleEndian.Uint32(v.buf[pos:])), nil
+}
+
+func (v *verifier) u16(pos uint64) (uint64, error) {
+	if pos+2 > uint64(len(v.buf)) {
+		return 0, fmt.Errorf("offset %d beyond the end (%d bytes)", pos, len(v.buf))
+	}
+	return uint64(binary.LittleEndian.Uint16(v.buf[pos:])), nil
+}
+
+// indirect follows the uoffset stored at pos.
+func (v *verifier) indirect(pos uint64) (uint64, error) {
+	off, err := v.u32(pos)
+	if err != nil {
+		return 0, err
+	}
+	return pos + off, nil
+}
+
+// vector checks the vector at pos of n elements of size bytes and returns
+// n and the position of its first element.
+func (v *verifier) vector(pos uint64, size int) (n, start uint64, err error) {
+	n, err = v.u32(pos)
+	if err != nil {
+		return 0, 0, err
+	}
+	start = pos + 4
+	if start+n*uint64(size) > uint64(len(v.buf)) {
+		return 0, 0, fmt.Errorf("vector of %d×%d bytes at %d runs past the end (%d bytes)", n, size, pos, len(v.buf))
+	}
+	if err := v.spend(4 + n*uint64(size)); err != nil {
+		return 0, 0, err
+	}
+	return n, start, nil
+}
+
+// table checks the table at pos and its fields, recursively.
+func (v *verifier) table(pos uint64, d *tableDesc) error {
+	soff, err := v.u32(pos)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.name, err)
+	}
+	vt := int64(pos) - int64(int32(uint32(soff)))
+	if vt < 0 {
+		return fmt.Errorf("%s at %d: vtable at %d", d.name, pos, vt)
+	}
+	vlen, err := v.u16(uint64(vt))
+	if err != nil {
+		return fmt.Errorf("%s vtable: %w", d.name, err)
+	}
+	tlen, err := v.u16(uint64(vt) + 2)
+	if err != nil {
+		return fmt.Errorf("%s vtable: %w", d.name, err)
+	}
+	if vlen < 4 || vlen%2 != 0 || uint64(vt)+vlen > uint64(len(v.buf)) {
+		return fmt.Errorf("%s at %d: vtable of %d bytes at %d", d.name, pos, vlen, vt)
+	}
+	if tlen < 4 || pos+tlen > uint64(len(v.buf)) {
+		return fmt.Errorf("%s at %d: table of %d bytes runs past the end", d.name, pos, tlen)
+	}
+	if err := v.spend(tlen); err != nil {
+		return err
+	}
+	for i, f := range d.fields {
+		slot := uint64(4 + 2*i)
+		if slot >= vlen {
+			break
+		}
+		off := uint64(binary.LittleEndian.Uint16(v.buf[uint64(vt)+slot:]))
+		if off == 0 {
+			continue
+		}
+		size := uint64(4)
+		if f.kind == scalarField {
+			size = uint64(f.size)
+		}
+		if off < 4 || off+size > tlen {
+			return fmt.Errorf("%s field %d: offset %d outside the table's %d bytes", d.name, i, off, tlen)
+		}
+		if f.kind == scalarField {
+			continue
+		}
+		target, err := v.indirect(pos + off)
+		if err != nil {
+			return fmt.Errorf("%s field %d: %w", d.name, i, err)
+		}
+		if err := v.field(target, f); err != nil {
+			return fmt.Errorf("%s field %d: %w", d.name, i, err)
+		}
+	}
+	return nil
+}
+
+func (v *verifier) field(pos uint64, f fieldDesc) error {
+	switch f.kind {
+	case stringField:
+		_, _, err := v.vector(pos, 1)
+		return err
+	case tableField:
+		return v.table(pos, f.sub)
+	case scalarVecField:
+		_, _, err := v.vector(pos, f.size)
+		return err
+	case stringVecField, tableVecField:
+		n, start, err := v.vector(pos, 4)
+		if err != nil {
+			return err
+		}
+		for j := range n {
+			elem, err := v.indirect(start + 4*j)
+			if err != nil {
+				return err
+			}
+			if f.kind == stringVecField {
+				_, _, err = v.vector(elem, 1)
+			} else {
+				err = v.table(elem, f.sub)
+			}
+			if err != nil {
+				return fmt.Errorf("element %d: %w", j, err)
+			}
+		}
+	}
+	return nil
+}
+
+// verifyModel checks model.fb's identifier and every offset it holds.
+func verifyModel(buf []byte) error {
+	if len(buf) < 8 {
+		return fmt.Errorf("%d bytes is too short for a flatbuffer", len(buf))
+	}
+	if len(buf) > math.MaxInt32 {
+		return fmt.Errorf("%d bytes is over the flatbuffers limit of 2 GiB", len(buf))
+	}
+	if string(buf[4:8]) != fileIdentifier {
+		return fmt.Errorf("file identifier %q, want %q", buf[4:8], fileIdentifier)
+	}
+	v := &verifier{buf: buf, budget: int64(len(buf))}
+	root, err := v.indirect(0)
+	if err != nil {
+		return err
+	}
+	return v.table(root, modelDesc)
+}
+
+// errField reports a missing required field.
+var errField = errors.New("missing field")
+
+// decodeModel verifies model.fb and decodes it into a Bundle.
+func decodeModel(buf []byte) (*Bundle, error) {
+	if err := verifyModel(buf); err != nil {
+		return nil, err
+	}
+	root := fb.GetRootAsModel(buf, 0)
+	if v := root.FormatVersion(); v != FormatVersion {
+		return nil, fmt.Errorf("format version %d, this build reads version %d", v, FormatVersion)
+	}
+	b := &Bundle{
+		Version:   string(root.ModelVersion()),
+		TrainFrom: msTime(root.TrainFromMs()),
+		TrainTo:   msTime(root.TrainToMs()),
+		Created:   msTime(root.CreatedMs()),
+	}
+	spec := root.Spec(nil)
+	if spec == nil {
+		return nil, fmt.Errorf("%w: spec", errField)
+	}
+	b.Spec = features.Spec{
+		User:     decodeStrings(spec.UserLength(), spec.User),
+		Reel:     decodeStrings(spec.ReelLength(), spec.Reel),
+		Cross:    decodeStrings(spec.CrossLength(), spec.Cross),
+		EmbedDim: int(spec.EmbedDim()),
+		Version:  int(spec.Version()),
+	}
+	if fp := b.Spec.Fingerprint(); fp != spec.Fingerprint() {
+		return nil, fmt.Errorf("spec fingerprint %016x does not match its names (%016x)", spec.Fingerprint(), fp)
+	}
+	if r := root.Ranker(nil); r != nil {
+		m := &Multitask{Spec: b.Spec, Precision: Precision(r.Precision())}
+		if bottom := r.Bottom(nil); bottom != nil {
+			m.Bottom = decodeMLP(bottom)
+		}
+		if r.ExpertsLength() > 0 || r.GatesLength() > 0 {
+			m.MMoE = &MMoE{}
+			var x fb.MLP
+			for i := range r.ExpertsLength() {
+				r.Experts(&x, i)
+				m.MMoE.Experts = append(m.MMoE.Experts, decodeMLP(&x))
+			}
+			m.MMoE.Gates = denses(r.GatesLength(), r.Gates)
+		}
+		m.Heads = denses(r.HeadsLength(), r.Heads)
+		m.Tasks = decodeStrings(r.TasksLength(), r.Tasks)
+		tab := r.Table()
+		m.Weights = floats(&tab, 14)
+		b.Ranker = m
+	}
+	if t := root.UserTower(nil); t != nil {
+		ut := &UserTower{}
+		if mlp := t.Mlp(nil); mlp != nil {
+			ut.MLP = decodeMLP(mlp)
+		}
+		b.UserTower = ut
+	}
+	if t := root.ReelTower(nil); t != nil {
+		rt := &ReelTower{Dim: int(t.Dim()), ReelFeatures: int(t.ReelFeatures())}
+		tab := t.Table()
+		if o := flatbuffers.UOffsetT(tab.Offset(6)); o != 0 {
+			start, n := tab.Vector(o), tab.VectorLen(o)
+			rt.IDs = make([]int64, n)
+			for i := range rt.IDs {
+				rt.IDs[i] = int64(binary.LittleEndian.Uint64(tab.Bytes[int(start)+8*i:]))
+			}
+		}
+		rt.IDEmb = floats(&tab, 8)
+		if mlp := t.Content(nil); mlp != nil {
+			rt.Content = decodeMLP(mlp)
+		}
+		b.ReelTower = rt
+	}
+	return b, nil
+}
+
+func decodeStrings(n int, at func(int) []byte) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = string(at(i))
+	}
+	return out
+}
+
+// floats copies the float vector in the given vtable slot, nil if absent.
+func floats(tab *flatbuffers.Table, slot flatbuffers.VOffsetT) []float32 {
+	o := flatbuffers.UOffsetT(tab.Offset(slot))
+	if o == 0 {
+		return nil
+	}
+	start, n := int(tab.Vector(o)), tab.VectorLen(o)
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(tab.Bytes[start+4*i:]))
+	}
+	return out
+}
+
+func denses(n int, at func(*fb.Dense, int) bool) []Dense {
+	out := make([]Dense, n)
+	var d fb.Dense
+	for i := range out {
+		at(&d, i)
+		out[i] = decodeDense(&d)
+	}
+	return out
+}
+
+func decodeDense(d *fb.Dense) Dense {
+	tab := d.Table()
+	return Dense{
+		In:  int(d.In()),
+		Out: int(d.Out()),
+		Act: kernels.Activation(d.Act()),
+		W:   floats(&tab, 10),
+		B:   floats(&tab, 12),
+	}
+}
+
+func decodeMLP(m *fb.MLP) MLP {
+	return MLP{Layers: denses(m.LayersLength(), m.Layers)}
+}

@@ -1,0 +1,5 @@
+//go:build !purego
+
+package ranker
+
+const puregoBuild = false
