@@ -114,27 +114,18 @@ func firstNonFinite(v []float32) int {
 
 // l2Normalize scales v to unit length; a zero vector stays zero.
 func l2Normalize(v []float32) {
-	s := kernels.Dot(v, v)
-	if s == 0 || math.IsInf(float64(s), 0) {
-		if s == 0 {
-			return
-		}
-		// Squares overflowed: normalise in float64.
-		var d float64
+	s := float64(kernels.Dot(v, v))
+	if s == 0 {
+		return
+	}
+	if math.IsInf(s, 0) { // the squares overflowed float32
+		s = 0
 		for _, x := range v {
-			d += float64(x) * float64(x)
-		}
-		s = float32(d)
-		if math.IsInf(float64(s), 0) {
-			inv := 1 / math.Sqrt(d)
-			for i := range v {
-				v[i] = float32(float64(v[i]) * inv)
-			}
-			return
+			s += float64(x) * float64(x)
 		}
 	}
-	inv := float32(1 / math.Sqrt(float64(s)))
+	inv := 1 / math.Sqrt(s)
 	for i := range v {
-		v[i] *= inv
+		v[i] = float32(float64(v[i]) * inv)
 	}
 }

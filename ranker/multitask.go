@@ -166,15 +166,16 @@ func (m *Multitask) prepared() (*plan, error) {
 		return p, nil
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	if p := m.plan.Load(); p != nil {
-		m.mu.Unlock()
 		return p, nil
 	}
-	m.mu.Unlock()
-	if err := m.Prepare(); err != nil {
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return m.plan.Load(), nil
+	p := m.newPlan()
+	m.plan.Store(p)
+	return p, nil
 }
 
 // expertPlan is one MLP over x with its first layer split by input rows:
@@ -231,8 +232,11 @@ func (m *Multitask) newPlan() *plan {
 	sp := m.Spec
 	p := &plan{
 		nu: len(sp.User), nR: len(sp.Reel), nC: len(sp.Cross), nE: sp.EmbedDim,
-		tasks:   len(m.Tasks),
-		spec:    &m.Spec,
+		tasks: len(m.Tasks),
+		spec: &features.Spec{
+			User: slices.Clone(sp.User), Reel: slices.Clone(sp.Reel), Cross: slices.Clone(sp.Cross),
+			EmbedDim: sp.EmbedDim, Version: sp.Version,
+		},
 		weights: slices.Clone(m.Weights),
 		mmoe:    m.MMoE != nil,
 	}

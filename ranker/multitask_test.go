@@ -385,5 +385,60 @@ func TestScoreNoAllocs(t *testing.T) {
 		if a := testing.AllocsPerRun(20, func() { _ = s.ScoreInputs(in, &out) }); a != 0 {
 			t.Errorf("experts=%d: Scorer.ScoreInputs allocates %v times per call", experts, a)
 		}
+		req := &features.Request{Reels: make([]int64, in.N), Embeddings: true, UserVec: in.User, ReelVec: in.Reel, CrossVec: in.Cross, Emb: in.Emb}
+		if err := m.Score(req, &out); err != nil {
+			t.Fatal(err)
+		}
+		if a := testing.AllocsPerRun(20, func() { _ = m.Score(req, &out) }); a != 0 {
+			t.Errorf("experts=%d: Multitask.Score (pooled scratch) allocates %v times per call", experts, a)
+		}
+	}
+}
+
+// TestScoreConcurrent shares one model between goroutines, from the first
+// (lazily preparing) call on; run it with -race.
+func TestScoreConcurrent(t *testing.T) {
+	sp := smallSpec()
+	for _, experts := range []int{0, 2} {
+		m := newTestModel(t, sp, experts, F32, 3)
+		rng := rand.New(rand.NewPCG(1, 2))
+		inputs := make([]Inputs, 8)
+		for i := range inputs {
+			inputs[i] = randInputs(sp, 1+i*5, rng)
+		}
+		want := make([][]float32, len(inputs))
+		ref := newTestModel(t, sp, experts, F32, 3)
+		for i, in := range inputs {
+			var out Scores
+			if err := ref.ScoreInputs(in, &out); err != nil {
+				t.Fatal(err)
+			}
+			want[i] = out.Score
+		}
+		errs := make(chan error, 4)
+		for g := range 4 {
+			go func() {
+				var out Scores
+				for r := range 20 {
+					i := (g + r) % len(inputs)
+					if err := m.ScoreInputs(inputs[i], &out); err != nil {
+						errs <- err
+						return
+					}
+					for j := range want[i] {
+						if out.Score[j] != want[i][j] {
+							errs <- fmt.Errorf("goroutine %d input %d candidate %d: %v, want %v", g, i, j, out.Score[j], want[i][j])
+							return
+						}
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -79,25 +79,41 @@ func (t *UserTower) Validate() error {
 }
 
 // Prepare validates the tower and packs its weights; Embed calls it on
-// first use.
+// first use. Call it again after changing the tower (never while Embed
+// runs).
 func (t *UserTower) Prepare() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.Validate(); err != nil {
+	p, err := t.build()
+	if err != nil {
 		return err
 	}
-	t.plan.Store(newMLPPlan(&t.MLP))
+	t.plan.Store(p)
 	return nil
+}
+
+func (t *UserTower) build() (*mlpPlan, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return newMLPPlan(&t.MLP), nil
 }
 
 func (t *UserTower) prepared() (*mlpPlan, error) {
 	if p := t.plan.Load(); p != nil {
 		return p, nil
 	}
-	if err := t.Prepare(); err != nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.plan.Load(); p != nil {
+		return p, nil
+	}
+	p, err := t.build()
+	if err != nil {
 		return nil, err
 	}
-	return t.plan.Load(), nil
+	t.plan.Store(p)
+	return p, nil
 }
 
 // Embed writes the unit embedding of one user vector to dst (Dim values).
@@ -165,33 +181,49 @@ func (t *ReelTower) Validate() error {
 }
 
 // Prepare validates the tower, packs its weights and indexes the ids;
-// Embed calls it on first use.
+// Embed calls it on first use. Call it again after changing the tower
+// (never while Embed runs).
 func (t *ReelTower) Prepare() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.Validate(); err != nil {
+	p, err := t.build()
+	if err != nil {
 		return err
+	}
+	t.plan.Store(p)
+	return nil
+}
+
+func (t *ReelTower) build() (*reelPlan, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
 	}
 	p := &reelPlan{mlp: newMLPPlan(&t.Content), nR: t.ReelFeatures, emb: t.IDEmb, dim: t.Dim,
 		index: make(map[int64]int32, len(t.IDs))}
 	for i, id := range t.IDs {
 		if _, dup := p.index[id]; dup {
-			return invalid("reel tower: reel id %d listed twice", id)
+			return nil, invalid("reel tower: reel id %d listed twice", id)
 		}
 		p.index[id] = int32(i)
 	}
-	t.plan.Store(p)
-	return nil
+	return p, nil
 }
 
 func (t *ReelTower) prepared() (*reelPlan, error) {
 	if p := t.plan.Load(); p != nil {
 		return p, nil
 	}
-	if err := t.Prepare(); err != nil {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.plan.Load(); p != nil {
+		return p, nil
+	}
+	p, err := t.build()
+	if err != nil {
 		return nil, err
 	}
-	return t.plan.Load(), nil
+	t.plan.Store(p)
+	return p, nil
 }
 
 // Known reports whether the reel has an id vector.
