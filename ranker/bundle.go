@@ -174,6 +174,7 @@ func checksum(b []byte) string {
 // existing dir must be a bundle (it holds bundle.json) or empty; it is
 // replaced.
 func Save(dir string, b *Bundle) error {
+	dir = filepath.Clean(dir)
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}

@@ -104,7 +104,7 @@ func TestBundleReplace(t *testing.T) {
 	}
 	b.Version = "v2"
 	b.Report = nil
-	if err := Save(dir, b); err != nil {
+	if err := Save(dir+"/", b); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Load(dir)
