@@ -1,6 +1,7 @@
 package ranker
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/reelrank/reelrank/kernels"
@@ -41,7 +42,7 @@ type packed struct {
 }
 
 func pack(w []float32, k, n int, bias []float32, act kernels.Activation, prec Precision) *packed {
-	p := &packed{k: k, n: n, bias: bias, act: act}
+	p := &packed{k: k, n: n, bias: slices.Clone(bias), act: act}
 	if prec == BF16 {
 		p.bf16 = kernels.PackBF16(w, k, n)
 	} else {

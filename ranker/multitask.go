@@ -35,7 +35,8 @@ type MMoE struct {
 // Fill the exported fields (or call [NewMultitask]), then score. The first
 // Score call validates the model and packs its weights; from then on the
 // model must not change (call [Multitask.Prepare] again, with no Score
-// running, if it does). A prepared model is safe for concurrent use.
+// running, if it does; Scorers made before keep the old weights). A
+// prepared model is safe for concurrent use.
 type Multitask struct {
 	// Spec is the feature spec the model was trained on; it fixes the
 	// input widths.
