@@ -12,7 +12,7 @@ BENCH ?= .
 COUNT ?= 1
 PKGS  ?= ./...
 
-.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check bench fuzz deps tools clean
+.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check wire flatc bench fuzz deps tools clean
 
 all: test
 
@@ -40,8 +40,19 @@ $(BENCHSTAT):
 lint: vet fmt staticcheck generate-check
 
 ## generate: regenerate the generated assembly (kernels/gemm_amd64.s, kernels/fmapeak_amd64.s)
-generate:
-	$(GO) generate ./kernels
+## and the flatbuffers code of the model bundle and the wire protocol
+generate: flatc
+	$(GO) generate ./kernels ./ranker $(wildcard ./wire)
+
+## wire: regenerate the wire protocol's Go code from wire/reelrank.fbs
+wire: flatc
+	$(GO) generate ./wire
+
+# flatc: Debian's flatbuffers-compiler 2.0.8, which matches the Go runtime in go.mod.
+flatc:
+	@command -v flatc >/dev/null || { command -v apt-get >/dev/null && \
+		(apt-get install -y flatbuffers-compiler || sudo apt-get install -y flatbuffers-compiler); } || \
+		{ echo "flatc not found: install Debian's flatbuffers-compiler 2.0.8"; exit 1; }
 
 generate-check:
 	@tmp=$$(mktemp -d) && $(GO) run kernels/gemm_asm_gen.go -out $$tmp && \
@@ -69,10 +80,10 @@ bench: deps
 
 ## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files) for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
-FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim
+FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim ./ranker $(wildcard ./wire)
 fuzz: deps
 	@for p in $(FUZZPKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
-		echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
+		echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$p || exit 1; done; done
 
 clean:
 	rm -rf $(BIN)
