@@ -95,8 +95,8 @@ func (w *World) User(id int64) (u User, ok bool) {
 	core := make([]float32, T)
 	copy(core, w.interest[(id-1)*int64(w.stride):])
 	return User{
-		ID: id, Country: w.countries[r.country].Code, Language: Languages[r.lang],
-		AgeBucket: AgeBuckets[r.age], Device: Devices[r.device],
+		ID: id, Country: w.countries[r.country].Code, Language: languageTable[r.lang],
+		AgeBucket: ageTable[r.age], Device: deviceTable[r.device],
 		Followees: int(w.followOff[id] - w.followOff[id-1]),
 		Activity:  float64(r.activity), Interest: core,
 	}, true
@@ -119,7 +119,7 @@ func (w *World) Reel(id int64) (Reel, bool) {
 	r := &w.reels[id-1]
 	out := Reel{
 		ID: id, Author: int64(r.author), Upload: r.upload, Duration: int(r.dur),
-		Language: Languages[r.lang], Description: string(w.description(nil, id)), Quality: float64(r.quality),
+		Language: languageTable[r.lang], Description: string(w.description(nil, id)), Quality: float64(r.quality),
 	}
 	for j := range 3 {
 		if r.weight[j] != 0 {

@@ -332,7 +332,7 @@ func (w *World) writeReelsText(ctx context.Context, threads int, o *outFile) err
 			dst = append(dst, '\t')
 			dst = strconv.AppendUint(dst, uint64(r.dur), 10)
 			dst = append(dst, '\t')
-			dst = append(dst, Languages[r.lang]...)
+			dst = append(dst, languageTable[r.lang]...)
 			dst = append(dst, '\t')
 			dst = w.description(dst, int64(id))
 			dst = append(dst, '\n')
@@ -344,7 +344,7 @@ func (w *World) writeReelsText(ctx context.Context, threads int, o *outFile) err
 func (w *World) manifest(counts Counts, policy string, files []FileInfo) manifest {
 	m := manifest{
 		Format: formatName, Version: FormatVersion, Config: w.cfg, Counts: counts, Policy: policy,
-		Countries: w.countries, Languages: Languages, Devices: Devices, AgeBuckets: AgeBuckets, Files: files,
+		Countries: w.countries, Languages: languageTable, Devices: deviceTable, AgeBuckets: ageTable, Files: files,
 	}
 	for t := range w.topicNames {
 		m.Topics = append(m.Topics, TopicInfo{Name: w.topicNames[t], Words: w.topicWords[t]})
@@ -377,11 +377,11 @@ func readManifest(dir string) (*manifest, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
 	}
 	if len(m.Countries) == 0 || len(m.Countries) > 255 || len(m.Topics) != m.Config.Topics ||
-		!equalStrings(m.Languages, Languages) || !equalStrings(m.Devices, Devices) || !equalStrings(m.AgeBuckets, AgeBuckets) {
+		!equalStrings(m.Languages, languageTable) || !equalStrings(m.Devices, deviceTable) || !equalStrings(m.AgeBuckets, ageTable) {
 		return nil, corrupt(path, "tables of countries, languages, devices, age buckets or topics do not fit this build")
 	}
 	for _, c := range m.Countries {
-		if c.Language < 0 || c.Language >= len(Languages) || c.OffsetMin < -14*60 || c.OffsetMin > 14*60 {
+		if c.Language < 0 || c.Language >= len(languageTable) || c.OffsetMin < -14*60 || c.OffsetMin > 14*60 {
 			return nil, corrupt(path, "country %q: language %d or offset %d out of range", c.Code, c.Language, c.OffsetMin)
 		}
 	}
@@ -532,8 +532,8 @@ func (w *World) loadUsers(m *manifest, dir string) error {
 		u.country, u.lang, u.age, u.device = r[20], r[21], r[22], r[23]
 		u.focus = [2]uint8{r[24], r[25]}
 		if !finite32(u.activity) || !finite32(u.authorQ) || !finite32(u.creator) || u.activity < 0 || u.creator < 0 ||
-			int(u.country) >= len(w.countries) || int(u.lang) >= len(Languages) || int(u.age) >= len(AgeBuckets) ||
-			int(u.device) >= len(Devices) || int(u.focus[0]) >= T || int(u.focus[1]) >= T {
+			int(u.country) >= len(w.countries) || int(u.lang) >= len(languageTable) || int(u.age) >= len(ageTable) ||
+			int(u.device) >= len(deviceTable) || int(u.focus[0]) >= T || int(u.focus[1]) >= T {
 			return corrupt(path, "user %d has values out of range", i+1)
 		}
 		iv := w.interest[i*w.stride : (i+1)*w.stride]
@@ -578,7 +578,7 @@ func (w *World) loadReels(m *manifest, dir string) error {
 		if r.author < 1 || int64(r.author) > int64(len(w.users)) || !finite32(r.quality) ||
 			int(r.topic[0]) >= T || int(r.topic[1]) >= T || int(r.topic[2]) >= T ||
 			int(r.weight[0])+int(r.weight[1])+int(r.weight[2]) != 255 ||
-			r.dur < 5 || r.dur > 90 || int(r.lang) >= len(Languages) ||
+			r.dur < 5 || r.dur > 90 || int(r.lang) >= len(languageTable) ||
 			r.upload < prev || r.upload <= 0 || initial != (r.upload < w.startMS) {
 			return corrupt(path, "reel %d has values out of range or out of upload order", i+1)
 		}

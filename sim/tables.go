@@ -1,6 +1,9 @@
 package sim
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // Country is one of the world's countries.
 type Country struct {
@@ -10,16 +13,29 @@ type Country struct {
 	Weight    float64 `json:"weight"`     // share of users
 }
 
+// Countries returns the world's countries (a copy: the tables are fixed).
+func Countries() []Country { return slices.Clone(countryTable) }
+
+// Languages returns the world's languages, in the order Country.Language
+// indexes.
+func Languages() []string { return slices.Clone(languageTable) }
+
+// Devices returns the world's devices.
+func Devices() []string { return slices.Clone(deviceTable) }
+
+// AgeBuckets returns the world's age buckets.
+func AgeBuckets() []string { return slices.Clone(ageTable) }
+
 // The fixed tables of every world (written to world.json too).
 var (
-	Countries = []Country{
+	countryTable = []Country{
 		{"US", -300, 0, 0.18}, {"BR", -180, 1, 0.11}, {"IN", 330, 2, 0.17}, {"ID", 420, 3, 0.08},
 		{"GB", 0, 0, 0.05}, {"DE", 60, 4, 0.05}, {"FR", 60, 5, 0.05}, {"MX", -360, 6, 0.07},
 		{"JP", 540, 7, 0.06}, {"TR", 180, 8, 0.05}, {"PH", 480, 0, 0.06}, {"NG", 60, 0, 0.07},
 	}
-	Languages  = []string{"en", "pt", "hi", "id", "de", "fr", "es", "ja", "tr"}
-	Devices    = []string{"ios", "android-high", "android-low", "web"}
-	AgeBuckets = []string{"13-17", "18-24", "25-34", "35-44", "45-54", "55+"}
+	languageTable = []string{"en", "pt", "hi", "id", "de", "fr", "es", "ja", "tr"}
+	deviceTable   = []string{"ios", "android-high", "android-low", "web"}
+	ageTable      = []string{"13-17", "18-24", "25-34", "35-44", "45-54", "55+"}
 
 	deviceWeights = []float64{0.35, 0.3, 0.28, 0.07}
 	ageWeights    = []float64{0.1, 0.3, 0.27, 0.16, 0.1, 0.07}

@@ -82,7 +82,7 @@ func anchorsFor(c Config) int { return c.Days/c.DriftPeriod + 2 }
 
 // newWorld sets up the derived tables of a world for c (no entities yet).
 func newWorld(c Config) *World {
-	w := &World{cfg: c, anchors: anchorsFor(c), startMS: c.Start.UnixMilli(), countries: Countries}
+	w := &World{cfg: c, anchors: anchorsFor(c), startMS: c.Start.UnixMilli(), countries: countryTable}
 	w.stride = (1 + w.anchors) * c.Topics
 	w.drift = make([]driftDay, c.Days+1)
 	for d := range w.drift {
@@ -172,8 +172,8 @@ func (w *World) buildUsers(ctx context.Context, threads int) error {
 	c := w.cfg
 	w.users = make([]userRec, c.Users)
 	w.interest = make([]float32, c.Users*w.stride)
-	cw := make([]float64, len(Countries))
-	for i, k := range Countries {
+	cw := make([]float64, len(countryTable))
+	for i, k := range countryTable {
 		cw[i] = k.Weight
 	}
 	T := c.Topics
@@ -184,7 +184,7 @@ func (w *World) buildUsers(ctx context.Context, threads int) error {
 			r.reseed(c.Seed, tagUser, id, 0)
 			u := &w.users[i]
 			u.country = uint8(pickWeighted(&r, cw))
-			u.lang = uint8(Countries[u.country].Language)
+			u.lang = uint8(countryTable[u.country].Language)
 			if u.lang != 0 && r.Float64() < 0.15 {
 				u.lang = 0 // a second language: English
 			}
@@ -233,7 +233,7 @@ func (w *World) buildUsers(ctx context.Context, threads int) error {
 func localTime(r *Rand, k int) int64 {
 	h := pickWeighted(r, diurnal[:])
 	local := int64(h)*msPerHour + r.IntN(msPerHour)
-	utc := local - int64(Countries[k].OffsetMin)*60_000
+	utc := local - int64(countryTable[k].OffsetMin)*60_000
 	return ((utc % msPerDay) + msPerDay) % msPerDay
 }
 

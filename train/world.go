@@ -17,14 +17,15 @@ func LoadWorld(w *sim.World, s *features.Store) error {
 	if got, want := s.Config().EmbedDim, w.Config().EmbedDim; got != want {
 		return fmt.Errorf("train: load world: the store's embeddings have %d dimensions, the world's %d", got, want)
 	}
-	countries := make([]string, len(sim.Countries))
-	for i, c := range sim.Countries {
-		countries[i] = c.Code
+	var countries []string
+	for _, c := range sim.Countries() {
+		countries = append(countries, c.Code)
 	}
+	languages, ages, devices := sim.Languages(), sim.AgeBuckets(), sim.Devices()
 	slot := func(list []string, v string) int { return slices.Index(list, v) } // -1: the "other" slot
 	for _, u := range w.Users() {
-		err := s.PutUser(features.User{ID: u.ID, Country: slot(countries, u.Country), Language: slot(sim.Languages, u.Language),
-			AgeBucket: slot(sim.AgeBuckets, u.AgeBucket), Device: slot(sim.Devices, u.Device)})
+		err := s.PutUser(features.User{ID: u.ID, Country: slot(countries, u.Country), Language: slot(languages, u.Language),
+			AgeBucket: slot(ages, u.AgeBucket), Device: slot(devices, u.Device)})
 		if err != nil {
 			return fmt.Errorf("train: load world: %w", err)
 		}
