@@ -225,10 +225,16 @@ func (s *Store) apply1(e *eventlog.Event) {
 	ac := s.authors.recs[a].ctr[:cs]
 	uc := s.users.ctr[int(u)*cs : int(u+1)*cs]
 	count := func(c int, by float64) {
-		s.addGlobal(c, g, by)
-		s.add(rc, c, g, by)
-		s.add(ac, c, g, by)
-		s.add(uc, c, g, by)
+		// The global, reel, author and user counters, window by window.
+		for w := range s.nw {
+			v := g[w] * by
+			s.global[w*nCounters+c] += v
+			f := float32(v)
+			j := w*nCounters + c
+			rc[j] += f
+			ac[j] += f
+			uc[j] += f
+		}
 	}
 	cat := int(m.cat)
 	k := s.cfg.Categories
