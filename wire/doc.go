@@ -153,7 +153,10 @@
 // MaxString bytes; the timeout up to MaxTimeout; and the shape rules above
 // (an item has one probability per head, a Score response len(scores) ×
 // len(heads) probabilities, a Search response as many scores as ids). A
-// message that breaks one is an *Error of code BadRequest.
+// message that breaks one is an *Error of code BadRequest. Enum values this
+// side does not know (a Source, an ErrorCode, an event type) are kept as
+// numbers, for peers built from a newer schema. Timings saturate at
+// 2³²-1 µs (71 minutes).
 //
 // # Safety of Decode
 //

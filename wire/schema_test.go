@@ -1,0 +1,152 @@
+package wire
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestVerifierMatchesSchema reads reelrank.fbs and checks that the
+// verifier's descriptors list every field of every table with its kind and
+// width: a field added to the schema but not to the verifier would be read
+// by the generated code unchecked.
+func TestVerifierMatchesSchema(t *testing.T) {
+	src, err := os.ReadFile("reelrank.fbs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(src), "\n") {
+		if i := strings.Index(l, "//"); i >= 0 {
+			l = l[:i]
+		}
+		lines = append(lines, l)
+	}
+	text := strings.Join(lines, "\n")
+
+	scalars := map[string]uint8{"bool": 1, "byte": 1, "ubyte": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4,
+		"float": 4, "long": 8, "ulong": 8, "double": 8}
+	enums := map[string]bool{}
+	for _, m := range regexp.MustCompile(`enum (\w+) : (\w+)`).FindAllStringSubmatch(text, -1) {
+		scalars[m[1]] = scalars[m[2]]
+		enums[m[1]] = true
+	}
+	structs := map[string]uint8{}
+	decl := regexp.MustCompile(`(?s)(table|struct) (\w+) \{(.*?)\}`)
+	field := regexp.MustCompile(`(\w+)\s*:\s*(\[?\w+\]?)`)
+	tablesIn := map[string][][2]string{}
+	var order []string
+	for _, m := range decl.FindAllStringSubmatch(text, -1) {
+		var fields [][2]string
+		for _, f := range field.FindAllStringSubmatch(m[3], -1) {
+			fields = append(fields, [2]string{f[1], f[2]})
+		}
+		if m[1] == "struct" {
+			var size uint8
+			for _, f := range fields {
+				size += scalars[f[1]]
+			}
+			structs[m[2]] = size
+			continue
+		}
+		tablesIn[m[2]] = fields
+		order = append(order, m[2])
+	}
+
+	descs := map[string]*tableDesc{"Context": contextDesc, "Item": itemDesc, "Reel": reelDesc, "Event": eventDesc,
+		"Envelope": envelopeDesc}
+	for k := KindRecommendRequest; k < numKinds; k++ {
+		descs[bodyDescs[k].name] = bodyDescs[k]
+	}
+	for _, name := range order {
+		d, ok := descs[name]
+		if !ok {
+			t.Errorf("table %s has no verifier descriptor", name)
+			continue
+		}
+		if d.name != name {
+			t.Errorf("descriptor of %s is named %s", name, d.name)
+		}
+		var want []fieldDesc
+		for _, f := range tablesIn[name] {
+			typ := f[1]
+			switch {
+			case typ == "Body":
+				want = append(want, fieldDesc{kind: fUnionType, size: 1}, fieldDesc{kind: fUnion})
+			case typ == "string":
+				want = append(want, str)
+			case typ == "[string]":
+				want = append(want, strs)
+			case strings.HasPrefix(typ, "["):
+				elem := strings.Trim(typ, "[]")
+				if size, ok := scalars[elem]; ok {
+					want = append(want, vecOf(size))
+				} else {
+					want = append(want, tables(descs[elem]))
+				}
+			case scalars[typ] != 0:
+				want = append(want, scalar(scalars[typ]))
+			case structs[typ] != 0:
+				want = append(want, fieldDesc{kind: fStruct, size: structs[typ]})
+			default:
+				want = append(want, table(descs[typ]))
+			}
+		}
+		if len(want) != len(d.fields) {
+			t.Errorf("%s: schema has %d slots, verifier %d", name, len(want), len(d.fields))
+			continue
+		}
+		for i := range want {
+			if want[i] != d.fields[i] {
+				t.Errorf("%s slot %d (%s): schema %+v, verifier %+v", name, i, tablesIn[name][min(i, len(tablesIn[name])-1)][0], want[i], d.fields[i])
+			}
+		}
+	}
+	if len(order) != len(descs) {
+		t.Errorf("schema has %d tables, the verifier %d", len(order), len(descs))
+	}
+	if !enums["ErrorCode"] || !enums["Source"] || !enums["EventType"] {
+		t.Errorf("enums not found in the schema: %v", enums)
+	}
+}
+
+// TestGeneratedUpToDate regenerates internal/fb with flatc, when it is
+// installed, and compares it with the committed files byte for byte.
+func TestGeneratedUpToDate(t *testing.T) {
+	flatc, err := exec.LookPath("flatc")
+	if err != nil {
+		t.Skip("flatc not installed")
+	}
+	if out, err := exec.Command(flatc, "--version").Output(); err != nil || !strings.Contains(string(out), "2.0.8") {
+		t.Skipf("flatc is %q, not 2.0.8", strings.TrimSpace(string(out)))
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(flatc, "--go", "--go-namespace", "fb", "-o", dir, "reelrank.fbs").CombinedOutput(); err != nil {
+		t.Fatalf("flatc: %v\n%s", err, out)
+	}
+	gen, err := filepath.Glob(filepath.Join(dir, "fb", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := filepath.Glob(filepath.Join("internal", "fb", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gen) != len(have) {
+		t.Fatalf("flatc writes %d files, internal/fb holds %d: run make wire", len(gen), len(have))
+	}
+	for _, g := range gen {
+		want, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("internal", "fb", filepath.Base(g)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("internal/fb/%s is stale (%v): run make wire", filepath.Base(g), err)
+		}
+	}
+}
