@@ -16,8 +16,9 @@ const smallFrame = 64 << 10
 
 // WriteFrame writes payload as one frame: its length as 4 bytes little
 // endian, then the bytes. The frame goes out in one Write when w is not
-// buffered (a copy for payloads up to 64 KiB, writev through net.Buffers
-// beyond), and in two buffered writes to a *bufio.Writer.
+// buffered (through a copy for payloads up to 64 KiB, writev through
+// net.Buffers beyond), and in two buffered writes to a *bufio.Writer. On a
+// hot path, Encoder.EncodeFrame builds the frame in place and needs no copy.
 func WriteFrame(w io.Writer, payload []byte) error {
 	if len(payload) == 0 {
 		return fmt.Errorf("wire: write frame: empty payload: %w", ErrMalformed)
@@ -57,7 +58,10 @@ func WriteFrame(w io.Writer, payload []byte) error {
 // io.ErrUnexpectedEOF when it ends inside a frame, ErrMalformed for a
 // zero-length frame, and ErrFrameTooLarge for a frame over max, after
 // discarding its bytes: after either of these two the next ReadFrame reads
-// the next frame. Any other error comes from r.
+// the next frame. Any other error comes from r. Discarding a frame that
+// claims gigabytes reads them all (at most 4 GiB, the largest length a
+// header holds); a server bounds the time that takes with the connection's
+// read deadline.
 func ReadFrame(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
 	if max <= 0 {
 		max = DefaultMaxFrame
