@@ -241,11 +241,11 @@ func checkIDs(what string, ids []int64, limit int) error {
 	return nil
 }
 
-func finite32(v float32) bool {
-	return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0)
-}
+// finite32 and finite64 report whether v is neither NaN nor ±Inf: its
+// exponent bits are not all ones.
+func finite32(v float32) bool { return math.Float32bits(v)&0x7f800000 != 0x7f800000 }
 
-func finite64(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+func finite64(v float64) bool { return math.Float64bits(v)&0x7ff0000000000000 != 0x7ff0000000000000 }
 
 func checkFloat(what string, v float32) error {
 	if !finite32(v) {

@@ -581,3 +581,18 @@ func TestEqualEnvelopes(t *testing.T) {
 		t.Fatal("two random envelopes compare equal")
 	}
 }
+
+func TestFinite(t *testing.T) {
+	for _, v := range []float64{0, math.Copysign(0, -1), 1, -1, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32,
+		math.MaxFloat64, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		want := !math.IsNaN(v) && !math.IsInf(v, 0)
+		if got := finite64(v); got != want {
+			t.Errorf("finite64(%v) = %v", v, got)
+		}
+		v32 := float32(v)
+		want = !math.IsNaN(float64(v32)) && !math.IsInf(float64(v32), 0)
+		if got := finite32(v32); got != want {
+			t.Errorf("finite32(%v) = %v", v32, got)
+		}
+	}
+}
