@@ -68,7 +68,7 @@ func peekRequestID(buf []byte) uint64 {
 	if len(buf) < 8 || len(buf) > MaxFrameLimit || string(buf[4:8]) != FileIdentifier {
 		return 0
 	}
-	v := verifier{buf: buf, budget: int64(len(buf))}
+	v := verifier{buf: buf, budget: aliasFactor * int64(len(buf))}
 	root, err := v.indirect(0)
 	if err != nil {
 		return 0

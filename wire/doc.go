@@ -166,9 +166,10 @@
 // size, its table size, each field's offset and width), every uoffset,
 // every vector (n elements need n×size bytes) and every string (with its
 // NUL) lie inside the buffer, that the body type is known, that tables nest
-// at most 8 deep, and that no more bytes are referenced than the buffer
-// holds (offsets that alias one big vector many times would make a small
-// frame costly to decode). Counts are checked against the limits before
+// at most 8 deep, and that the tables, vectors and strings referenced add
+// up to at most four times the buffer's size (shared strings pass; offsets
+// that alias one big vector many times, which would make a small frame
+// costly to decode, do not). Counts are checked against the limits before
 // anything is allocated. Only then do the generated accessors read it.
 // As a second line of defence Decode recovers a panic and reports it as
 // ErrMalformed ("decoder fault"); the fuzz target FuzzDecode fails if that

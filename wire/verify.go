@@ -86,11 +86,15 @@ var (
 // body, item or context, nothing deeper).
 const maxDepth = 8
 
-// A verifier also counts the bytes of the tables and vectors it visits
-// against the buffer's size: a builder writes each once, so more means
-// offsets that alias (a vector of a thousand items all pointing at one
-// item with a long vector), which would make decoding cost far more than
-// the frame's size.
+// A verifier also counts the bytes of the tables, vectors and strings it
+// visits. Our encoder writes each once; other builders may share strings
+// (flatbuffers' CreateSharedString), so a reference may be counted more
+// than once. Past aliasFactor times the buffer's size, though, the offsets
+// alias on purpose (a vector of a thousand items all pointing at one item
+// with a long vector), which would make decoding cost far more than the
+// frame's size.
+const aliasFactor = 4
+
 type verifier struct {
 	buf    []byte
 	budget int64
@@ -103,7 +107,7 @@ func malformed(format string, args ...any) error {
 func (v *verifier) spend(n uint64) error {
 	v.budget -= int64(n)
 	if v.budget < 0 {
-		return malformed("tables and vectors overlap: the frame references more bytes than it holds")
+		return malformed("tables and vectors alias: the frame references over %d times the bytes it holds", aliasFactor)
 	}
 	return nil
 }
@@ -262,7 +266,7 @@ func verify(buf []byte) error {
 	if string(buf[4:8]) != FileIdentifier {
 		return malformed("file identifier %q, want %q", buf[4:8], FileIdentifier)
 	}
-	v := verifier{buf: buf, budget: int64(len(buf))}
+	v := verifier{buf: buf, budget: aliasFactor * int64(len(buf))}
 	root, err := v.indirect(0)
 	if err != nil {
 		return err

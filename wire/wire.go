@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 )
@@ -110,7 +112,9 @@ func badRequest(format string, args ...any) *Error {
 
 // Code returns the error code that answers err: the code of an *Error in
 // its chain, BadRequest for ErrMalformed, ErrUnknownMessage and
-// ErrFrameTooLarge, and Internal for anything else (nil gives UnknownCode).
+// ErrFrameTooLarge, DeadlineExceeded for context.DeadlineExceeded and
+// os.ErrDeadlineExceeded, and Internal for anything else (nil gives
+// UnknownCode).
 func Code(err error) ErrorCode {
 	if err == nil {
 		return UnknownCode
@@ -121,6 +125,8 @@ func Code(err error) ErrorCode {
 		return e.Code
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownMessage), errors.Is(err, ErrFrameTooLarge):
 		return BadRequest
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return DeadlineExceeded
 	}
 	return Internal
 }

@@ -3,8 +3,10 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -498,6 +500,7 @@ func TestCodes(t *testing.T) {
 		{ErrFrameTooLarge, BadRequest},
 		{ErrUnknownMessage, BadRequest},
 		{io.ErrUnexpectedEOF, Internal},
+		{fmt.Errorf("engine: %w", context.DeadlineExceeded), DeadlineExceeded},
 	}
 	for _, c := range cases {
 		if got := Code(c.err); got != c.code {
@@ -594,5 +597,35 @@ func TestFinite(t *testing.T) {
 		if got := finite32(v32); got != want {
 			t.Errorf("finite32(%v) = %v", v32, got)
 		}
+	}
+}
+
+// TestSharedStrings accepts a frame from a builder that shares one string
+// among many events, as other languages' builders may.
+func TestSharedStrings(t *testing.T) {
+	b := flatbuffers.NewBuilder(0)
+	arm := b.CreateSharedString("control-arm")
+	const n = 200
+	offs := make([]flatbuffers.UOffsetT, n)
+	for i := range offs {
+		fb.EventStart(b)
+		fb.EventAddType(b, fb.EventTypeImpression)
+		fb.EventAddArm(b, arm)
+		offs[i] = fb.EventEnd(b)
+	}
+	fb.EventRequestStartEventsVector(b, n)
+	for i := n - 1; i >= 0; i-- {
+		b.PrependUOffsetT(offs[i])
+	}
+	events := b.EndVector(n)
+	fb.EventRequestStart(b)
+	fb.EventRequestAddEvents(b, events)
+	env, err := decodeErr(buildRaw(b, fb.BodyEventRequest, fb.EventRequestEnd(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := env.Body.(*EventRequest)
+	if len(m.Events) != n || m.Events[n-1].Arm != "control-arm" || m.Events[0].Type != EventImpression {
+		t.Fatalf("got %d events, last %+v", len(m.Events), m.Events[n-1])
 	}
 }
