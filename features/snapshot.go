@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/internal/fsutil"
 	"github.com/reelrank/reelrank/kernels"
 )
 
@@ -118,9 +119,8 @@ func (s *Store) SaveSnapshot(path string) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("features: snapshot %s: %w", path, err)
 	}
-	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
-		d.Sync()
-		d.Close()
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("features: snapshot %s: %w", path, err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/internal/fsutil"
 )
 
 //go:generate flatc --go --go-namespace fb -o internal bundle.fbs
@@ -230,14 +231,14 @@ func Save(dir string, b *Bundle) error {
 	if err := writeSync(filepath.Join(tmp, ManifestFile), mj); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsutil.SyncDir(tmp); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
 	if err := swapDir(tmp, dir); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
 	done = true
-	if err := syncDir(parent); err != nil {
+	if err := fsutil.SyncDir(parent); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
 	return nil
@@ -300,18 +301,6 @@ func writeSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Load reads the bundle in dir, checking its manifest, the sizes and

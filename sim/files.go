@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/reelrank/reelrank/internal/fsutil"
 )
 
 // The files of a world folder.
@@ -643,7 +645,7 @@ func (w *World) loadEmbeddings(m *manifest, dir string) error {
 	if want := int64(len(w.reels)) * int64(4+4*D); f.Bytes != want {
 		return corrupt(path, "%d bytes, want %d for %d reels of dimension %d", f.Bytes, want, len(w.reels), D)
 	}
-	data, release, err := mapFile(path)
+	data, release, err := fsutil.Map(path)
 	if err != nil {
 		return fmt.Errorf("sim: open %s: %w", path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/internal/fsutil"
 )
 
 // GenerateOptions tune how Generate runs; none of them changes the bytes
@@ -225,7 +226,7 @@ func Generate(ctx context.Context, cfg Config, dir string, opt GenerateOptions) 
 		return Summary{}, err
 	}
 	outs = nil
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return Summary{}, fmt.Errorf("sim: sync %s: %w", dir, err)
 	}
 	files = append(files, fi)
