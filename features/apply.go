@@ -49,7 +49,9 @@ const keepBadEvents = 16
 // are refused and reported in an *ApplyError; the others are applied.
 // Events may arrive slightly out of time order: the counters do not depend
 // on the order, only the session features do (a session starts at its
-// first impression seen).
+// first impression seen). Apply does not move the log checkpoint that
+// ApplyLog keeps: a store fed both ways must not be given the same events
+// twice.
 func (s *Store) Apply(events []eventlog.Event) error {
 	if len(events) == 0 {
 		return nil
