@@ -132,7 +132,7 @@ func (s *Store) encode(e *snapEncoder) {
 	e.u64(uint64(len(cj)))
 	e.raw(cj)
 	ck := s.logCk
-	e.i64s([]int64{s.landmark, b2i(s.set), s.newest, s.applied, ck.Offset, ck.Line, ck.MaxTime, ck.LastTime, ck.LastLine})
+	e.i64s([]int64{s.landmark, b2i(s.set), s.newest, s.applied, ck.Offset, ck.Line, ck.MaxTime, ck.LastTime, ck.LastLine, ck.ReadTo})
 	e.f64s(s.global)
 	e.u64(uint64(len(s.centroids)))
 	e.f32s(s.centroids)
@@ -305,12 +305,12 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: config: %v", ErrBadSnapshot, err)
 	}
-	hdr := d.i64s(9)
+	hdr := d.i64s(10)
 	if d.err != nil {
 		return nil, d.err
 	}
 	s.landmark, s.set, s.newest, s.applied = hdr[0], hdr[1] != 0, hdr[2], hdr[3]
-	s.logCk = eventlog.Checkpoint{Offset: hdr[4], Line: hdr[5], MaxTime: hdr[6], LastTime: hdr[7], LastLine: hdr[8]}
+	s.logCk = eventlog.Checkpoint{Offset: hdr[4], Line: hdr[5], MaxTime: hdr[6], LastTime: hdr[7], LastLine: hdr[8], ReadTo: hdr[9]}
 	if s.logCk.Offset < 0 || s.logCk.Line < 0 {
 		return nil, fmt.Errorf("%w: log checkpoint %+v", ErrBadSnapshot, s.logCk)
 	}
