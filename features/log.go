@@ -129,16 +129,7 @@ func (s *Store) ApplyLog(path string, opt eventlog.Options) (LogStats, error) {
 			st.Report, st.Elapsed = rep, time.Since(start)
 			return st, fmt.Errorf("features: apply log %s: %w", path, b.err)
 		}
-		s.mu.Lock()
-		aerr := s.applyLocked(b.events, true)
-		s.logCk = b.ck
-		s.mu.Unlock()
-		st.Applied += int64(len(b.events))
-		var ae *ApplyError
-		if errors.As(aerr, &ae) {
-			st.Applied -= int64(ae.Bad)
-			st.Refused += int64(ae.Bad)
-		}
+		s.applyLogBatch(b.events, b.ck, &st)
 		free <- b.events
 		if b.err != nil {
 			break
@@ -160,16 +151,7 @@ func (s *Store) applyReader(rd *eventlog.Reader, path string, start time.Time) (
 			st.Report, st.Elapsed = rd.Report(), time.Since(start)
 			return st, fmt.Errorf("features: apply log %s: %w", path, rerr)
 		}
-		s.mu.Lock()
-		aerr := s.applyLocked(evs, true)
-		s.logCk = rd.Checkpoint()
-		s.mu.Unlock()
-		st.Applied += int64(len(evs))
-		var ae *ApplyError
-		if errors.As(aerr, &ae) {
-			st.Applied -= int64(ae.Bad)
-			st.Refused += int64(ae.Bad)
-		}
+		s.applyLogBatch(evs, rd.Checkpoint(), &st)
 		if rerr != nil {
 			break
 		}
@@ -178,6 +160,22 @@ func (s *Store) applyReader(rd *eventlog.Reader, path string, start time.Time) (
 	st.Bytes = st.Report.Bytes
 	st.Elapsed = time.Since(start)
 	return st, nil
+}
+
+// applyLogBatch applies one batch from a reader and records the
+// checkpoint after it, under one lock so that a snapshot never sees the
+// one without the other, and counts it in st.
+func (s *Store) applyLogBatch(evs []eventlog.Event, ck eventlog.Checkpoint, st *LogStats) {
+	s.mu.Lock()
+	err := s.applyLocked(evs, true)
+	s.logCk = ck
+	s.mu.Unlock()
+	st.Applied += int64(len(evs))
+	var ae *ApplyError
+	if errors.As(err, &ae) {
+		st.Applied -= int64(ae.Bad)
+		st.Refused += int64(ae.Bad)
+	}
 }
 
 // logBatch is one batch of events parsed ahead, with the reader's
