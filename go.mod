@@ -1,6 +1,6 @@
 module github.com/reelrank/reelrank
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/google/flatbuffers v2.0.8+incompatible
@@ -10,6 +10,8 @@ require (
 )
 
 require (
-	github.com/klauspost/compress v1.15.15 // indirect
-	golang.org/x/sys v0.41.0 // indirect
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0 // indirect
+	github.com/klauspost/compress v1.20.1 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
