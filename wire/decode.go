@@ -363,6 +363,14 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		msg.OK = r.Ok()
 		setString(&msg.Status, r.Status())
 		m = msg
+	case KindAuthRequest:
+		msg := reuse[AuthRequest](old)
+		var r fb.AuthRequest
+		r.Init(t.Bytes, t.Pos)
+		setString(&msg.Token, r.Token())
+		m = msg
+	case KindAuthResponse:
+		m = reuse[AuthResponse](old)
 	case KindError:
 		msg := reuse[Error](old)
 		var r fb.Error

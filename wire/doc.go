@@ -85,6 +85,8 @@
 //	13/14 StatsRequest       StatsResponse       the server's counters
 //	15/16 HealthRequest      HealthResponse      whether the server can serve
 //	17    -                  Error               any request's failure
+//	18    (unused, so that requests stay odd and responses even)
+//	19/20 AuthRequest        AuthResponse        the connection's token (see Authentication)
 //
 // Context (in Recommend and Score): time_ms, session, position (the slot
 // being filled, from 0), the profile codes country, language, age_bucket
@@ -125,6 +127,21 @@
 // StatsResponse: uptime_us, requests, errors (errors[c] counts the error
 // responses of code c), index_size, model_version, connections, in_flight,
 // events. HealthResponse: ok and a status line.
+//
+// # Authentication
+//
+// A server may be configured with a shared token. Then the first frame of
+// every connection must be an AuthRequest {token} carrying it: the server
+// compares the token in constant time and answers AuthResponse under the
+// request's id, after which the connection serves requests as usual. Any
+// other first frame (another request, a wrong or empty token, a frame it
+// cannot decode) is answered Error {Unauthenticated} and the server closes
+// the connection; nothing else is served before the token. Further
+// AuthRequests on an authenticated connection are answered AuthResponse if
+// their token is right, and Unauthenticated (then a close) if not. A
+// server without a token answers every AuthRequest AuthResponse, so that a
+// client may always send one. The token travels in clear text unless the
+// connection is TLS.
 //
 // # Errors
 //

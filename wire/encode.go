@@ -377,6 +377,16 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 			fb.HealthResponseAddStatus(b, status)
 		}
 		return fb.HealthResponseEnd(b)
+	case *AuthRequest:
+		token := e.str(m.Token)
+		fb.AuthRequestStart(b)
+		if token != 0 {
+			fb.AuthRequestAddToken(b, token)
+		}
+		return fb.AuthRequestEnd(b)
+	case *AuthResponse:
+		fb.AuthResponseStart(b)
+		return fb.AuthResponseEnd(b)
 	case *Error:
 		msg := e.str(m.Message)
 		fb.ErrorStart(b)

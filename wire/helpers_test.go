@@ -124,6 +124,10 @@ func randMessage(r *rand.Rand, k Kind) Message {
 		return &HealthRequest{}
 	case KindHealthResponse:
 		return &HealthResponse{OK: r.IntN(2) == 1, Status: str(20)}
+	case KindAuthRequest:
+		return &AuthRequest{Token: str(40)}
+	case KindAuthResponse:
+		return &AuthResponse{}
 	case KindError:
 		return &Error{Code: ErrorCode(1 + r.IntN(int(numCodes)-1)), Message: str(40)}
 	}

@@ -199,6 +199,16 @@ type HealthResponse struct {
 	Status string
 }
 
+// AuthRequest presents the connection's token. A server configured with a
+// token requires it as the first frame of every connection; see the package
+// documentation.
+type AuthRequest struct {
+	Token string
+}
+
+// AuthResponse answers an accepted AuthRequest.
+type AuthResponse struct{}
+
 // Kind methods.
 
 func (*RecommendRequest) Kind() Kind  { return KindRecommendRequest }
@@ -217,6 +227,8 @@ func (*StatsRequest) Kind() Kind      { return KindStatsRequest }
 func (*StatsResponse) Kind() Kind     { return KindStatsResponse }
 func (*HealthRequest) Kind() Kind     { return KindHealthRequest }
 func (*HealthResponse) Kind() Kind    { return KindHealthResponse }
+func (*AuthRequest) Kind() Kind       { return KindAuthRequest }
+func (*AuthResponse) Kind() Kind      { return KindAuthResponse }
 
 // The rules every message obeys on the wire, checked by both Encode and
 // Decode: ids and positions are non-negative, floats are finite, counts
@@ -421,5 +433,9 @@ func (m *StatsResponse) check() error {
 func (*HealthRequest) check() error { return nil }
 
 func (m *HealthResponse) check() error { return checkString("status", m.Status) }
+
+func (m *AuthRequest) check() error { return checkString("token", m.Token) }
+
+func (*AuthResponse) check() error { return nil }
 
 func (m *Error) check() error { return checkString("error message", m.Message) }

@@ -60,7 +60,12 @@ func TestVerifierMatchesSchema(t *testing.T) {
 	descs := map[string]*tableDesc{"Context": contextDesc, "Item": itemDesc, "Reel": reelDesc, "Event": eventDesc,
 		"Envelope": envelopeDesc}
 	for k := KindRecommendRequest; k < numKinds; k++ {
-		descs[bodyDescs[k].name] = bodyDescs[k]
+		if (bodyDescs[k] != nil) != k.known() {
+			t.Errorf("kind %d: descriptor %v, known %v", k, bodyDescs[k] != nil, k.known())
+		}
+		if bodyDescs[k] != nil {
+			descs[bodyDescs[k].name] = bodyDescs[k]
+		}
 	}
 	for _, name := range order {
 		d, ok := descs[name]

@@ -57,7 +57,8 @@ var (
 	eventDesc = &tableDesc{"Event", []fieldDesc{scalar(1), scalar(2), scalar(8), scalar(8), scalar(8), scalar(8),
 		scalar(8), scalar(4), scalar(8), str, scalar(4), scalar(4)}}
 
-	// bodyDescs[k] describes the table of a body of kind k.
+	// bodyDescs[k] describes the table of a body of kind k (nil for a
+	// number no message has).
 	bodyDescs = [numKinds]*tableDesc{
 		KindRecommendRequest:  {"RecommendRequest", []fieldDesc{scalar(8), table(contextDesc), scalar(4), vecOf(8)}},
 		KindRecommendResponse: {"RecommendResponse", []fieldDesc{tables(itemDesc), strs, str, str, timings}},
@@ -77,6 +78,8 @@ var (
 		KindHealthRequest:  {"HealthRequest", nil},
 		KindHealthResponse: {"HealthResponse", []fieldDesc{scalar(1), str}},
 		KindError:          {"Error", []fieldDesc{scalar(1), str}},
+		KindAuthRequest:    {"AuthRequest", []fieldDesc{str}},
+		KindAuthResponse:   {"AuthResponse", nil},
 	}
 
 	envelopeDesc = &tableDesc{"Envelope", []fieldDesc{scalar(8), scalar(8), {kind: fUnionType, size: 1}, {kind: fUnion}}}
@@ -221,7 +224,7 @@ func (v *verifier) table(pos uint64, d *tableDesc, depth int) error {
 			if union == KindNone {
 				return malformed("%s: a body without a type", d.name)
 			}
-			if union >= numKinds {
+			if !union.known() {
 				return fmt.Errorf("wire: body type %d: %w", union, ErrUnknownMessage)
 			}
 			err = v.table(target, bodyDescs[union], depth+1)

@@ -164,24 +164,30 @@ const (
 	KindHealthRequest
 	KindHealthResponse
 	KindError
+	_ // 18 is unused: requests keep odd numbers and their responses even
+	KindAuthRequest
+	KindAuthResponse
 	numKinds
 )
 
 var kindNames = [numKinds]string{"none", "RecommendRequest", "RecommendResponse", "ScoreRequest",
 	"ScoreResponse", "SearchRequest", "SearchResponse", "UpsertRequest", "UpsertResponse",
 	"DeleteRequest", "DeleteResponse", "EventRequest", "EventResponse", "StatsRequest",
-	"StatsResponse", "HealthRequest", "HealthResponse", "Error"}
+	"StatsResponse", "HealthRequest", "HealthResponse", "Error", "", "AuthRequest", "AuthResponse"}
 
 // String returns the message's name, such as "RecommendRequest".
 func (k Kind) String() string {
-	if k < numKinds {
+	if k < numKinds && kindNames[k] != "" {
 		return kindNames[k]
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // IsRequest reports whether k is a request a client sends.
-func (k Kind) IsRequest() bool { return k > KindNone && k < KindError && k%2 == 1 }
+func (k Kind) IsRequest() bool { return k%2 == 1 && k != KindError && k < numKinds }
+
+// known reports whether k is the kind of a message of this package.
+func (k Kind) known() bool { return k > KindNone && k < numKinds && kindNames[k] != "" }
 
 // Response returns the kind of a successful response to request k, or
 // KindNone when k is not a request. Any request may also be answered by

@@ -23,7 +23,9 @@ import (
 func allKinds() []Kind {
 	var ks []Kind
 	for k := KindRecommendRequest; k < numKinds; k++ {
-		ks = append(ks, k)
+		if k.known() {
+			ks = append(ks, k)
+		}
 	}
 	return ks
 }
@@ -175,6 +177,13 @@ func TestKinds(t *testing.T) {
 		if k.IsRequest() != (k%2 == 1 && k != KindError) || (k.IsRequest() && k.Response() != k+1) {
 			t.Errorf("kind %v: IsRequest %v, Response %v", k, k.IsRequest(), k.Response())
 		}
+	}
+	if len(allKinds()) != 19 || KindError != 17 || KindAuthRequest != 19 || KindAuthResponse != 20 {
+		t.Errorf("kinds renumbered: %d kinds, Error %d, AuthRequest %d, AuthResponse %d",
+			len(allKinds()), KindError, KindAuthRequest, KindAuthResponse)
+	}
+	if gap := Kind(18); gap.known() || gap.IsRequest() || gap.String() != "kind(18)" || fb.EnumNamesBody[fb.Body(gap)] != "" {
+		t.Errorf("kind 18 should be unused: known %v, request %v, %q", gap.known(), gap.IsRequest(), gap)
 	}
 	for c := UnknownCode; c < numCodes; c++ {
 		if fb.EnumNamesErrorCode[fb.ErrorCode(c)] == "" {
@@ -368,6 +377,11 @@ func TestDecodeErrors(t *testing.T) {
 	if env.RequestID != 42 {
 		t.Errorf("unknown body type: request id %d, want 42 so that the error can be answered", env.RequestID)
 	}
+	b.Reset()
+	fb.HealthRequestStart(b)
+	if _, err := decodeErr(buildRaw(b, 18, fb.HealthRequestEnd(b))); !errors.Is(err, ErrUnknownMessage) {
+		t.Errorf("body type 18, the unused number: %v", err)
+	}
 
 	b = flatbuffers.NewBuilder(0)
 	if _, err := decodeErr(buildRaw(b, fb.BodyHealthRequest, 0)); !errors.Is(err, ErrMalformed) {
@@ -462,6 +476,7 @@ func TestRejectsBadValues(t *testing.T) {
 		&EventRequest{Events: []Event{{Type: EventWatch, Seconds: inf}}},
 		&EventRequest{Events: []Event{{Type: EventLike, User: -1}}},
 		&HealthResponse{Status: strings.Repeat("x", MaxString+1)},
+		&AuthRequest{Token: strings.Repeat("t", MaxString+1)},
 	}
 	for _, m := range bad {
 		_, err := Encode(&Envelope{RequestID: 1, Body: m})

@@ -25,6 +25,8 @@ const (
 	BodyHealthRequest     Body = 15
 	BodyHealthResponse    Body = 16
 	BodyError             Body = 17
+	BodyAuthRequest       Body = 19
+	BodyAuthResponse      Body = 20
 )
 
 var EnumNamesBody = map[Body]string{
@@ -46,6 +48,8 @@ var EnumNamesBody = map[Body]string{
 	BodyHealthRequest:     "HealthRequest",
 	BodyHealthResponse:    "HealthResponse",
 	BodyError:             "Error",
+	BodyAuthRequest:       "AuthRequest",
+	BodyAuthResponse:      "AuthResponse",
 }
 
 var EnumValuesBody = map[string]Body{
@@ -67,6 +71,8 @@ var EnumValuesBody = map[string]Body{
 	"HealthRequest":     BodyHealthRequest,
 	"HealthResponse":    BodyHealthResponse,
 	"Error":             BodyError,
+	"AuthRequest":       BodyAuthRequest,
+	"AuthResponse":      BodyAuthResponse,
 }
 
 func (v Body) String() string {
