@@ -1,0 +1,551 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reelrank/reelrank/wire"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultAddr           = "127.0.0.1:7070"
+	DefaultMaxConns       = 10000
+	DefaultMaxPipeline    = 128
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxTimeout     = time.Minute
+	DefaultReadTimeout    = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultIdleTimeout    = 10 * time.Minute
+	defaultInFlightPerCPU = 8
+)
+
+const (
+	// readBufferSize is the size of the pooled buffered readers a
+	// connection holds while frames are arriving.
+	readBufferSize = 8 << 10
+	// maxBatch bounds the responses one write carries, and batchBytes the
+	// bytes after which a batch is written without waiting for more.
+	maxBatch   = 64
+	batchBytes = 64 << 10
+	// lingerTimeout bounds how long a closing connection waits for the
+	// peer to read its last responses and close (see conn.closeConn).
+	lingerTimeout = 250 * time.Millisecond
+	// authMaxFrame bounds the first frame of a connection that has not yet
+	// presented its token: enough for an AuthRequest with the longest
+	// token.
+	authMaxFrame = wire.MaxString + 1024
+)
+
+// ErrServerClosed is returned by Serve, ServeMetrics and ListenAndServe
+// after Shutdown or Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// Config configures a Server. Zero fields take the defaults above; a
+// negative timeout means none.
+type Config struct {
+	// Addr is the TCP address ListenAndServe listens on (DefaultAddr).
+	Addr string
+	// MetricsAddr is the HTTP address ListenAndServe serves /metrics on;
+	// empty serves none (Metrics returns the handler either way).
+	MetricsAddr string
+
+	// MaxFrame bounds a request's payload in bytes (wire.DefaultMaxFrame,
+	// at most wire.MaxFrameLimit). A larger frame is skipped and answered
+	// BadRequest; the connection goes on.
+	MaxFrame int
+	// MaxInFlight bounds the requests served at once, over all
+	// connections (8 per CPU). A request beyond it is answered Overloaded
+	// at once, never queued: set it to about what the machine serves
+	// within the latency target.
+	MaxInFlight int
+	// MaxConns bounds the open connections (DefaultMaxConns); a
+	// connection beyond it is answered Overloaded and closed.
+	MaxConns int
+	// MaxPipeline bounds the requests of one connection that are read but
+	// not yet answered (DefaultMaxPipeline). At the bound the server stops
+	// reading the connection until a response is written.
+	MaxPipeline int
+
+	// DefaultTimeout is the budget of a request whose envelope sets none
+	// (DefaultTimeout); MaxTimeout caps any budget (DefaultMaxTimeout).
+	// The budget runs from the moment the server has read the frame.
+	DefaultTimeout time.Duration
+	MaxTimeout     time.Duration
+	// ReadTimeout bounds the reading of one frame once its first byte has
+	// arrived, and a TLS handshake (DefaultReadTimeout). WriteTimeout
+	// bounds one write of responses: a client that reads slower is cut off
+	// (DefaultWriteTimeout). IdleTimeout closes a connection that has
+	// sent nothing and is owed nothing for that long (DefaultIdleTimeout).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+
+	// Token, when set, is the shared secret each connection must present
+	// in an AuthRequest as its first frame (see package wire).
+	Token string
+	// TLS, when set, makes every connection TLS with this configuration.
+	TLS *tls.Config
+	// Logger receives the server's log (slog.Default() when nil).
+	Logger *slog.Logger
+}
+
+// withDefaults checks c and fills in its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	switch {
+	case c.MaxFrame < 0 || c.MaxFrame > wire.MaxFrameLimit:
+		return c, fmt.Errorf("server: MaxFrame %d outside 0..%d", c.MaxFrame, wire.MaxFrameLimit)
+	case c.MaxInFlight < 0, c.MaxConns < 0, c.MaxPipeline < 0:
+		return c, fmt.Errorf("server: negative limit (MaxInFlight %d, MaxConns %d, MaxPipeline %d)",
+			c.MaxInFlight, c.MaxConns, c.MaxPipeline)
+	case c.MaxTimeout > wire.MaxTimeout:
+		return c, fmt.Errorf("server: MaxTimeout %v over the protocol's %v", c.MaxTimeout, wire.MaxTimeout)
+	case len(c.Token) > wire.MaxString:
+		return c, fmt.Errorf("server: token of %d bytes, over the protocol's %d", len(c.Token), wire.MaxString)
+	}
+	if c.MaxFrame == 0 {
+		c.MaxFrame = wire.DefaultMaxFrame
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = defaultInFlightPerCPU * runtime.GOMAXPROCS(0)
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxPipeline == 0 {
+		c.MaxPipeline = DefaultMaxPipeline
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		switch {
+		case *d == 0:
+			*d = v
+		case *d < 0:
+			*d = 0
+		}
+	}
+	def(&c.DefaultTimeout, DefaultTimeout)
+	def(&c.MaxTimeout, DefaultMaxTimeout)
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// Server serves the wire protocol over TCP for a Handler. Create it with
+// New; it is safe for concurrent use.
+type Server struct {
+	cfg   Config
+	h     Handler
+	log   *slog.Logger
+	start time.Time
+	m     *metrics
+
+	// tokenSum is the SHA-256 of Config.Token, compared in constant time.
+	tokenSum [sha256.Size]byte
+
+	bufs    wire.BufferPool // frame payloads and response frames
+	encs    sync.Pool       // *wire.Encoder
+	readers sync.Pool       // *bufio.Reader of readBufferSize
+
+	// overloaded is the answer to a request beyond MaxInFlight, made once.
+	overloaded *wire.Error
+
+	// ctx is the parent of every connection's context; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	inFlight atomic.Int64 // admitted requests not yet answered
+	nconns   atomic.Int64 // open connections
+	requests atomic.Uint64
+	events   atomic.Uint64
+	errs     [256]atomic.Uint64 // error responses by code
+
+	draining atomic.Bool   // Shutdown or Close began
+	drainCh  chan struct{} // closed when draining begins
+
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	conns      map[*conn]struct{}
+	addr       net.Addr
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	closed     bool
+
+	// testHookServe, when set, runs in a request's goroutine before the
+	// deadline check (tests use it to make a request expire in the queue).
+	testHookServe func()
+}
+
+// New returns a Server for h. It checks cfg and fills in its defaults; it
+// listens on nothing until Serve or ListenAndServe.
+func New(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("server: nil Handler")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		h:         h,
+		log:       cfg.Logger,
+		start:     time.Now(),
+		tokenSum:  sha256.Sum256([]byte(cfg.Token)),
+		drainCh:   make(chan struct{}),
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+		overloaded: &wire.Error{Code: wire.Overloaded,
+			Message: fmt.Sprintf("server: %d requests in flight, the limit", cfg.MaxInFlight)},
+	}
+	s.encs.New = func() any { return new(wire.Encoder) }
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.m = newMetrics(s)
+	return s, nil
+}
+
+// Config returns the server's configuration with its defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Registry returns the server's own Prometheus registry: the server's
+// metrics and Go's runtime and process collectors. Callers may register
+// more collectors in it.
+func (s *Server) Registry() *prometheus.Registry { return s.m.reg }
+
+// Addr returns the address of the listener Serve accepts on, or nil before
+// it has one.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// MetricsAddr returns the address ServeMetrics serves on, or nil.
+func (s *Server) MetricsAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
+
+// ListenAndServe listens on Config.MetricsAddr (when set) for the metrics
+// and on Config.Addr for the protocol, and serves both until Shutdown or
+// Close; it then returns ErrServerClosed.
+func (s *Server) ListenAndServe() error {
+	if s.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("server: metrics listener: %w", err)
+		}
+		go func() {
+			if err := s.ServeMetrics(mln); err != nil && !errors.Is(err, ErrServerClosed) {
+				s.log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// ServeMetrics serves /metrics over HTTP on ln until Shutdown or Close.
+func (s *Server) ServeMetrics(ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.Metrics())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.mu.Lock()
+	if s.closed || s.draining.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.metricsLn, s.metricsSrv = ln, srv
+	s.mu.Unlock()
+	s.log.Info("serving metrics", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: metrics: %w", err)
+	}
+	return ErrServerClosed
+}
+
+// Serve accepts connections on ln and serves each in its own goroutines,
+// until Shutdown or Close (then it returns ErrServerClosed) or an accept
+// error that is not temporary. With Config.TLS every connection is TLS.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	if s.addr == nil {
+		s.addr = ln.Addr()
+	}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil, "auth", s.cfg.Token != "")
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.draining.Load() {
+				return ErrServerClosed
+			}
+			if !temporary(err) {
+				return fmt.Errorf("server: accept: %w", err)
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.drainCh:
+				return ErrServerClosed
+			}
+			continue
+		}
+		delay = 0
+		s.accept(nc)
+	}
+}
+
+// temporary reports whether an accept error may pass (out of file
+// descriptors or memory, a connection aborted before it was accepted).
+func temporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EAGAIN, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// accept starts serving nc, or turns it away when the server is full.
+func (s *Server) accept(nc net.Conn) {
+	if s.nconns.Load() >= int64(s.cfg.MaxConns) {
+		s.m.connsRejected.Inc()
+		s.log.Warn("connection refused: at the connection limit", "remote", nc.RemoteAddr().String(),
+			"limit", s.cfg.MaxConns)
+		s.reject(nc)
+		return
+	}
+	if s.cfg.TLS != nil {
+		nc = tls.Server(nc, s.cfg.TLS)
+	}
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.nconns.Add(1)
+	s.mu.Unlock()
+	s.m.connsAccepted.Inc()
+	go c.run()
+}
+
+// reject answers a connection beyond MaxConns with an Overloaded error
+// under request id 0 and closes it. A TLS connection is only closed: an
+// answer would need a handshake first.
+func (s *Server) reject(nc net.Conn) {
+	defer nc.Close()
+	if s.cfg.TLS != nil {
+		return
+	}
+	enc := s.encs.Get().(*wire.Encoder)
+	defer s.encs.Put(enc)
+	frame, err := enc.EncodeFrame(&wire.Envelope{Body: &wire.Error{Code: wire.Overloaded,
+		Message: fmt.Sprintf("server: %d connections open, the limit", s.cfg.MaxConns)}})
+	if err != nil {
+		return
+	}
+	// A new socket's send buffer takes a small frame at once; the deadline
+	// only guards against the unexpected.
+	nc.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	nc.Write(frame)
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.nconns.Add(-1)
+}
+
+// beginDrain stops accepting and tells every connection to stop reading
+// new requests. It returns false if draining had already begun.
+func (s *Server) beginDrain() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Swap(true) {
+		return false
+	}
+	close(s.drainCh)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.wake()
+	}
+	return true
+}
+
+// Shutdown stops the server gracefully: it stops accepting, closes idle
+// connections, lets the requests in flight finish and their responses be
+// written, closes every connection, and stops the metrics listener. If ctx
+// ends first it closes everything at once, as Close, and returns
+// ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.beginDrain() {
+		s.log.Info("shutting down", "connections", s.nconns.Load(), "in_flight", s.inFlight.Load())
+	}
+	poll := time.Millisecond
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
+	for s.nconns.Load() > 0 || s.inFlight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return fmt.Errorf("server: shutdown: %w", ctx.Err())
+		case <-timer.C:
+			poll = min(2*poll, 50*time.Millisecond)
+			timer.Reset(poll)
+		}
+	}
+	s.mu.Lock()
+	msrv := s.metricsSrv
+	s.mu.Unlock()
+	var err error
+	if msrv != nil {
+		if err = msrv.Shutdown(ctx); err != nil {
+			err = fmt.Errorf("server: shutdown of the metrics listener: %w", err)
+		}
+	}
+	s.cancel()
+	return err
+}
+
+// Close stops the server at once: it closes the listeners and every
+// connection and cancels the context of the requests in flight. It does
+// not wait for handlers to return.
+func (s *Server) Close() error {
+	s.beginDrain()
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	msrv := s.metricsSrv
+	s.mu.Unlock()
+	s.cancel()
+	for _, c := range conns {
+		c.cancel()
+		c.nc.Close()
+	}
+	if msrv != nil {
+		if err := msrv.Close(); err != nil {
+			return fmt.Errorf("server: close of the metrics listener: %w", err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the server's counters, with the handler's index size and
+// model version: the body of a Stats response.
+func (s *Server) Stats(ctx context.Context) *wire.StatsResponse {
+	info := s.info(ctx)
+	n := int(wire.Internal) + 1
+	for c := len(s.errs) - 1; c >= n; c-- {
+		if s.errs[c].Load() != 0 {
+			n = c + 1
+			break
+		}
+	}
+	errs := make([]uint64, n)
+	for c := range errs {
+		errs[c] = s.errs[c].Load()
+	}
+	clamp := func(v int64) uint32 { return uint32(min(max(v, 0), 1<<32-1)) }
+	return &wire.StatsResponse{
+		Uptime:       time.Since(s.start).Truncate(time.Microsecond),
+		Requests:     s.requests.Load(),
+		Errors:       errs,
+		IndexSize:    info.IndexSize,
+		ModelVersion: info.ModelVersion,
+		Connections:  clamp(s.nconns.Load()),
+		InFlight:     clamp(s.inFlight.Load()),
+		Events:       s.events.Load(),
+	}
+}
+
+// info asks the handler for its Info, recovering a panic.
+func (s *Server) info(ctx context.Context) (info Info) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panicked in Info", "panic", p)
+			info = Info{}
+		}
+	}()
+	info = s.h.Info(ctx)
+	if len(info.ModelVersion) > wire.MaxString {
+		info.ModelVersion = info.ModelVersion[:wire.MaxString]
+	}
+	return info
+}
+
+// tokenOK reports, in constant time, whether token is the configured one.
+func (s *Server) tokenOK(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+// record counts a response: the Stats counters and the metrics.
+func (s *Server) record(kind wire.Kind, start time.Time, body wire.Message) {
+	s.requests.Add(1)
+	code := wire.UnknownCode
+	if e, ok := body.(*wire.Error); ok {
+		code = e.Code
+		s.errs[code].Add(1)
+	}
+	if ev, ok := body.(*wire.EventResponse); ok {
+		s.events.Add(uint64(ev.Accepted))
+	}
+	s.m.observe(kind, code, time.Since(start), body)
+}
