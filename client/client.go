@@ -215,9 +215,11 @@ func (r *replica) get(ctx context.Context, c *Client, avoid *conn) (*conn, error
 // there is another choice. It tries every replica before giving up.
 func (c *Client) pick(ctx context.Context, avoidR int, avoidC *conn) (*conn, int, error) {
 	n := len(c.replicas)
-	start := int(c.rr.Add(1) % uint64(n))
-	if avoidR >= 0 && n > 1 {
+	var start int
+	if avoidR >= 0 {
 		start = (avoidR + 1) % n
+	} else {
+		start = int(c.rr.Add(1) % uint64(n))
 	}
 	now := time.Now()
 	var errs []error

@@ -136,6 +136,9 @@ func ctxErr(ctx context.Context, addr string, k wire.Kind) error {
 // timeout is what is left of ctx's deadline. On success the caller must
 // wait on the call or abandon it.
 func (c *conn) send(ctx context.Context, req wire.Message, encs *sync.Pool) (*call, error) {
+	if ctx.Err() != nil {
+		return nil, ctxErr(ctx, c.addr, req.Kind())
+	}
 	var timeout time.Duration
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {

@@ -178,6 +178,9 @@ func (s *Sharded) fanOut(ctx context.Context, only []int, partial bool,
 	for _, i := range only {
 		wg.Go(func() {
 			m, err := ask(ctx, i)
+			if err != nil {
+				m = nil // not a typed nil pointer of the failed call
+			}
 			out[i], errs[i] = m, err
 			if err != nil && !partial {
 				mu.Lock()
