@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Exploration says how an exploration slot picks its reel.
+type Exploration uint8
+
+const (
+	// EpsilonGreedy picks uniformly among the uncertain candidates.
+	EpsilonGreedy Exploration = iota
+	// Thompson picks the uncertain candidate whose watch-through rate,
+	// drawn from its Beta posterior, is highest.
+	Thompson
+)
+
+// String returns "epsilon-greedy" or "thompson".
+func (x Exploration) String() string {
+	switch x {
+	case EpsilonGreedy:
+		return "epsilon-greedy"
+	case Thompson:
+		return "thompson"
+	}
+	return fmt.Sprintf("Exploration(%d)", uint8(x))
+}
+
+// Config tunes an Engine. The zero value of a field means its default.
+type Config struct {
+	// K is how many candidates the index recalls (default 1000, at most
+	// 4096).
+	K int
+	// Nprobe is how many inverted lists a search scans (default an eighth
+	// of the index's lists, at least 1; capped at the index's lists).
+	Nprobe int
+
+	// FreshWindow and FreshMax size the fresh pool: the FreshMax newest
+	// reels uploaded within FreshWindow of the request join the candidates
+	// whatever the index says, so that a reel uploaded a minute ago can be
+	// shown (defaults 6 h and 200).
+	FreshWindow time.Duration
+	FreshMax    int
+
+	// ExploreMax is how many reels of the exploration pool (reels with
+	// fewer than ExploreImpressions decayed impressions over the store's
+	// longest window) join the candidates of a request, drawn at random,
+	// and also how many uncertain candidates, the best-scored first, an
+	// exploration slot chooses among (default 100).
+	ExploreMax int
+	// ExploreImpressions is the evidence under which a reel counts as
+	// uncertain (default 50 decayed impressions).
+	ExploreImpressions float64
+	// Epsilon is the probability that a slot is an exploration slot
+	// (default 0.05; a negative value turns exploration off).
+	Epsilon float64
+	// Exploration says how an exploration slot picks its reel.
+	Exploration Exploration
+	// ThompsonRounds is how many Thompson draws a request makes; an
+	// exploration slot takes the winner of one of them, chosen at random
+	// (default 64). See the package doc.
+	ThompsonRounds int
+
+	// DiversityWindow: no author appears twice in any DiversityWindow
+	// consecutive slots (default 5; 1 turns the rule off).
+	DiversityWindow int
+
+	// Weights overrides the final score's weight of the named heads; the
+	// other heads keep the bundle's weights. A name the model has no head
+	// for is an error.
+	Weights map[string]float32
+
+	// EventLog, when set, is the path of the event log Event appends to
+	// (newline-delimited JSON, created when missing): every batch is
+	// written and fsynced before it is applied and acknowledged.
+	EventLog string
+
+	// Seed seeds the exploration draws: the same seed and the same
+	// sequence of requests give the same answers.
+	Seed uint64
+
+	// Clock is the engine's time: the time of requests that carry none and
+	// the present of the fresh pool and of Upsert. Nil means time.Now.
+	Clock func() time.Time
+}
+
+const (
+	maxK     = 4096
+	maxBatch = 1 << 16 // reels of a Score call
+)
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.K, 1000)
+	def(&c.FreshMax, 200)
+	def(&c.ExploreMax, 100)
+	def(&c.ThompsonRounds, 64)
+	def(&c.DiversityWindow, 5)
+	if c.FreshWindow == 0 {
+		c.FreshWindow = 6 * time.Hour
+	}
+	if c.ExploreImpressions == 0 {
+		c.ExploreImpressions = 50
+	}
+	switch {
+	case c.Epsilon == 0:
+		c.Epsilon = 0.05
+	case c.Epsilon < 0:
+		c.Epsilon = 0
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.K < 1 || c.K > maxK:
+		return fmt.Errorf("engine: K = %d outside 1..%d", c.K, maxK)
+	case c.Nprobe < 0:
+		return fmt.Errorf("engine: negative Nprobe %d", c.Nprobe)
+	case c.FreshWindow < 0 || c.FreshMax < 0:
+		return fmt.Errorf("engine: negative FreshWindow %v or FreshMax %d", c.FreshWindow, c.FreshMax)
+	case c.ExploreMax < 0:
+		return fmt.Errorf("engine: negative ExploreMax %d", c.ExploreMax)
+	case !(c.ExploreImpressions > 0) || math.IsInf(c.ExploreImpressions, 0):
+		return fmt.Errorf("engine: ExploreImpressions %v must be positive", c.ExploreImpressions)
+	case !(c.Epsilon >= 0 && c.Epsilon <= 1):
+		return fmt.Errorf("engine: Epsilon %v outside [0, 1]", c.Epsilon)
+	case c.Exploration > Thompson:
+		return fmt.Errorf("engine: unknown exploration %v", c.Exploration)
+	case c.ThompsonRounds < 1 || c.ThompsonRounds > 1<<16:
+		return fmt.Errorf("engine: ThompsonRounds %d outside 1..%d", c.ThompsonRounds, 1<<16)
+	case c.DiversityWindow < 1 || c.DiversityWindow > 64:
+		return fmt.Errorf("engine: DiversityWindow %d outside 1..64", c.DiversityWindow)
+	}
+	for name, w := range c.Weights {
+		if math.IsNaN(float64(w)) || math.IsInf(float64(w), 0) {
+			return fmt.Errorf("engine: weight of head %q is %v", name, w)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,407 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/ranker"
+)
+
+// Engine answers the requests of one shard: Recommend, Score, Search,
+// Upsert, Delete, Event, Stats and Health. All its methods are safe for
+// concurrent use.
+type Engine struct {
+	cfg   Config
+	store *features.Store
+	spec  features.Spec
+	// prior is the store's PriorStrength: the pseudo-impressions of the
+	// smoothed rates, which the Beta posteriors of Thompson sampling read
+	// back.
+	prior float64
+	// impCol and wtCol are the columns of the reel features that hold the
+	// log impressions and the smoothed watch-through rate of the longest
+	// window.
+	impCol, wtCol int
+
+	live atomic.Pointer[live]
+
+	// writeMu orders Upsert, Delete and Swap: each sees the others'
+	// changes to the index and the pools whole.
+	writeMu  sync.Mutex
+	upserted map[int64]struct{} // reels upserted since start, for Swap to catch an index up
+
+	delMu   sync.RWMutex
+	deleted map[int64]struct{}
+
+	fresh   freshPool
+	explore explorePool
+
+	log     *eventLog
+	eventMu sync.Mutex // orders Event batches when there is no log
+
+	scratch sync.Pool // *scratch
+	seq     atomic.Uint64
+	started time.Time
+	ctr     counters
+}
+
+// live is the model being served with what the engine derives from it.
+type live struct {
+	m       *Model
+	weights []float32 // the final score's weight per head
+	nprobe  int
+}
+
+// New returns an engine over store (which must already hold the catalogue
+// and the events applied so far) serving model. model may be nil: the
+// engine then answers ErrUnavailable until Swap installs one. With
+// Config.EventLog set, it opens (or creates) the log, cutting off a last
+// line left incomplete by a crash.
+func New(cfg Config, store *features.Store, model *Model) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("engine: nil store")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, store: store, spec: store.Spec(), prior: store.Config().PriorStrength,
+		upserted: map[int64]struct{}{}, deleted: map[int64]struct{}{}, started: time.Now()}
+	var err error
+	if e.impCol, e.wtCol, err = rateColumns(store); err != nil {
+		return nil, err
+	}
+	if model != nil {
+		lv, err := e.newLive(model)
+		if err != nil {
+			return nil, err
+		}
+		e.live.Store(lv)
+	}
+	// The pools, from what the store holds now.
+	now := cfg.Clock().UnixMilli()
+	oldest := now - cfg.FreshWindow.Milliseconds()
+	for _, r := range store.ListReels(nil, func(r *features.ReelInfo) bool {
+		return r.Impressions < cfg.ExploreImpressions || (r.Upload >= oldest && r.Upload <= now)
+	}) {
+		if r.Upload >= oldest && r.Upload <= now {
+			e.fresh.add(r.ID, r.Upload, oldest, false)
+		}
+		if r.Impressions < cfg.ExploreImpressions {
+			e.explore.add(r.ID)
+		}
+	}
+	if cfg.EventLog != "" {
+		if e.log, err = openLog(cfg.EventLog); err != nil {
+			return nil, err
+		}
+	}
+	e.scratch.New = func() any { return newScratch() }
+	return e, nil
+}
+
+// rateColumns finds the reel features of the longest window that
+// exploration reads: log impressions and the smoothed watch-through rate.
+func rateColumns(store *features.Store) (imp, wt int, err error) {
+	ws := store.Config().Windows
+	w := 0
+	for i, d := range ws {
+		if d > ws[w] {
+			w = i
+		}
+	}
+	nth := func(prefix string) int {
+		k := 0
+		for j, name := range store.Spec().Reel {
+			if strings.HasPrefix(name, prefix) {
+				if k == w {
+					return j
+				}
+				k++
+			}
+		}
+		return -1
+	}
+	imp, wt = nth("reel_log_imp_"), nth("reel_wt_rate_")
+	if imp < 0 || wt < 0 {
+		return 0, 0, errors.New("engine: the store's reel features lack reel_log_imp_* or reel_wt_rate_*")
+	}
+	return imp, wt, nil
+}
+
+// newLive checks a model against the store and the configuration.
+func (e *Engine) newLive(m *Model) (*live, error) {
+	if err := m.bundle.Check(e.spec); err != nil {
+		return nil, fmt.Errorf("engine: model %q: %w", m.version, err)
+	}
+	r := m.bundle.Ranker
+	lv := &live{m: m, weights: append([]float32(nil), r.Weights...)}
+	for name, w := range e.cfg.Weights {
+		i := indexOf(r.Tasks, name)
+		if i < 0 {
+			return nil, fmt.Errorf("engine: model %q has no head %q to weigh (heads %v)", m.version, name, r.Tasks)
+		}
+		lv.weights[i] = w
+	}
+	lists := m.index.Options().Lists
+	lv.nprobe = e.cfg.Nprobe
+	if lv.nprobe == 0 {
+		lv.nprobe = max(1, lists/8)
+	}
+	lv.nprobe = min(lv.nprobe, lists)
+	return lv, nil
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// Model returns the model being served, or nil.
+func (e *Engine) Model() *Model {
+	if lv := e.live.Load(); lv != nil {
+		return lv.m
+	}
+	return nil
+}
+
+// Swap installs m as the served model and returns the one it replaces
+// (nil if none). Requests already running finish with the old model; the
+// next ones use m. Before installing it, Swap catches m's index up with
+// the engine's changes: the reels upserted since the engine started that
+// the index lacks are embedded with m's reel tower and added, and deleted
+// reels are removed. It is the seam for hot reload, rollback and A/B arms.
+func (e *Engine) Swap(m *Model) (*Model, error) {
+	if m == nil {
+		return nil, errors.New("engine: swap: nil model")
+	}
+	lv, err := e.newLive(m)
+	if err != nil {
+		return nil, err
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	ix := m.index
+	if ix.Trained() {
+		var add []int64
+		for id := range e.upserted {
+			if !ix.Contains(id) {
+				add = append(add, id)
+			}
+		}
+		if len(add) > 0 {
+			vecs, err := EmbedReels(e.store, m.bundle.ReelTower, add, e.embedTime())
+			if err != nil {
+				return nil, fmt.Errorf("engine: swap to %q: %w", m.version, err)
+			}
+			if err := ix.Add(add, vecs); err != nil {
+				return nil, fmt.Errorf("engine: swap to %q: %w", m.version, err)
+			}
+		}
+		for _, id := range e.fresh.pinnedIDs() {
+			if ix.Contains(id) {
+				e.fresh.unpin(id)
+			}
+		}
+	}
+	e.delMu.RLock()
+	for id := range e.deleted {
+		if ix.Contains(id) {
+			ix.Delete(id) // known to be there: no error
+		}
+	}
+	e.delMu.RUnlock()
+	old := e.live.Swap(lv)
+	if old == nil {
+		return nil, nil
+	}
+	return old.m, nil
+}
+
+// embedTime is the time reel features are computed as of for the index:
+// now, or the newest event when the store's events lie ahead of the clock
+// (a simulated world).
+func (e *Engine) embedTime() int64 {
+	return max(e.cfg.Clock().UnixMilli(), e.store.Stats().Newest)
+}
+
+// Close closes the event log. The engine must not be used after.
+func (e *Engine) Close() error {
+	if e.log != nil {
+		return e.log.close()
+	}
+	return nil
+}
+
+// StageStats are cumulative counters of Recommend since the engine
+// started, for the server to export.
+type StageStats struct {
+	// Requests counts Recommend calls; Errors those that failed, Deadline
+	// those among them that failed on their context.
+	Requests, Errors, Deadline uint64
+	// The time spent per stage, summed over the requests that reached it.
+	Features, Tower, ANN, Rank, Postrank, Total time.Duration
+	// Candidates per source, ranked, served, and the slots filled by an
+	// exploration draw, summed.
+	ANNCandidates, FreshCandidates, ExploreCandidates, Ranked, Items, ExploreSlots uint64
+}
+
+// Stats are the engine's counters and sizes.
+type Stats struct {
+	ModelVersion, Arm string
+	// IndexSize counts the live reels of the served model's index.
+	IndexSize int
+	// Users and Reels count what the feature store holds; Events the
+	// events it has applied.
+	Users, Reels int
+	Events       int64
+	// EventsAccepted and EventsRejected count Event's verdicts since start.
+	EventsAccepted, EventsRejected uint64
+	// FreshPool counts the reels uploaded within the fresh window (as of
+	// the last upload) and Pinned those waiting for an index;
+	// ExplorePool the reels with little evidence; Deleted the reels
+	// deleted since start.
+	FreshPool, Pinned, ExplorePool, Deleted int
+	// Scores, Searches, Upserts and Deletes count those calls.
+	Scores, Searches, Upserts, Deletes uint64
+	Recommend                          StageStats
+	Uptime                             time.Duration
+}
+
+// counters are the atomics behind Stats.
+type counters struct {
+	requests, errors, deadline                        atomic.Uint64
+	features, tower, ann, rank, postrank, total       atomic.Int64
+	annC, freshC, exploreC, ranked, items, exploreSlt atomic.Uint64
+	scores, searches, upserts, deletes                atomic.Uint64
+	accepted, rejected                                atomic.Uint64
+}
+
+func (c *counters) record(t *Timings, items, explored int, err error) {
+	c.requests.Add(1)
+	if err != nil {
+		c.errors.Add(1)
+		if isCtxErr(err) {
+			c.deadline.Add(1)
+		}
+	}
+	c.features.Add(int64(t.Features))
+	c.tower.Add(int64(t.Tower))
+	c.ann.Add(int64(t.ANN))
+	c.rank.Add(int64(t.Rank))
+	c.postrank.Add(int64(t.Postrank))
+	c.total.Add(int64(t.Total))
+	c.annC.Add(uint64(t.ANNCandidates))
+	c.freshC.Add(uint64(t.FreshCandidates))
+	c.exploreC.Add(uint64(t.ExploreCandidates))
+	c.ranked.Add(uint64(t.Ranked))
+	c.items.Add(uint64(items))
+	c.exploreSlt.Add(uint64(explored))
+}
+
+// Stats returns the engine's counters and sizes.
+func (e *Engine) Stats() Stats {
+	c := &e.ctr
+	st := Stats{
+		EventsAccepted: c.accepted.Load(), EventsRejected: c.rejected.Load(),
+		Scores: c.scores.Load(), Searches: c.searches.Load(), Upserts: c.upserts.Load(), Deletes: c.deletes.Load(),
+		Recommend: StageStats{
+			Requests: c.requests.Load(), Errors: c.errors.Load(), Deadline: c.deadline.Load(),
+			Features: time.Duration(c.features.Load()), Tower: time.Duration(c.tower.Load()), ANN: time.Duration(c.ann.Load()),
+			Rank: time.Duration(c.rank.Load()), Postrank: time.Duration(c.postrank.Load()), Total: time.Duration(c.total.Load()),
+			ANNCandidates: c.annC.Load(), FreshCandidates: c.freshC.Load(), ExploreCandidates: c.exploreC.Load(),
+			Ranked: c.ranked.Load(), Items: c.items.Load(), ExploreSlots: c.exploreSlt.Load(),
+		},
+		Uptime: time.Since(e.started),
+	}
+	if lv := e.live.Load(); lv != nil {
+		st.ModelVersion, st.Arm = lv.m.version, lv.m.arm
+		st.IndexSize = lv.m.index.Len()
+	}
+	ss := e.store.Stats()
+	st.Users, st.Reels, st.Events = ss.Users, ss.Reels, ss.Applied
+	st.FreshPool, st.Pinned = e.fresh.size()
+	st.ExplorePool = e.explore.size()
+	e.delMu.RLock()
+	st.Deleted = len(e.deleted)
+	e.delMu.RUnlock()
+	return st
+}
+
+// Health says whether the engine can serve: it needs a model, and reels
+// to recommend (in the index or the pools).
+func (e *Engine) Health() Health {
+	lv := e.live.Load()
+	if lv == nil {
+		return Health{Status: "no model"}
+	}
+	n := lv.m.index.Len()
+	fresh, pinned := e.fresh.size()
+	if n == 0 && fresh+pinned == 0 && e.explore.size() == 0 {
+		return Health{Status: fmt.Sprintf("model %s (arm %q): no reels to recommend", lv.m.version, lv.m.arm)}
+	}
+	return Health{OK: true, Status: fmt.Sprintf("serving model %s (arm %q), %d reels indexed", lv.m.version, lv.m.arm, n)}
+}
+
+// scratch is the per-request state, pooled.
+type scratch struct {
+	freq    features.Request
+	profile features.User
+	query   []float32
+	cands   []int64
+	src     []Source
+	seen    map[int64]int32
+	annEx   []int64
+	pool    []int64
+	scores  ranker.Scores
+	scorer  *ranker.Scorer
+	scorerM *ranker.Multitask
+	grad    []int64 // exploration-pool reels that have gathered enough evidence
+	pcg     *rand.PCG
+	rng     *rand.Rand
+	pr      postranker
+}
+
+func newScratch() *scratch {
+	s := &scratch{seen: make(map[int64]int32), pcg: rand.NewPCG(0, 0)}
+	s.rng = rand.New(s.pcg)
+	return s
+}
+
+// scorerFor returns the scratch's Scorer for ranker m, making one when the
+// model changed.
+func (s *scratch) scorerFor(m *ranker.Multitask) (*ranker.Scorer, error) {
+	if s.scorerM != m {
+		sc, err := m.NewScorer()
+		if err != nil {
+			return nil, err
+		}
+		s.scorer, s.scorerM = sc, m
+	}
+	return s.scorer, nil
+}
+
+// maxRetained bounds the candidates a pooled scratch keeps memory for.
+const maxRetained = 1 << 14
+
+func (e *Engine) getScratch() *scratch { return e.scratch.Get().(*scratch) }
+
+func (e *Engine) putScratch(s *scratch) {
+	if cap(s.cands) > maxRetained || len(s.seen) > maxRetained {
+		return // a request far over the usual size: let it go
+	}
+	s.freq.Reels = nil
+	s.freq.Context.Recent = nil
+	s.freq.Context.Profile = nil
+	e.scratch.Put(s)
+}

@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/features"
+)
+
+// Recommend answers a request with up to N reels for the user. See the
+// package doc for the pipeline. It fails with an error wrapping
+// ErrBadRequest, ErrUnavailable or the context's error.
+func (e *Engine) Recommend(ctx context.Context, req RecommendRequest) (*Response, error) {
+	out := new(Response)
+	if err := e.RecommendInto(ctx, &req, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecommendInto is Recommend writing into out, whose slices it reuses: a
+// server that keeps one Response per connection makes a request allocate
+// almost nothing.
+func (e *Engine) RecommendInto(ctx context.Context, req *RecommendRequest, out *Response) error {
+	start := time.Now()
+	out.Items = out.Items[:0]
+	out.Timings = Timings{}
+	explored, err := e.recommend(ctx, req, out, start)
+	out.Timings.Total = time.Since(start)
+	if err != nil {
+		out.Items = out.Items[:0]
+	}
+	e.ctr.record(&out.Timings, len(out.Items), explored, err)
+	return err
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// stageErr wraps the context's error with the stage it stopped before.
+func stageErr(ctx context.Context, stage string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("engine: recommend: before %s: %w", stage, err)
+	}
+	return nil
+}
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+}
+
+// checkContext validates a request's context and ids.
+func checkContext(user int64, c *Context) error {
+	switch {
+	case user < 0:
+		return badRequest("user %d is negative", user)
+	case c.Session < 0 || c.Position < 0:
+		return badRequest("negative session %d or position %d", c.Session, c.Position)
+	case c.Time < 0:
+		return badRequest("negative time %d", c.Time)
+	}
+	for i, id := range c.Recent {
+		if id < 0 {
+			return badRequest("recent reel %d is %d", i, id)
+		}
+	}
+	return nil
+}
+
+// featureContext fills the features' context of a request, with the
+// profile of an unknown user from its codes.
+func (e *Engine) featureContext(user int64, c *Context, prof *features.User) (features.Context, int64) {
+	t := c.Time
+	if t == 0 {
+		t = e.cfg.Clock().UnixMilli()
+	}
+	*prof = features.User{ID: user, Country: int(c.Country) - 1, Language: int(c.Language) - 1,
+		AgeBucket: int(c.AgeBucket) - 1, Device: int(c.Device) - 1}
+	return features.Context{Time: t, Session: c.Session, Position: int(c.Position), Recent: c.Recent, Profile: prof}, t
+}
+
+// featuresErr maps the store's errors: a time too far in the past or a
+// bad id is the request's fault.
+func featuresErr(op string, err error) error {
+	if errors.Is(err, features.ErrPast) || errors.Is(err, features.ErrBadID) {
+		return fmt.Errorf("%w: %s: %w", ErrBadRequest, op, err)
+	}
+	return fmt.Errorf("engine: %s: %w", op, err)
+}
+
+func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Response, start time.Time) (explored int, err error) {
+	if err := stageErr(ctx, "features"); err != nil {
+		return 0, err
+	}
+	if err := checkContext(req.User, &req.Context); err != nil {
+		return 0, fmt.Errorf("engine: recommend: %w", err)
+	}
+	if req.N < 1 || req.N > MaxN {
+		return 0, fmt.Errorf("engine: recommend: %w", badRequest("n = %d outside 1..%d", req.N, MaxN))
+	}
+	for i, id := range req.Exclude {
+		if id < 0 {
+			return 0, fmt.Errorf("engine: recommend: %w", badRequest("excluded reel %d is %d", i, id))
+		}
+	}
+	lv := e.live.Load()
+	if lv == nil {
+		return 0, fmt.Errorf("%w: recommend: no model", ErrUnavailable)
+	}
+	m := lv.m
+	out.Heads, out.ModelVersion, out.Arm = m.heads, m.version, m.arm
+	tm := &out.Timings
+	s := e.getScratch()
+	defer e.putScratch(s)
+
+	// The user's features.
+	fr := &s.freq
+	var t int64
+	fr.User = req.User
+	fr.Context, t = e.featureContext(req.User, &req.Context, &s.profile)
+	fr.Reels = s.cands[:0]
+	fr.Embeddings = true
+	if err := e.store.Features(fr); err != nil {
+		return 0, featuresErr("recommend: user features", err)
+	}
+	t1 := time.Now()
+	tm.Features = t1.Sub(start)
+	if err := stageErr(ctx, "tower"); err != nil {
+		return 0, err
+	}
+
+	// The user tower: the query vector.
+	tower := m.bundle.UserTower
+	s.query = grow(s.query, tower.Dim())
+	if err := tower.Embed(fr.UserVec, s.query); err != nil {
+		return 0, fmt.Errorf("engine: recommend: user tower: %w", err)
+	}
+	t2 := time.Now()
+	tm.Tower = t2.Sub(t1)
+	if err := stageErr(ctx, "ann"); err != nil {
+		return 0, err
+	}
+
+	// Recall: the index, the fresh pool, the exploration pool; filtered
+	// and deduplicated.
+	s.pcg.Seed(e.cfg.Seed, e.seq.Add(1))
+	counts, err := e.recall(s, req, lv, t)
+	if err != nil {
+		return 0, err
+	}
+	tm.ANNCandidates, tm.FreshCandidates, tm.ExploreCandidates = counts.ANNCandidates, counts.FreshCandidates, counts.ExploreCandidates
+	t3 := time.Now()
+	tm.ANN = t3.Sub(t2)
+	if err := stageErr(ctx, "features"); err != nil {
+		return 0, err
+	}
+
+	// The candidates' features.
+	n := len(s.cands)
+	tm.Ranked = uint32(n)
+	fr.Reels = s.cands
+	if err := e.store.Features(fr); err != nil {
+		return 0, featuresErr("recommend: candidate features", err)
+	}
+	t4 := time.Now()
+	tm.Features += t4.Sub(t3)
+	if err := stageErr(ctx, "rank"); err != nil {
+		return 0, err
+	}
+
+	// The ranker.
+	sc, err := s.scorerFor(m.bundle.Ranker)
+	if err != nil {
+		return 0, fmt.Errorf("engine: recommend: ranker: %w", err)
+	}
+	if err := sc.Score(fr, &s.scores); err != nil {
+		return 0, fmt.Errorf("engine: recommend: ranker: %w", err)
+	}
+	t5 := time.Now()
+	tm.Rank = t5.Sub(t4)
+	if err := stageErr(ctx, "postrank"); err != nil {
+		return 0, err
+	}
+
+	// Post-rank.
+	explored = e.postrank(s, lv, req, out)
+	tm.Postrank = time.Since(t5)
+	if len(s.grad) > 0 {
+		e.explore.remove(s.grad...)
+	}
+	return explored, nil
+}
+
+// recall gathers the candidates into s.cands (with their sources in
+// s.src): the index's K nearest to the query, then the fresh pool, then a
+// sample of the exploration pool, leaving out the request's exclusions
+// and the session's recent reels, each reel once.
+func (e *Engine) recall(s *scratch, req *RecommendRequest, lv *live, t int64) (Timings, error) {
+	clear(s.seen)
+	for _, id := range req.Exclude {
+		s.seen[id] = -1
+	}
+	for _, id := range req.Context.Recent {
+		s.seen[id] = -1
+	}
+	s.cands, s.src = s.cands[:0], s.src[:0]
+	add := func(id int64, src Source) bool {
+		if _, dup := s.seen[id]; dup {
+			return false
+		}
+		s.seen[id] = int32(len(s.cands))
+		s.cands = append(s.cands, id)
+		s.src = append(s.src, src)
+		return true
+	}
+	var tm Timings
+	if ix := lv.m.index; ix.Trained() && ix.Len() > 0 {
+		exclude := req.Exclude
+		if len(req.Context.Recent) > 0 {
+			s.annEx = append(append(s.annEx[:0], req.Exclude...), req.Context.Recent...)
+			exclude = s.annEx
+		}
+		res, err := ix.Search(s.query, ann.SearchOptions{K: e.cfg.K, NProbe: lv.nprobe, Exclude: exclude})
+		if err != nil && !errors.Is(err, ann.ErrEmpty) {
+			return tm, fmt.Errorf("engine: recommend: ann: %w", err)
+		}
+		for _, r := range res {
+			if add(r.ID, SourceANN) {
+				tm.ANNCandidates++
+			}
+		}
+	}
+	if e.cfg.FreshMax > 0 {
+		s.pool = e.fresh.newest(s.pool[:0], t-e.cfg.FreshWindow.Milliseconds(), t, e.cfg.FreshMax)
+		for _, id := range s.pool {
+			if add(id, SourceFresh) {
+				tm.FreshCandidates++
+			}
+		}
+	}
+	if e.cfg.ExploreMax > 0 {
+		s.pool = e.explore.sample(s.rng, e.cfg.ExploreMax, s.pool[:0])
+		for _, id := range s.pool {
+			if add(id, SourceExplore) {
+				tm.ExploreCandidates++
+			}
+		}
+	}
+	return tm, nil
+}
+
+// postrank turns the ranker's probabilities into the response: final
+// scores by the live weights, then the slots. It returns how many slots
+// exploration filled.
+func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Response) int {
+	n := len(s.cands)
+	T := s.scores.Tasks
+	p := &s.pr
+	p.reset(n)
+	w := lv.weights
+	nR := len(e.spec.Reel)
+	rv := s.freq.ReelVec
+	s.grad = s.grad[:0]
+	for i := range n {
+		probs := s.scores.Probs[i*T : (i+1)*T]
+		var sc float32
+		for t, pr := range probs {
+			sc += w[t] * pr
+		}
+		if math.IsNaN(float64(sc)) || math.IsInf(float64(sc), 0) {
+			sc = float32(math.Inf(-1))
+		}
+		p.score[i] = sc
+		// The reel's evidence over the longest window: impressions, and
+		// the smoothed watch-through rate, which is the mean of a Beta
+		// posterior with prior pseudo-impressions.
+		imp := math.Expm1(float64(rv[i*nR+e.impCol]))
+		unc := imp < e.cfg.ExploreImpressions
+		p.uncertain[i] = unc
+		if unc {
+			rate := min(max(float64(rv[i*nR+e.wtCol]), 1e-6), 1-1e-6)
+			k := imp + e.prior
+			p.alpha[i], p.beta[i] = rate*k, (1-rate)*k
+		} else if s.src[i] == SourceExplore {
+			s.grad = append(s.grad, s.cands[i])
+		}
+	}
+	p.author = e.store.ReelAuthors(s.cands, p.author[:0])
+	if r := req.Context.Recent; len(r) > 0 && e.cfg.DiversityWindow > 1 {
+		p.recent = e.store.ReelAuthors(r[max(0, len(r)-(e.cfg.DiversityWindow-1)):], p.recent[:0])
+	}
+	p.eps, p.mode, p.rounds = e.cfg.Epsilon, e.cfg.Exploration, e.cfg.ThompsonRounds
+	p.window, p.exploreMax = e.cfg.DiversityWindow, e.cfg.ExploreMax
+	slots := p.run(s.rng, req.N)
+
+	// The items; their probabilities share one slab.
+	k := len(slots)
+	if cap(out.Items) < k {
+		out.Items = make([]Item, k)
+	}
+	out.Items = out.Items[:k]
+	out.probs = grow(out.probs, k*T)
+	slab := out.probs
+	explored := 0
+	for j, sl := range slots {
+		i := int(sl.cand)
+		src := s.src[i]
+		if sl.explored {
+			src = SourceExplore
+			explored++
+		}
+		probs := slab[j*T : (j+1)*T : (j+1)*T]
+		copy(probs, s.scores.Probs[i*T:(i+1)*T])
+		out.Items[j] = Item{Reel: s.cands[i], Score: p.score[i], Probs: probs, Propensity: sl.prop, Source: src}
+	}
+	return explored
+}
