@@ -66,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdCPU(args[1:], stdout, stderr)
 	case "index":
 		return cmdIndex(args[1:], stdout, stderr)
+	case "train":
+		return cmdTrain(args[1:], stdout, stderr)
 	case "simulate":
 		return cmdSimulate(args[1:], stdout, stderr)
 	case "bench":

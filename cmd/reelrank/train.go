@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"time"
+
+	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/ranker"
+	"github.com/reelrank/reelrank/sim"
+	"github.com/reelrank/reelrank/train"
+)
+
+// The files `reelrank train --out DIR` writes.
+const (
+	trainBundleDir = "bundle"         // the model bundle (ranker.Save)
+	trainVectors   = "reels.fvecs"    // the reel tower's vectors of the catalogue
+	trainIDs       = "reels.ids"      // their reel ids, one per line
+	trainSnapshot  = "features.snap"  // the feature store after the log
+	trainIndex     = "reels.ivf"      // the index serve builds from the vectors
+)
+
+// cmdTrain runs `reelrank train`.
+func cmdTrain(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.String("events", "", "event log to train on (events.jsonl)")
+	out := fs.String("out", "", "folder to write the bundle, reel vectors and feature snapshot into")
+	world := fs.String("world", "", "simulated world the log belongs to: its catalogue and oracle (default: the log's folder)")
+	theta := fs.Float64("theta", 0, "watch-through threshold on the fraction watched (default: the feature store's, 0.8)")
+	ips := fs.Bool("ips", false, "weigh rows by clipped inverse propensity")
+	ipsClip := fs.Float64("ips-clip", 10, "clip inverse propensities at this multiple of their median")
+	validDays := fs.Int("valid-days", 1, "days held out for early stopping")
+	testDays := fs.Int("test-days", 2, "last days held out for the report")
+	epochs := fs.Int("epochs", 0, "most ranker epochs (0: default)")
+	towerEpochs := fs.Int("tower-epochs", 0, "two-tower epochs (0: default)")
+	mmoe := fs.Int("experts", 0, "MMoE experts instead of a shared bottom (0: shared bottom)")
+	precision := fs.String("precision", "auto", "served ranker precision: auto (bf16 if it costs < 0.001 AUC on every head), f32 or bf16")
+	users := fs.Int("retrieval-users", 500, "test users to evaluate retrieval on")
+	threads := fs.Int("threads", 0, "worker goroutines (0: all cores)")
+	seed := fs.Uint64("seed", 1, "seed")
+	version := fs.String("version", "", "model version (default: the validation day and the seed)")
+	asJSON := fs.Bool("json", false, "print one JSON object (the report)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("train: unexpected argument %q", fs.Arg(0))
+	}
+	if *events == "" || *out == "" {
+		return errors.New("train: --events and --out are required")
+	}
+	if *mmoe != 0 {
+		return errors.New("train: --experts: the trainer fits a shared bottom; MMoE inference exists in package ranker but training it is not supported")
+	}
+	cfg := train.Config{Theta: float32(*theta), IPS: *ips, IPSClip: *ipsClip, ValidDays: *validDays, TestDays: *testDays,
+		RetrievalUsers: *users, Threads: *threads, Seed: *seed, Version: *version}
+	cfg.Ranker.Epochs = *epochs
+	cfg.Towers.Epochs = *towerEpochs
+	switch *precision {
+	case "auto":
+		cfg.Precision = train.Auto
+	case "f32":
+		cfg.Precision = train.ForceF32
+	case "bf16":
+		cfg.Precision = train.ForceBF16
+	default:
+		return fmt.Errorf("train: --precision %q: want auto, f32 or bf16", *precision)
+	}
+	start := time.Now()
+	cfg.Log = func(format string, args ...any) {
+		fmt.Fprintf(stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	if *world == "" {
+		*world = filepath.Dir(*events)
+	}
+	w, err := sim.Open(*world)
+	if err != nil {
+		return fmt.Errorf("train: the catalogue: %w", err)
+	}
+	defer w.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := train.Run(ctx, w, *events, cfg)
+	if err != nil {
+		return err
+	}
+	if err := writeTraining(*out, res); err != nil {
+		return err
+	}
+	cfg.Log("wrote %s", *out)
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res.Report)
+	}
+	_, err = stdout.Write(res.Bundle.Report)
+	return err
+}
+
+// writeTraining writes a run's outputs into dir: the bundle folder, the
+// reel vectors with their ids, and the feature store's snapshot.
+func writeTraining(dir string, res *train.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := ranker.Save(filepath.Join(dir, trainBundleDir), res.Bundle); err != nil {
+		return err
+	}
+	dim := res.Bundle.ReelTower.Dim
+	if err := ann.WriteFvecs(filepath.Join(dir, trainVectors), ann.Vectors{Dim: dim, Data: res.ReelVectors}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := writeIDs(filepath.Join(dir, trainIDs), res.ReelIDs); err != nil {
+		return err
+	}
+	if err := res.Store.SaveSnapshot(filepath.Join(dir, trainSnapshot)); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// writeIDs writes one decimal id per line, atomically.
+func writeIDs(path string, ids []int64) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	bw := bufio.NewWriter(f)
+	var buf []byte
+	for _, id := range ids {
+		buf = strconv.AppendInt(buf[:0], id, 10)
+		buf = append(buf, '\n')
+		bw.Write(buf)
+	}
+	err = bw.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// readIDs reads a file of one decimal id per line; want is the number of
+// vectors the ids name.
+func readIDs(path string, want int) ([]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read ids: %w", err)
+	}
+	defer f.Close()
+	var ids []int64
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() {
+		line++
+		id, err := strconv.ParseInt(string(sc.Bytes()), 10, 64)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("read ids: %s line %d: %q is not a reel id", path, line, sc.Text())
+		}
+		ids = append(ids, id)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read ids: %s: %w", path, err)
+	}
+	if len(ids) != want {
+		return nil, fmt.Errorf("read ids: %s holds %d ids for %d vectors", path, len(ids), want)
+	}
+	return ids, nil
+}

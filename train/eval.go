@@ -1,0 +1,335 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/kernels"
+	"github.com/reelrank/reelrank/ranker"
+	"github.com/reelrank/reelrank/sim"
+)
+
+// Retrieval is evaluated at one instant, the start of the test days: the
+// oracle's 100 best reels for a user at that instant (sim.World.ScoreAll,
+// watch-through at Theta, over the reels uploaded by then) against the
+// 1,000 reels whose tower vectors score highest with the user's. Both
+// towers read the store's features as of that instant.
+const (
+	retrievalK      = 1000
+	retrievalOracle = 100
+)
+
+// retrievalSnap is the store's view at the first test instant: the
+// features of a sample of users and of every reel uploaded by then.
+type retrievalSnap struct {
+	time    int64
+	users   []int64
+	userVec []float32 // rows of len(Spec.User)
+	reels   []int64   // ids 1..n in upload order, as ScoreAll numbers them
+	reelVec []float32 // rows of len(Spec.Reel)
+	emb     []float32 // rows of EmbedDim
+}
+
+// take reads the store as of t. It samples users up front (the test rows
+// that say which users are active come later) and keeps those with test
+// rows at evaluation.
+func (rs *retrievalSnap) take(w *sim.World, s *features.Store, t int64) error {
+	rs.time = t
+	users := w.Users()
+	rng := rand.New(rand.NewPCG(uint64(t), 1))
+	n := min(len(users), 20_000)
+	for _, i := range rng.Perm(len(users))[:n] {
+		rs.users = append(rs.users, users[i].ID)
+	}
+	slices.Sort(rs.users)
+	req := &features.Request{Context: features.Context{Time: t}}
+	for _, u := range rs.users {
+		req.User = u
+		if err := s.Features(req); err != nil {
+			return fmt.Errorf("train: retrieval features of user %d: %w", u, err)
+		}
+		rs.userVec = append(rs.userVec, req.UserVec...)
+	}
+	for _, r := range w.Reels() {
+		if r.Upload <= t {
+			rs.reels = append(rs.reels, r.ID)
+		}
+	}
+	rv, emb, err := reelFeatures(s, rs.reels, t)
+	if err != nil {
+		return err
+	}
+	rs.reelVec, rs.emb = rv, emb
+	return nil
+}
+
+// reelFeatures returns the reel features and content embeddings of ids as
+// of t.
+func reelFeatures(s *features.Store, ids []int64, t int64) (reelVec, emb []float32, err error) {
+	req := &features.Request{Context: features.Context{Time: t}, Embeddings: true}
+	sp := s.Spec()
+	reelVec = make([]float32, 0, len(ids)*len(sp.Reel))
+	emb = make([]float32, 0, len(ids)*sp.EmbedDim)
+	const chunk = 4096
+	for lo := 0; lo < len(ids); lo += chunk {
+		req.Reels = ids[lo:min(lo+chunk, len(ids))]
+		if err := s.Features(req); err != nil {
+			return nil, nil, fmt.Errorf("train: reel features as of %s: %w", day0(t), err)
+		}
+		reelVec = append(reelVec, req.ReelVec...)
+		emb = append(emb, req.Emb...)
+	}
+	return reelVec, emb, nil
+}
+
+// embedCatalogue returns the reel tower's vectors of every reel of w as of
+// t, in id order.
+func embedCatalogue(w *sim.World, s *features.Store, rt *ranker.ReelTower, t int64) ([]int64, []float32, error) {
+	var ids []int64
+	for _, r := range w.Reels() {
+		ids = append(ids, r.ID)
+	}
+	rv, emb, err := reelFeatures(s, ids, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	vecs := make([]float32, len(ids)*rt.Dim)
+	if err := rt.EmbedBatch(ids, rv, emb, vecs); err != nil {
+		return nil, nil, fmt.Errorf("train: embed the catalogue: %w", err)
+	}
+	return ids, vecs, nil
+}
+
+// evaluate scores the test rows with the f32 and bf16 rankers, the oracle
+// and the popularity baseline, and measures each head.
+func evaluate(ctx context.Context, cfg *Config, w *sim.World, d *dataset, te span, f32, bf16 *ranker.Multitask) (*Report, error) {
+	n := te.len()
+	scores := [2][]float32{make([]float32, n*numHeads), make([]float32, n*numHeads)}
+	for k, m := range []*ranker.Multitask{f32, bf16} {
+		if err := scoreRows(ctx, cfg.Threads, d, te, m, scores[k]); err != nil {
+			return nil, err
+		}
+	}
+	oracle := make([]float32, n*numHeads)
+	parallel(n, cfg.Threads, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			i := te.lo + r
+			p := w.Probs(d.user[i], d.reel[i], sim.Context{Time: d.time[i], Position: int(d.pos[i]), Prev: d.prev[i]})
+			o := oracle[r*numHeads : (r+1)*numHeads]
+			o[headWatch] = float32(p.WatchThrough(float64(cfg.Theta)))
+			o[headLike], o[headComment], o[headShare], o[headFollow] = float32(p.Like), float32(p.Comment), float32(p.Share), float32(p.Follow)
+		}
+	})
+	// Popularity: the reel's positives of the head in every row before,
+	// a point-in-time count.
+	pop := make([]float32, n*numHeads)
+	counts := map[int64]*[numHeads]int32{}
+	for i := range d.n {
+		c := counts[d.reel[i]]
+		if c == nil {
+			c = new([numHeads]int32)
+			counts[d.reel[i]] = c
+		}
+		if i >= te.lo && i < te.hi {
+			for h := range numHeads {
+				pop[(i-te.lo)*numHeads+h] = float32(c[h])
+			}
+		}
+		for h := range numHeads {
+			if d.labels[i]&(1<<h) != 0 {
+				c[h]++
+			}
+		}
+	}
+	rep := &Report{}
+	labels := make([]bool, n)
+	col := func(src []float32, h int, rows []int) []float32 {
+		out := make([]float32, len(rows))
+		for k, r := range rows {
+			out[k] = src[r*numHeads+h]
+		}
+		return out
+	}
+	all := make([]int, n)
+	var explore []int
+	for r := range all {
+		all[r] = r
+		if d.explore[te.lo+r] {
+			explore = append(explore, r)
+		}
+	}
+	auc := func(s []float32, lab []bool) float64 {
+		a, err := AUC(s, lab, nil)
+		if err != nil {
+			return math.NaN()
+		}
+		return a
+	}
+	for h := range numHeads {
+		hr := HeadReport{Head: headNames[h]}
+		var pos int
+		for r := range n {
+			labels[r] = d.labels[te.lo+r]&(1<<h) != 0
+			if labels[r] {
+				pos++
+			}
+		}
+		hr.Positives, hr.BaseRate = pos, float64(pos)/float64(n)
+		m := col(scores[0], h, all)
+		hr.AUC = auc(m, labels)
+		hr.AUCBF16 = auc(col(scores[1], h, all), labels)
+		hr.OracleAUC = auc(col(oracle, h, all), labels)
+		hr.PopularityAUC = auc(col(pop, h, all), labels)
+		if e, err := ECE(m, labels, nil, 20); err == nil {
+			hr.ECE = e
+		}
+		if e, err := ECE(col(oracle, h, all), labels, nil, 20); err == nil {
+			hr.OracleECE = e
+		}
+		if l, err := LogLoss(m, labels, nil); err == nil {
+			hr.LogLoss = l
+		}
+		hr.OracleShare = (hr.AUC - 0.5) / (hr.OracleAUC - 0.5)
+		if len(explore) > 0 {
+			el := make([]bool, len(explore))
+			for k, r := range explore {
+				el[k] = labels[r]
+			}
+			hr.Explore = &SliceReport{Rows: len(explore), AUC: auc(col(scores[0], h, explore), el),
+				OracleAUC: auc(col(oracle, h, explore), el), PopularityAUC: auc(col(pop, h, explore), el)}
+		}
+		if !math.IsNaN(hr.AUC) && !math.IsNaN(hr.AUCBF16) {
+			rep.BF16MaxAUCLoss = max(rep.BF16MaxAUCLoss, hr.AUC-hr.AUCBF16)
+		}
+		rep.Heads = append(rep.Heads, hr)
+	}
+	return rep, nil
+}
+
+// scoreRows scores each row of s with m, one row a request.
+func scoreRows(ctx context.Context, threads int, d *dataset, s span, m *ranker.Multitask, out []float32) error {
+	if err := m.Prepare(); err != nil {
+		return fmt.Errorf("train: evaluate: %w", err)
+	}
+	nu, nr := len(d.spec.User), len(d.spec.Reel)
+	errs := make([]error, threads)
+	parallel(s.len(), threads, func(wi, lo, hi int) {
+		sc, err := m.NewScorer()
+		if err != nil {
+			errs[wi] = err
+			return
+		}
+		var res ranker.Scores
+		for r := lo; r < hi; r++ {
+			if r%4096 == 0 && ctx.Err() != nil {
+				errs[wi] = ctx.Err()
+				return
+			}
+			i := s.lo + r
+			x := d.row(i)
+			in := ranker.Inputs{User: x[:nu], Reel: x[nu : nu+nr], Cross: x[nu+nr:], Emb: d.embRow(i), N: 1}
+			if err := sc.ScoreInputs(in, &res); err != nil {
+				errs[wi] = fmt.Errorf("train: evaluate row %d: %w", i, err)
+				return
+			}
+			copy(out[r*numHeads:(r+1)*numHeads], res.Probs[:numHeads])
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// evaluateRetrieval measures recall@1000 of the oracle's top 100 for the
+// towers and for the most popular reels of the training and validation
+// days.
+func evaluateRetrieval(ctx context.Context, cfg *Config, w *sim.World, d *dataset, tr, te span, rs *retrievalSnap,
+	ut *ranker.UserTower, rt *ranker.ReelTower, rep *Report, rng *rand.Rand) error {
+	active := map[int64]bool{}
+	for i := te.lo; i < te.hi; i++ {
+		active[d.user[i]] = true
+	}
+	nu := len(d.spec.User)
+	var users []int
+	for k, u := range rs.users {
+		if active[u] {
+			users = append(users, k)
+		}
+	}
+	rng.Shuffle(len(users), func(i, j int) { users[i], users[j] = users[j], users[i] })
+	users = users[:min(len(users), cfg.RetrievalUsers)]
+	if len(users) == 0 {
+		return errNoUsers
+	}
+	D := rt.Dim
+	vecs := make([]float32, len(rs.reels)*D)
+	if err := rt.EmbedBatch(rs.reels, rs.reelVec, rs.emb, vecs); err != nil {
+		return fmt.Errorf("train: retrieval: %w", err)
+	}
+	// Popularity: the most watched-through reels before the test days.
+	watched := map[int64]float32{}
+	for i := range te.lo {
+		if d.labels[i]&(1<<headWatch) != 0 {
+			watched[d.reel[i]]++
+		}
+	}
+	popScore := make([]float32, len(rs.reels))
+	for k, id := range rs.reels {
+		popScore[k] = watched[id]
+	}
+	popTop := TopK(popScore, rs.reels, retrievalK)
+	known := 0
+	for _, id := range rs.reels {
+		if k, err := rt.Known(id); err == nil && k {
+			known++
+		}
+	}
+	recall := make([]float64, len(users))
+	popRecall := make([]float64, len(users))
+	errs := make([]error, cfg.Threads)
+	parallel(len(users), cfg.Threads, func(wi, lo, hi int) {
+		q := make([]float32, D)
+		scores := make([]float32, len(rs.reels))
+		var oracle []float32
+		for k := lo; k < hi; k++ {
+			if ctx.Err() != nil {
+				errs[wi] = ctx.Err()
+				return
+			}
+			u := users[k]
+			if err := ut.Embed(rs.userVec[u*nu:(u+1)*nu], q); err != nil {
+				errs[wi] = fmt.Errorf("train: retrieval: %w", err)
+				return
+			}
+			for r := range rs.reels {
+				scores[r] = kernels.Dot(q, vecs[r*D:(r+1)*D])
+			}
+			got := TopK(scores, rs.reels, retrievalK)
+			oracle = w.ScoreAll(rs.users[u], rs.time, float64(cfg.Theta), oracle)
+			if len(oracle) != len(rs.reels) {
+				errs[wi] = fmt.Errorf("train: retrieval: the oracle scores %d reels, the catalogue holds %d by %s", len(oracle), len(rs.reels), day0(rs.time))
+				return
+			}
+			best := TopK(oracle, rs.reels, retrievalOracle)
+			recall[k], _ = RecallAtK(got, best, retrievalK)
+			popRecall[k], _ = RecallAtK(popTop, best, retrievalK)
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	rep.Retrieval = RetrievalReport{Users: len(users), Catalogue: len(rs.reels), IDVectors: len(rt.IDs), CatalogueWithID: known,
+		At: day0(rs.time), Recall: mean(recall), PopularityRecall: mean(popRecall)}
+	return nil
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(max(len(v), 1))
+}

@@ -1,0 +1,210 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/sim"
+)
+
+// Report is a training run's evaluation on its test days; the bundle
+// carries it as report.json and report.md.
+type Report struct {
+	Version   string          `json:"version"`
+	Data      DataReport      `json:"data"`
+	Heads     []HeadReport    `json:"heads"`
+	Retrieval RetrievalReport `json:"retrieval"`
+	// Precision is the served ranker's arithmetic, "f32" or "bf16";
+	// BF16MaxAUCLoss is the most test AUC a head loses to bf16.
+	Precision      string        `json:"precision"`
+	BF16MaxAUCLoss float64       `json:"bf16_max_auc_loss"`
+	Ranker         RankerReport  `json:"ranker"`
+	Towers         TowersReport  `json:"towers"`
+	Seconds        Seconds       `json:"seconds"`
+	Config         ConfigSummary `json:"config"`
+}
+
+// DataReport describes the rows and their split.
+type DataReport struct {
+	Events     int64  `json:"events"`
+	Refused    int64  `json:"refused"`
+	Rows       int    `json:"rows"`
+	TrainRows  int    `json:"train_rows"`
+	ValidRows  int    `json:"valid_rows"`
+	TestRows   int    `json:"test_rows"`
+	TrainFrom  string `json:"train_from"`
+	ValidFrom  string `json:"valid_from"`
+	TestFrom   string `json:"test_from"`
+	TestTo     string `json:"test_to"`
+	Users      int    `json:"users"`
+	Reels      int    `json:"reels"`
+	ExploreArm string `json:"explore_arm"`
+}
+
+// HeadReport measures one head on the test days.
+type HeadReport struct {
+	Head      string  `json:"head"`
+	Positives int     `json:"positives"`
+	BaseRate  float64 `json:"base_rate"`
+	AUC       float64 `json:"auc"`
+	AUCBF16   float64 `json:"auc_bf16"`
+	// OracleAUC is the AUC of the simulator's true probabilities: the best
+	// any model can do on these rows.
+	OracleAUC     float64 `json:"oracle_auc"`
+	PopularityAUC float64 `json:"popularity_auc"`
+	// OracleShare is (AUC - 0.5)/(OracleAUC - 0.5).
+	OracleShare float64      `json:"oracle_share"`
+	ECE         float64      `json:"ece"`
+	OracleECE   float64      `json:"oracle_ece"`
+	LogLoss     float64      `json:"log_loss"`
+	Explore     *SliceReport `json:"explore,omitempty"`
+}
+
+// SliceReport measures a head on a slice of the test rows.
+type SliceReport struct {
+	Rows          int     `json:"rows"`
+	AUC           float64 `json:"auc"`
+	OracleAUC     float64 `json:"oracle_auc"`
+	PopularityAUC float64 `json:"popularity_auc"`
+}
+
+// RetrievalReport measures the towers.
+type RetrievalReport struct {
+	Users            int     `json:"users"`
+	At               string  `json:"at"`
+	Catalogue        int     `json:"catalogue"`
+	IDVectors        int     `json:"id_vectors"`
+	CatalogueWithID  int     `json:"catalogue_with_id"`
+	Recall           float64 `json:"recall_at_1000_of_oracle_top100"`
+	PopularityRecall float64 `json:"popularity_recall_at_1000_of_oracle_top100"`
+}
+
+// RankerReport records the ranker's training.
+type RankerReport struct {
+	Hidden []int         `json:"hidden"`
+	Epochs []rankerEpoch `json:"epochs"`
+}
+
+// TowersReport records the towers' training.
+type TowersReport struct {
+	Dim       int       `json:"dim"`
+	Positives int       `json:"positives"`
+	Loss      []float64 `json:"in_batch_loss"`
+}
+
+// Seconds is where the run spent its time.
+type Seconds struct {
+	Replay float64 `json:"replay"`
+	Ranker float64 `json:"ranker"`
+	Towers float64 `json:"towers"`
+	Eval   float64 `json:"eval"`
+	Total  float64 `json:"total"`
+}
+
+// ConfigSummary is the configuration that shaped the labels and weights.
+type ConfigSummary struct {
+	Theta       float32 `json:"theta"`
+	LabelWindow string  `json:"label_window"`
+	IPS         bool    `json:"ips"`
+	IPSClip     float64 `json:"ips_clip"`
+	Seed        uint64  `json:"seed"`
+	Threads     int     `json:"threads"`
+}
+
+func (r *Report) fill(cfg *Config, w *sim.World, d *dataset, tr, va, te span, st features.ReplayStats, epochs []rankerEpoch, towerLoss []float64) {
+	at := func(i int) string { return time.UnixMilli(d.time[i]).UTC().Format(time.RFC3339) }
+	r.Data = DataReport{Events: st.Events, Refused: st.Refused, Rows: d.n, TrainRows: tr.len(), ValidRows: va.len(), TestRows: te.len(),
+		TrainFrom: at(tr.lo), ValidFrom: at(va.lo), TestFrom: at(te.lo), TestTo: at(te.hi - 1),
+		Users: len(w.Users()), Reels: len(w.Reels()), ExploreArm: cfg.ExploreArm}
+	r.Ranker = RankerReport{Hidden: cfg.Ranker.Hidden, Epochs: epochs}
+	r.Towers = TowersReport{Dim: cfg.Towers.Dim, Loss: towerLoss}
+	for i := tr.lo; i < tr.hi; i++ {
+		if d.labels[i]&(1<<headWatch) != 0 {
+			r.Towers.Positives++
+		}
+	}
+	r.Config = ConfigSummary{Theta: cfg.Theta, LabelWindow: cfg.LabelWindow.String(), IPS: cfg.IPS, IPSClip: cfg.IPSClip, Seed: cfg.Seed, Threads: cfg.Threads}
+}
+
+// jsonFloat keeps NaN (a metric with no data) out of the JSON as null.
+func (r *Report) sanitized() *Report {
+	c := *r
+	c.Heads = append([]HeadReport(nil), r.Heads...)
+	fix := func(v *float64) {
+		if math.IsNaN(*v) || math.IsInf(*v, 0) {
+			*v = -1
+		}
+	}
+	for i := range c.Heads {
+		h := &c.Heads[i]
+		for _, v := range []*float64{&h.AUC, &h.AUCBF16, &h.OracleAUC, &h.PopularityAUC, &h.OracleShare, &h.ECE, &h.OracleECE, &h.LogLoss} {
+			fix(v)
+		}
+		if h.Explore != nil {
+			e := *h.Explore
+			for _, v := range []*float64{&e.AUC, &e.OracleAUC, &e.PopularityAUC} {
+				fix(v)
+			}
+			h.Explore = &e
+		}
+	}
+	fix(&c.BF16MaxAUCLoss)
+	return &c
+}
+
+// render returns report.md and report.json. A metric that could not be
+// measured (a head with no positive on the test days) is -1 in the JSON
+// and "n/a" in the text.
+func (r *Report) render() (md, js []byte, err error) {
+	s := r.sanitized()
+	js, err = json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, nil, fmt.Errorf("train: report: %w", err)
+	}
+	js = append(js, '\n')
+	f := func(v float64) string {
+		if v < 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.4f", v)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Model %s\n\n", r.Version)
+	d := &r.Data
+	fmt.Fprintf(&b, "Trained on %d rows from %s, validated on %d from %s, tested on %d from %s to %s.\n", d.TrainRows, d.TrainFrom, d.ValidRows, d.ValidFrom, d.TestRows, d.TestFrom, d.TestTo)
+	fmt.Fprintf(&b, "Watch-through: fraction watched ≥ %.2f without a skip; labels within %s of the impression; IPS weighting %v.\n\n", r.Config.Theta, r.Config.LabelWindow, r.Config.IPS)
+	b.WriteString("## Ranker, test days\n\n")
+	b.WriteString("| head | positives | AUC | AUC bf16 | oracle AUC | popularity AUC | share of oracle lift | ECE | oracle ECE |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, h := range s.Heads {
+		fmt.Fprintf(&b, "| %s | %d (%.2f%%) | %s | %s | %s | %s | %s | %s | %s |\n", h.Head, h.Positives, 100*h.BaseRate,
+			f(h.AUC), f(h.AUCBF16), f(h.OracleAUC), f(h.PopularityAUC), f(h.OracleShare), f(h.ECE), f(h.OracleECE))
+	}
+	if len(s.Heads) > 0 && s.Heads[0].Explore != nil {
+		fmt.Fprintf(&b, "\nExploration slice (arm %q, %d rows):\n\n", d.ExploreArm, s.Heads[0].Explore.Rows)
+		b.WriteString("| head | AUC | oracle AUC | popularity AUC |\n| --- | ---: | ---: | ---: |\n")
+		for _, h := range s.Heads {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", h.Head, f(h.Explore.AUC), f(h.Explore.OracleAUC), f(h.Explore.PopularityAUC))
+		}
+	}
+	fmt.Fprintf(&b, "\nServed precision: %s (bf16 costs at most %.5f AUC on a head).\n\n", r.Precision, s.BF16MaxAUCLoss)
+	rr := &r.Retrieval
+	b.WriteString("## Retrieval\n\n")
+	fmt.Fprintf(&b, "At %s over %d reels (%d with an id vector), %d test users: recall@1000 of the oracle's top 100 is %.4f for the towers, %.4f for the 1,000 most watched reels.\n\n",
+		rr.At, rr.Catalogue, rr.CatalogueWithID, rr.Users, rr.Recall, rr.PopularityRecall)
+	b.WriteString("## Training\n\n")
+	for _, e := range r.Ranker.Epochs {
+		fmt.Fprintf(&b, "- ranker epoch %d: training loss %.5f, validation loss %.5f, %.1f s\n", e.Epoch, e.TrainLoss, e.ValidLoss, e.Seconds)
+	}
+	for i, l := range r.Towers.Loss {
+		fmt.Fprintf(&b, "- towers epoch %d: in-batch loss %.4f\n", i+1, l)
+	}
+	sec := &r.Seconds
+	fmt.Fprintf(&b, "\nTime: %.1f s in all (replay and features %.1f, ranker %.1f, towers %.1f, evaluation %.1f), %d threads.\n",
+		sec.Total, sec.Replay, sec.Ranker, sec.Towers, sec.Eval, r.Config.Threads)
+	return b.Bytes(), js, nil
+}

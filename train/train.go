@@ -1,0 +1,357 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/ranker"
+	"github.com/reelrank/reelrank/sim"
+)
+
+// PrecisionChoice says which arithmetic the bundle's ranker serves in.
+type PrecisionChoice uint8
+
+const (
+	// Auto serves bf16 when it costs less than MaxBF16AUCLoss of test AUC
+	// on every head, f32 otherwise.
+	Auto PrecisionChoice = iota
+	// ForceF32 always serves f32.
+	ForceF32
+	// ForceBF16 always serves bf16.
+	ForceBF16
+)
+
+// MaxBF16AUCLoss is the most test AUC a head may lose to bf16 inference
+// for Auto to choose it.
+const MaxBF16AUCLoss = 0.001
+
+// Config configures a training run. The zero value trains the default
+// models.
+type Config struct {
+	// Theta is the fraction of a reel that must be watched, without a
+	// skip, for a watch-through (default: the store's WatchThrough, 0.8).
+	Theta float32
+	// LabelWindow is how long after an impression its outcomes count
+	// (default 30 min).
+	LabelWindow time.Duration
+	// ValidDays and TestDays are the days of the log, counted back from
+	// its last day, held out for early stopping and for the report
+	// (default 1 and 2). Training uses every day before them.
+	ValidDays, TestDays int
+	// IPS weighs training rows by their clipped inverse serving
+	// propensity: w = min(1/p, IPSClip·median(1/p)), scaled to mean 1.
+	IPS     bool
+	IPSClip float64 // default 10
+	// ExploreArm names the exploration arm whose impressions form the
+	// report's exploration slice (default "explore").
+	ExploreArm string
+	Ranker     RankerConfig
+	Towers     TowerConfig
+	Precision  PrecisionChoice
+	// RetrievalUsers is the number of test users retrieval is evaluated
+	// on (default 500).
+	RetrievalUsers int
+	// Threads bounds the worker goroutines (default GOMAXPROCS).
+	Threads int
+	// Seed seeds every random choice; the same seed, data and thread
+	// count give the same models.
+	Seed uint64
+	// Version names the bundle's model version (default derived from the
+	// data's time range).
+	Version string
+	// Store configures the feature store (its EmbedDim must be the
+	// world's; zero takes the world's).
+	Store features.Config
+	// Log receives progress lines; nil is silent.
+	Log func(format string, args ...any)
+}
+
+func (c *Config) fill(w *sim.World) {
+	if c.Store.EmbedDim == 0 {
+		c.Store.EmbedDim = w.Config().EmbedDim
+	}
+	if c.Store.WatchThrough == 0 && c.Theta > 0 {
+		c.Store.WatchThrough = c.Theta
+	}
+	if c.Theta == 0 {
+		c.Theta = features.DefaultConfig().WatchThrough
+		if c.Store.WatchThrough > 0 {
+			c.Theta = c.Store.WatchThrough
+		}
+	}
+	if c.LabelWindow <= 0 {
+		c.LabelWindow = 30 * time.Minute
+	}
+	if c.ValidDays <= 0 {
+		c.ValidDays = 1
+	}
+	if c.TestDays <= 0 {
+		c.TestDays = 2
+	}
+	if c.IPSClip <= 0 {
+		c.IPSClip = 10
+	}
+	if c.ExploreArm == "" {
+		c.ExploreArm = "explore"
+	}
+	if c.RetrievalUsers <= 0 {
+		c.RetrievalUsers = 500
+	}
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	if c.Log == nil {
+		c.Log = func(string, ...any) {}
+	}
+	c.Ranker.fill()
+	c.Towers.fill()
+}
+
+func (c *Config) check(w *sim.World) error {
+	days := w.Config().Days
+	switch {
+	case !(c.Theta > 0 && c.Theta <= 1):
+		return fmt.Errorf("train: theta %v outside (0, 1]", c.Theta)
+	case c.ValidDays+c.TestDays >= days:
+		return fmt.Errorf("train: %d validation and %d test days leave no training day of %d", c.ValidDays, c.TestDays, days)
+	case c.Threads > 1024:
+		return fmt.Errorf("train: %d threads", c.Threads)
+	case c.Precision > ForceBF16:
+		return fmt.Errorf("train: unknown precision choice %d", c.Precision)
+	}
+	if err := c.Ranker.check(); err != nil {
+		return err
+	}
+	return c.Towers.check()
+}
+
+// Result is a training run's output.
+type Result struct {
+	// Bundle holds the ranker, both towers and the report.
+	Bundle *ranker.Bundle
+	// Report is the evaluation on the test days.
+	Report *Report
+	// ReelIDs and ReelVectors are the reel tower's unit vectors of every
+	// reel in the catalogue at the end of the log, rows of Dim values:
+	// what the ANN index is built from.
+	ReelIDs     []int64
+	ReelVectors []float32
+	// Store is the feature store after the whole log: serving goes on
+	// from it.
+	Store *features.Store
+}
+
+// Run trains the ranker and the two towers on the event log at events,
+// for the catalogue of the simulated world w (profiles, reels, authors,
+// follows), and evaluates them on the held-out test days against the
+// world's oracle and a popularity baseline.
+func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result, error) {
+	start := time.Now()
+	cfg.fill(w)
+	if err := cfg.check(w); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7261696e))
+	store, err := features.NewStore(cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := LoadWorld(w, store); err != nil {
+		return nil, err
+	}
+	wc := w.Config()
+	day := int64(24 * time.Hour / time.Millisecond)
+	begin := wc.Start.UnixMilli()
+	end := begin + int64(wc.Days)*day
+	testFrom := end - int64(cfg.TestDays)*day
+	validFrom := testFrom - int64(cfg.ValidDays)*day
+	cfg.Log("catalogue: %d users, %d reels; training days %s – %s, validation to %s, test to %s",
+		len(w.Users()), len(w.Reels()), day0(begin), day0(validFrom), day0(testFrom), day0(end))
+
+	// Replay the log: rows in time order, and the catalogue's reel
+	// features as of the first test instant for the retrieval evaluation.
+	f, err := os.Open(events)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer f.Close()
+	rd := eventlog.NewReader(f, eventlog.Options{Tolerance: cfg.Store.Tolerance})
+	ds := newDataset(store.Spec())
+	rs := &retrievalSnap{}
+	var snapErr error
+	var last int64 // the newest event applied
+	t0 := time.Now()
+	st, err := store.Replay(rd, features.ReplayOptions{
+		LabelWindow: cfg.LabelWindow, Embeddings: true,
+		Emit: func(b *features.RowBatch) error {
+			ds.add(b, cfg.Theta, cfg.ExploreArm)
+			return nil
+		},
+		Progress: func(_ int64, newest int64) {
+			last = newest
+			if newest >= testFrom && rs.time == 0 && snapErr == nil {
+				snapErr = rs.take(w, store, newest)
+			}
+		},
+	})
+	if err != nil && !features.IsApplyError(err) {
+		return nil, fmt.Errorf("train: replay %s: %w", events, err)
+	}
+	if snapErr != nil {
+		return nil, snapErr
+	}
+	rep := rd.Report()
+	cfg.Log("replay: %d events, %d rows, %d refused, %d bad lines in %.1f s", st.Events, ds.n, st.Refused, rep.Bad, time.Since(t0).Seconds())
+	if rs.time == 0 {
+		return nil, fmt.Errorf("train: the log ends before its test days begin (%s): %w", day0(testFrom), ErrNoData)
+	}
+	tr := span{0, ds.splitAt(validFrom)}
+	va := span{tr.hi, ds.splitAt(testFrom)}
+	te := span{va.hi, ds.n}
+	if tr.len() < cfg.Ranker.Batch || va.len() == 0 || te.len() == 0 {
+		return nil, fmt.Errorf("train: %d training, %d validation and %d test rows: %w", tr.len(), va.len(), te.len(), ErrNoData)
+	}
+	weights := ds.weights(tr, false, 0)
+	if cfg.IPS {
+		weights = ipsWeights(ds, tr, cfg.IPSClip)
+	}
+
+	// The ranker.
+	t0 = time.Now()
+	rt := newRankerTrainer(cfg.Ranker, ds, tr, weights, cfg.Threads, rng, cfg.Log)
+	epochs, err := rt.fit(ctx, tr, va, rng)
+	if err != nil {
+		return nil, err
+	}
+	rankerSecs := time.Since(t0).Seconds()
+
+	// The towers.
+	t0 = time.Now()
+	tt, err := newTowerTrainer(cfg.Towers, ds, tr, cfg.Threads, rng, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	towerLoss, err := tt.train(ctx, rng)
+	if err != nil {
+		return nil, err
+	}
+	ut, rtw, err := tt.export()
+	if err != nil {
+		return nil, err
+	}
+	towerSecs := time.Since(t0).Seconds()
+
+	// Evaluation and precision.
+	t0 = time.Now()
+	f32, err := rt.export(ranker.F32)
+	if err != nil {
+		return nil, err
+	}
+	bf16, err := rt.export(ranker.BF16)
+	if err != nil {
+		return nil, err
+	}
+	report, err := evaluate(ctx, &cfg, w, ds, te, f32, bf16)
+	if err != nil {
+		return nil, err
+	}
+	if err := evaluateRetrieval(ctx, &cfg, w, ds, tr, te, rs, ut, rtw, report, rng); err != nil {
+		return nil, err
+	}
+	model := f32
+	switch cfg.Precision {
+	case Auto:
+		if report.BF16MaxAUCLoss < MaxBF16AUCLoss {
+			model = bf16
+		}
+	case ForceBF16:
+		model = bf16
+	}
+	report.Precision = model.Precision.String()
+	evalSecs := time.Since(t0).Seconds()
+
+	// The catalogue's reel vectors as of the end of the log.
+	ids, vecs, err := embedCatalogue(w, store, rtw, max(end, last))
+	if err != nil {
+		return nil, err
+	}
+
+	report.fill(&cfg, w, ds, tr, va, te, st, epochs, towerLoss)
+	report.Seconds = Seconds{Replay: 0, Ranker: rankerSecs, Towers: towerSecs, Eval: evalSecs}
+	report.Seconds.Total = time.Since(start).Seconds()
+	report.Seconds.Replay = report.Seconds.Total - rankerSecs - towerSecs - evalSecs
+	version := cfg.Version
+	if version == "" {
+		version = fmt.Sprintf("%s.%d", time.UnixMilli(ds.time[va.lo]).UTC().Format("2006-01-02"), cfg.Seed)
+	}
+	report.Version = version
+	md, js, err := report.render()
+	if err != nil {
+		return nil, err
+	}
+	b := &ranker.Bundle{Version: version, Spec: store.Spec(), Ranker: model, UserTower: ut, ReelTower: rtw,
+		TrainFrom: time.UnixMilli(ds.time[0]).UTC(), TrainTo: time.UnixMilli(ds.time[va.lo-1]).UTC(),
+		Created: time.Now().UTC(), Report: md, ReportJSON: js}
+	if err := b.Validate(); err != nil {
+		return nil, fmt.Errorf("train: bundle: %w", err)
+	}
+	return &Result{Bundle: b, Report: report, ReelIDs: ids, ReelVectors: vecs, Store: store}, nil
+}
+
+func day0(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02") }
+
+// ipsWeights are min(1/p, clip·median(1/p)) over the span, scaled to mean 1.
+func ipsWeights(d *dataset, s span, clip float64) []float32 {
+	inv := make([]float32, 0, s.len())
+	for i := s.lo; i < s.hi; i++ {
+		inv = append(inv, 1/d.prop[i])
+	}
+	slices.Sort(inv)
+	limit := float32(float64(inv[len(inv)/2]) * clip)
+	return d.weights(s, true, limit)
+}
+
+// fit trains the ranker with early stopping on the validation loss.
+func (rt *rankerTrainer) fit(ctx context.Context, tr, va span, rng *rand.Rand) ([]rankerEpoch, error) {
+	perm := make([]int, tr.len())
+	for i := range perm {
+		perm[i] = tr.lo + i
+	}
+	h := adamHyper{lr: rt.cfg.LR, b1: 0.9, b2: 0.999, eps: 1e-8}
+	best := rt.validLoss(va)
+	rt.log("ranker: %d training rows, %d validation rows; initial validation loss %.5f", tr.len(), va.len(), best)
+	bestW := rt.snapshot()
+	var epochs []rankerEpoch
+	since := 0
+	for ep := range rt.cfg.Epochs {
+		t0 := time.Now()
+		rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		loss, err := rt.epoch(ctx, perm, &h)
+		if err != nil {
+			return nil, fmt.Errorf("train: ranker: %w", err)
+		}
+		vl := rt.validLoss(va)
+		e := rankerEpoch{Epoch: ep + 1, TrainLoss: loss, ValidLoss: vl, Seconds: time.Since(t0).Seconds()}
+		epochs = append(epochs, e)
+		rt.log("ranker: epoch %d: training loss %.5f, validation loss %.5f (%.1f s)", e.Epoch, loss, vl, e.Seconds)
+		if vl < best {
+			best, bestW, since = vl, rt.snapshot(), 0
+		} else if since++; since >= rt.cfg.Patience {
+			break
+		}
+		h.lr *= rt.cfg.LRDecay
+	}
+	rt.restore(bestW)
+	return epochs, nil
+}
+
+// errNoUsers is returned when no test user can be evaluated.
+var errNoUsers = errors.New("train: no test user to evaluate retrieval on")
