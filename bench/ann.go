@@ -65,6 +65,15 @@ type ANNRow struct {
 // BuildIndex trains an index on base and adds every vector under its row
 // number, returning the time both took.
 func BuildIndex(base ann.Vectors, opt ann.Options) (*ann.Index, time.Duration, error) {
+	return BuildIndexIDs(base, nil, opt)
+}
+
+// BuildIndexIDs is BuildIndex with the vectors' ids given: ids[i] names
+// row i (nil: the row numbers).
+func BuildIndexIDs(base ann.Vectors, ids []int64, opt ann.Options) (*ann.Index, time.Duration, error) {
+	if ids != nil && len(ids) != base.Len() {
+		return nil, 0, fmt.Errorf("bench: %d ids for %d vectors", len(ids), base.Len())
+	}
 	start := time.Now()
 	opt.Dim = base.Dim
 	ix, err := ann.New(opt)
@@ -74,9 +83,11 @@ func BuildIndex(base ann.Vectors, opt ann.Options) (*ann.Index, time.Duration, e
 	if err := ix.Train(base.Data); err != nil {
 		return nil, 0, err
 	}
-	ids := make([]int64, base.Len())
-	for i := range ids {
-		ids[i] = int64(i)
+	if ids == nil {
+		ids = make([]int64, base.Len())
+		for i := range ids {
+			ids[i] = int64(i)
+		}
 	}
 	// Add in slices, so that memory for the codes grows with the lists.
 	const chunk = 65536

@@ -27,8 +27,8 @@ type dataset struct {
 	width   int // len(User) + len(Reel) + len(Cross)
 	n       int
 	x       [][]float32 // chunks of chunkRows rows of [user | reel | cross]
-	emb     []int32   // row → embedding table row
-	embTab  []float32 // rows of EmbedDim values
+	emb     []int32     // row → embedding table row
+	embTab  []float32   // rows of EmbedDim values
 	embOf   map[int64]int32
 	user    []int64
 	reel    []int64

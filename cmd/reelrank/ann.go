@@ -56,6 +56,7 @@ func cmdIndex(args []string, stdout, stderr io.Writer) error {
 	vectors := fs.String("vectors", "", "vectors to index (.fvecs, .bvecs or IDX)")
 	out := fs.String("out", "", "index file to write")
 	limit := fs.Int("limit", 0, "index only the first N vectors (0: all)")
+	idsFile := fs.String("ids", "", "file of one id per line naming the vectors (default: row numbers)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	var f indexFlags
 	f.register(fs)
@@ -73,8 +74,14 @@ func cmdIndex(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var ids []int64
+	if *idsFile != "" {
+		if ids, err = readIDs(*idsFile, base.Len()); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+	}
 	fmt.Fprintf(stderr, "building an index of %d vectors of dimension %d...\n", base.Len(), base.Dim)
-	ix, build, err := bench.BuildIndex(base, opt)
+	ix, build, err := bench.BuildIndexIDs(base, ids, opt)
 	if err != nil {
 		return fmt.Errorf("index: %w", err)
 	}

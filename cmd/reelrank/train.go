@@ -23,11 +23,11 @@ import (
 
 // The files `reelrank train --out DIR` writes.
 const (
-	trainBundleDir = "bundle"         // the model bundle (ranker.Save)
-	trainVectors   = "reels.fvecs"    // the reel tower's vectors of the catalogue
-	trainIDs       = "reels.ids"      // their reel ids, one per line
-	trainSnapshot  = "features.snap"  // the feature store after the log
-	trainIndex     = "reels.ivf"      // the index serve builds from the vectors
+	trainBundleDir = "bundle"        // the model bundle (ranker.Save)
+	trainVectors   = "reels.fvecs"   // the reel tower's vectors of the catalogue
+	trainIDs       = "reels.ids"     // their reel ids, one per line
+	trainSnapshot  = "features.snap" // the feature store after the log
+	trainIndex     = "reels.ivf"     // the index serve builds from the vectors
 )
 
 // cmdTrain runs `reelrank train`.
