@@ -69,6 +69,7 @@ type requestScratch struct {
 	histNorm float32 // |hist|
 	userWT   float32 // the user's smoothed watch-through rate, longest window
 	lastCat  int16   // the category of the session's last reel, or -1
+	userLang int16   // the user's language slot
 	ucatRate []float32
 	ucatImp  []float32
 }
@@ -235,6 +236,7 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	default:
 		prof = [4]uint8{uint8(cfg.Countries - 1), uint8(cfg.Languages - 1), uint8(cfg.AgeBuckets - 1), uint8(cfg.Devices - 1)}
 	}
+	sc.userLang = int16(prof[1])
 	for j, width := range [4]int{cfg.Countries, cfg.Languages, cfg.AgeBuckets, cfg.Devices} {
 		dst[o+int(prof[j])] = 1
 		o += width
@@ -409,6 +411,12 @@ func (s *Store) reelVec(dst []float32, m *reelRec, a *authorRec, t int64, sc *re
 	if m.cat >= 0 {
 		cats[m.cat] = 1
 	}
+	o += s.cfg.Categories
+	langs := dst[o : o+s.cfg.Languages]
+	clear(langs)
+	if m.lang >= 0 {
+		langs[m.lang] = 1
+	}
 }
 
 func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *requestScratch) {
@@ -436,6 +444,9 @@ func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *r
 	}
 	if cat >= 0 && cat == sc.lastCat {
 		dst[5] = 1
+	}
+	if m.lang >= 0 && m.lang == sc.userLang {
+		dst[6] = 1
 	}
 }
 

@@ -28,7 +28,7 @@ var ErrBadSnapshot = errors.New("features: bad snapshot")
 const (
 	snapMagic    = "RRFSNAP\x00"
 	snapEnd      = "RRFEND\x00"
-	snapVersion  = 1
+	snapVersion  = 2
 	snapMaxItems = 1 << 31
 )
 
@@ -159,7 +159,7 @@ func (s *Store) encode(e *snapEncoder) {
 	e.i64s(col(func(m *reelMeta) int64 { return m.upload }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(m.author) }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(m.cat) }))
-	e.i64s(col(func(m *reelMeta) int64 { return b2i(m.hasEmb) | b2i(m.catGiven)<<1 }))
+	e.i64s(col(func(m *reelMeta) int64 { return b2i(m.hasEmb) | b2i(m.catGiven)<<1 | int64(m.lang+1)<<8 }))
 	e.i64s(col(func(m *reelMeta) int64 { return int64(math.Float32bits(m.duration)) }))
 	e.f32s(r.emb)
 	e.f32s(flat(n, func(i int) []float32 { return r.recs[i].ctr[:] }))
@@ -346,6 +346,11 @@ func decodeSnapshot(b []byte) (*Store, error) {
 			d.fail("reel category %d", c)
 		}
 		m.hasEmb, m.catGiven = cols[3][i]&1 != 0, cols[3][i]&2 != 0
+		if l := cols[3][i] >> 8; l >= 0 && l <= int64(s.cfg.Languages) {
+			m.lang = int16(l - 1)
+		} else {
+			d.fail("reel language %d", l-1)
+		}
 		m.duration = math.Float32frombits(uint32(cols[4][i]))
 		if !(m.duration >= 0 && m.duration < 1e6) {
 			d.fail("reel duration %v", m.duration)

@@ -62,6 +62,10 @@ type Reel struct {
 	// Category is the reel's category in [0, Config.Categories), or -1 to
 	// derive it from the embedding by the store's clustering.
 	Category int
+	// Language is the reel's language as a profile code: its slot plus
+	// one, 1..Config.Languages (a larger code is the last, "other" slot, as
+	// for users); 0 is unknown.
+	Language int
 }
 
 // Store is the feature store: it applies events to decayed counters per
@@ -128,6 +132,7 @@ type reelMeta struct {
 	cat      int16 // -1 when unknown
 	hasEmb   bool
 	catGiven bool // the category came with the reel, not from the clustering
+	lang     int16 // language slot, -1 when unknown
 	duration float32
 	logDur   float32 // log1p(duration)
 	norm     float32 // |embedding|
@@ -346,6 +351,9 @@ func (s *Store) PutReel(r Reel) error {
 	if !(r.Duration >= 0 && r.Duration < 1e6) {
 		return fmt.Errorf("features: put reel %d: duration %v outside [0, 1e6) s", r.ID, r.Duration)
 	}
+	if r.Language < 0 {
+		return fmt.Errorf("features: put reel %d: language code %d is negative", r.ID, r.Language)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.reel(r.ID)
@@ -356,6 +364,10 @@ func (s *Store) PutReel(r Reel) error {
 	}
 	m.duration = r.Duration
 	m.logDur = fastLog1p(r.Duration)
+	m.lang = -1
+	if r.Language > 0 {
+		m.lang = int16(clampSlot(r.Language-1, s.cfg.Languages))
+	}
 	d := s.cfg.EmbedDim
 	if r.Embedding != nil {
 		e := s.reels.emb[int(i)*d : int(i+1)*d]

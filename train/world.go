@@ -42,7 +42,7 @@ func LoadWorld(w *sim.World, s *features.Store) error {
 	}
 	for _, r := range w.Reels() {
 		err := s.PutReel(features.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: float32(r.Duration),
-			Embedding: w.Embedding(r.ID), Category: -1})
+			Embedding: w.Embedding(r.ID), Category: -1, Language: slot(languages, r.Language) + 1})
 		if err != nil {
 			return fmt.Errorf("train: load world: %w", err)
 		}
