@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,10 +32,10 @@ type Client struct {
 	encs     sync.Pool // *wire.Encoder
 	rr       atomic.Uint64
 	lat      [maxKinds]*latencies // per request kind, when hedging by percentile
-	readers  sync.WaitGroup
 
-	closeOnce sync.Once
-	closed    chan struct{}
+	mu      sync.Mutex     // orders readers.Add before Close's readers.Wait
+	readers sync.WaitGroup // the connections' reader goroutines
+	closed  chan struct{}  // closed by Close, under mu
 
 	requests, hedges, hedgeWins, dials atomic.Uint64
 }
@@ -121,17 +122,36 @@ func DialReplicas(ctx context.Context, addrs []string, opt Options) (*Client, er
 // Close closes every connection; requests in flight fail with ErrClosed.
 // It waits for the connections' reader goroutines to end.
 func (c *Client) Close() error {
-	c.closeOnce.Do(func() {
+	c.mu.Lock()
+	if !c.isClosed() {
 		close(c.closed)
-		for _, r := range c.replicas {
-			for i := range r.slots {
-				if cn := r.slots[i].c.Load(); cn != nil {
-					cn.fail(fmt.Errorf("client: %s: %w", cn.addr, ErrClosed))
-				}
+	}
+	c.mu.Unlock()
+	// No connection starts now; fail the started ones.
+	for _, r := range c.replicas {
+		for i := range r.slots {
+			if cn := r.slots[i].c.Load(); cn != nil {
+				cn.fail(fmt.Errorf("client: %s: %w", cn.addr, ErrClosed))
 			}
 		}
-	})
+	}
 	c.readers.Wait()
+	return nil
+}
+
+// start runs cn's reader goroutine, unless the Client is closed.
+func (c *Client) start(cn *conn, br *bufio.Reader) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isClosed() {
+		cn.fail(fmt.Errorf("client: %s: %w", cn.addr, ErrClosed))
+		return ErrClosed
+	}
+	c.readers.Add(1)
+	go func() {
+		defer c.readers.Done()
+		cn.readLoop(br, c.opt.MaxFrame)
+	}()
 	return nil
 }
 
@@ -182,7 +202,7 @@ func (r *replica) dial(ctx context.Context, c *Client, i int) (*conn, error) {
 		return nil, ErrClosed
 	}
 	c.dials.Add(1)
-	cn, err := dialConn(ctx, r.addr, &c.opt, &c.readers)
+	cn, br, err := dialConn(ctx, r.addr, &c.opt)
 	if err != nil {
 		f := min(r.failures.Add(1), 16)
 		r.downUntil.Store(time.Now().Add(min(minBackoff<<(f-1), maxBackoff)).UnixNano())
@@ -190,11 +210,10 @@ func (r *replica) dial(ctx context.Context, c *Client, i int) (*conn, error) {
 	}
 	r.failures.Store(0)
 	r.downUntil.Store(0)
-	s.c.Store(cn)
-	if c.isClosed() { // Close ran during the dial and did not see cn
-		cn.fail(fmt.Errorf("client: %s: %w", r.addr, ErrClosed))
-		return nil, ErrClosed
+	if err := c.start(cn, br); err != nil {
+		return nil, err
 	}
+	s.c.Store(cn)
 	return cn, nil
 }
 
@@ -223,13 +242,21 @@ func (c *Client) pick(ctx context.Context, avoidR int, avoidC *conn) (*conn, int
 	}
 	now := time.Now()
 	var errs []error
+	var triedBuf [8]bool
+	var tried []bool
+	if n <= len(triedBuf) {
+		tried = triedBuf[:n]
+	} else {
+		tried = make([]bool, n)
+	}
 	for pass := range 2 {
 		for k := range n {
 			ri := (start + k) % n
 			r := c.replicas[ri]
-			if ri == avoidR && n > 1 || r.down(now) != (pass == 1) {
+			if tried[ri] || ri == avoidR && n > 1 || pass == 0 && r.down(now) {
 				continue
 			}
+			tried[ri] = true
 			cn, err := r.get(ctx, c, avoidC)
 			if err == nil {
 				return cn, ri, nil
@@ -239,10 +266,6 @@ func (c *Client) pick(ctx context.Context, avoidR int, avoidC *conn) (*conn, int
 			}
 			errs = append(errs, err)
 		}
-	}
-	if len(errs) == 0 { // only avoidR exists: use it
-		cn, err := c.replicas[avoidR].get(ctx, c, avoidC)
-		return cn, avoidR, err
 	}
 	return nil, -1, errors.Join(errs...)
 }

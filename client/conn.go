@@ -15,19 +15,27 @@ import (
 	"github.com/reelrank/reelrank/wire"
 )
 
-// maxKeptReadBuffer is the largest frame buffer a connection's reader
-// keeps for the next frame.
-const maxKeptReadBuffer = 64 << 10
+// The largest buffers a connection keeps between frames.
+const (
+	maxKeptReadBuffer  = 64 << 10
+	maxKeptWriteBuffer = 256 << 10
+)
 
 // conn is one pipelined connection: many requests in flight, each matched
-// to its answer by request id. Writes are serialized by wlock; one reader
-// goroutine delivers answers to the calls waiting for them.
+// to its answer by request id. Writes are serialized and batched by
+// write; one reader goroutine delivers answers to the calls waiting for
+// them.
 type conn struct {
 	nc    net.Conn
 	addr  string
-	wlock chan struct{} // holds a value while a frame is being written
 	slots chan struct{} // holds a value per request in flight
 	ids   atomic.Uint64 // the last request id used
+
+	wmu          sync.Mutex
+	wbuf         []byte // frames waiting to be written
+	spare        []byte // the buffer last written, to queue into next
+	writing      bool   // a caller is writing wbuf
+	writeTimeout time.Duration
 
 	mu      sync.Mutex
 	pending map[uint64]*call
@@ -69,45 +77,40 @@ func (r *result) final() bool {
 }
 
 // dialConn opens a connection to addr: TCP, then TLS and the token
-// exchange when opt asks for them, all within opt.DialTimeout. done is
-// called when the connection's reader goroutine ends.
-func dialConn(ctx context.Context, addr string, opt *Options, readers *sync.WaitGroup) (*conn, error) {
+// exchange when opt asks for them, all within opt.DialTimeout. It
+// returns the connection and its reader, for start.
+func dialConn(ctx context.Context, addr string, opt *Options) (*conn, *bufio.Reader, error) {
 	ctx, cancel := context.WithTimeout(ctx, opt.DialTimeout)
 	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("client: dial %s: %w", addr, err)
 	}
 	if opt.TLS != nil {
 		tc := tls.Client(nc, opt.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("client: tls handshake with %s: %w", addr, err)
+			return nil, nil, fmt.Errorf("client: tls handshake with %s: %w", addr, err)
 		}
 		nc = tc
 	}
 	br := bufio.NewReaderSize(nc, 16<<10)
 	c := &conn{
-		nc:      nc,
-		addr:    addr,
-		wlock:   make(chan struct{}, 1),
-		slots:   make(chan struct{}, opt.MaxInFlight),
-		pending: make(map[uint64]*call),
-		done:    make(chan struct{}),
+		nc:           nc,
+		addr:         addr,
+		writeTimeout: opt.WriteTimeout,
+		slots:        make(chan struct{}, opt.MaxInFlight),
+		pending:      make(map[uint64]*call),
+		done:         make(chan struct{}),
 	}
 	if opt.Token != "" {
 		if err := c.authenticate(ctx, br, opt); err != nil {
 			nc.Close()
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	readers.Add(1)
-	go func() {
-		defer readers.Done()
-		c.readLoop(br, opt.MaxFrame)
-	}()
-	return c, nil
+	return c, br, nil
 }
 
 // broken reports whether the connection has failed.
@@ -173,30 +176,50 @@ func (c *conn) send(ctx context.Context, req wire.Message, encs *sync.Pool) (*ca
 	c.pending[cl.id] = cl
 	c.mu.Unlock()
 
-	select {
-	case c.wlock <- struct{}{}:
-	case <-ctx.Done():
-		cl.abandon()
-		return nil, ctxErr(ctx, c.addr, req.Kind())
-	case <-c.done:
-		cl.abandon()
-		return nil, c.brokenErr()
-	}
-	if hasDeadline {
-		err = c.nc.SetWriteDeadline(deadline)
-	} else {
-		err = c.nc.SetWriteDeadline(time.Time{})
-	}
-	if err == nil {
-		_, err = c.nc.Write(frame)
-	}
-	<-c.wlock
-	if err != nil {
-		// A frame may be half written: the stream is out of step.
-		c.fail(fmt.Errorf("client: %s: write %s: %w: %w", c.addr, req.Kind(), ErrConnLost, err))
-		return nil, c.brokenErr()
+	if err := c.write(frame); err != nil {
+		return nil, err
 	}
 	return cl, nil
+}
+
+// write queues a frame and, unless another caller is writing already,
+// writes the queue until it is empty: frames queued while a write is in
+// progress go out together in the next one, so that callers pipelining
+// on a connection share system calls. A caller whose frame another
+// writes returns at once. A write that blocks writeTimeout (the server
+// reads nothing) or fails breaks the connection, which fails the calls
+// whose frames were queued.
+func (c *conn) write(frame []byte) error {
+	c.wmu.Lock()
+	c.wbuf = append(c.wbuf, frame...)
+	if c.writing {
+		c.wmu.Unlock()
+		return nil
+	}
+	c.writing = true
+	for len(c.wbuf) > 0 {
+		buf := c.wbuf
+		c.wbuf = c.spare[:0]
+		c.wmu.Unlock()
+		err := c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		if err == nil {
+			_, err = c.nc.Write(buf)
+		}
+		c.wmu.Lock()
+		if cap(buf) <= maxKeptWriteBuffer {
+			c.spare = buf
+		}
+		if err != nil {
+			// A frame may be half written: the stream is out of step.
+			c.wbuf, c.writing = nil, false
+			c.wmu.Unlock()
+			c.fail(fmt.Errorf("client: %s: write: %w: %w", c.addr, ErrConnLost, err))
+			return c.brokenErr()
+		}
+	}
+	c.writing = false
+	c.wmu.Unlock()
+	return nil
 }
 
 // wait returns the call's result, or abandons it when ctx ends first.

@@ -10,11 +10,12 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultPoolSize    = 2
-	DefaultDialTimeout = 5 * time.Second
-	DefaultTimeout     = time.Second
-	DefaultMaxInFlight = 1024
-	DefaultHedgeBudget = 0.1
+	DefaultPoolSize     = 2
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultTimeout      = time.Second
+	DefaultMaxInFlight  = 1024
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultHedgeBudget  = 0.1
 )
 
 // Options configures a Client. The zero value dials plain TCP without a
@@ -40,6 +41,11 @@ type Options struct {
 	// MaxFrame is the largest response payload accepted
 	// (0: wire.DefaultMaxFrame). A larger response breaks its connection.
 	MaxFrame int
+	// WriteTimeout is how long a write may block, the server reading
+	// nothing, before its connection counts as broken (0:
+	// DefaultWriteTimeout). Callers do not wait for it: each waits for
+	// its answer only as long as its own deadline.
+	WriteTimeout time.Duration
 	// MaxInFlight bounds the requests outstanding on one connection
 	// (0: DefaultMaxInFlight); a caller past it waits for a slot, or for
 	// its context to end.
@@ -72,8 +78,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("client: max in-flight %d is negative", o.MaxInFlight)
 	case o.MaxFrame < 0 || o.MaxFrame > wire.MaxFrameLimit:
 		return o, fmt.Errorf("client: max frame %d outside 0..%d", o.MaxFrame, wire.MaxFrameLimit)
-	case o.DialTimeout < 0 || o.HedgeDelay < 0:
-		return o, fmt.Errorf("client: negative dial timeout %v or hedge delay %v", o.DialTimeout, o.HedgeDelay)
+	case o.DialTimeout < 0 || o.WriteTimeout < 0 || o.HedgeDelay < 0:
+		return o, fmt.Errorf("client: negative dial timeout %v, write timeout %v or hedge delay %v",
+			o.DialTimeout, o.WriteTimeout, o.HedgeDelay)
 	case o.HedgePercentile < 0 || o.HedgePercentile >= 1:
 		return o, fmt.Errorf("client: hedge percentile %v outside [0, 1)", o.HedgePercentile)
 	case o.HedgeBudget < 0:
@@ -90,6 +97,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxFrame == 0 {
 		o.MaxFrame = wire.DefaultMaxFrame
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = DefaultMaxInFlight
