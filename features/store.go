@@ -131,7 +131,7 @@ type reelMeta struct {
 	author   int32 // author index, -1 when unknown
 	cat      int16 // -1 when unknown
 	hasEmb   bool
-	catGiven bool // the category came with the reel, not from the clustering
+	catGiven bool  // the category came with the reel, not from the clustering
 	lang     int16 // language slot, -1 when unknown
 	duration float32
 	logDur   float32 // log1p(duration)
