@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -28,6 +29,9 @@ type Engine struct {
 	// log impressions and the smoothed watch-through rate of the longest
 	// window.
 	impCol, wtCol int
+	// logExplore is log1p(Config.ExploreImpressions), the threshold on
+	// the log-impressions feature.
+	logExplore float32
 
 	live atomic.Pointer[live]
 
@@ -72,7 +76,8 @@ func New(cfg Config, store *features.Store, model *Model) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, store: store, spec: store.Spec(), prior: store.Config().PriorStrength,
-		upserted: map[int64]struct{}{}, deleted: map[int64]struct{}{}, started: time.Now()}
+		upserted: map[int64]struct{}{}, deleted: map[int64]struct{}{}, started: time.Now(),
+		logExplore: float32(math.Log1p(cfg.ExploreImpressions))}
 	var err error
 	if e.impCol, e.wtCol, err = rateColumns(store); err != nil {
 		return nil, err

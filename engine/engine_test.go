@@ -160,43 +160,47 @@ func TestThompsonPropensities(t *testing.T) {
 
 func TestFreshUpsertAppears(t *testing.T) {
 	w := newWorld(t, worldConfig{reels: 2000, users: 20, authors: 200, known: 2000, seed: 5})
-	e := w.engine(t, Config{Epsilon: -1, DiversityWindow: 1, K: 5, ExploreMax: 1}, w.model(t, "v1", "A", 5))
-	id := int64(50_000)
+	e := w.engine(t, Config{Epsilon: -1, DiversityWindow: 1, K: 1, ExploreMax: 1}, w.model(t, "v1", "A", 5))
+	// Two reels uploaded a minute ago: the index recalls one reel (K = 1),
+	// so at least one of them can only come from the fresh pool.
 	emb := make([]float32, testEmbed)
 	emb[0] = 1
-	replaced, err := e.Upsert(Reel{ID: id, Author: 777, Upload: w.now - 60_000, Duration: 12, Category: -1, Embedding: emb})
-	if err != nil || replaced {
-		t.Fatalf("upsert: replaced %v, %v", replaced, err)
+	for _, id := range []int64{50_000, 50_001} {
+		replaced, err := e.Upsert(Reel{ID: id, Author: 777, Upload: w.now - 60_000, Duration: 12, Category: -1, Embedding: emb})
+		if err != nil || replaced {
+			t.Fatalf("upsert: replaced %v, %v", replaced, err)
+		}
+		w.author[id] = 777
+		if !e.Model().Index().Contains(id) {
+			t.Fatal("the upserted reel is not in the index")
+		}
 	}
-	w.author[id] = 777
-	if !e.Model().Index().Contains(id) {
-		t.Fatal("the upserted reel is not in the index")
-	}
+	id := int64(50_000)
 	resp, err := e.Recommend(context.Background(), w.request(2, MaxN))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Timings.FreshCandidates == 0 {
-		t.Fatalf("no fresh candidates: %+v", resp.Timings)
+	if resp.Timings.FreshCandidates == 0 || resp.Timings.ANNCandidates != 1 {
+		t.Fatalf("timings %+v", resp.Timings)
 	}
-	found := false
+	sources := map[int64]Source{}
 	for _, it := range resp.Items {
-		if it.Reel == id {
-			found = true
-			if it.Source != SourceFresh {
-				t.Fatalf("upserted reel came from %v", it.Source)
-			}
-		}
+		sources[it.Reel] = it.Source
 	}
-	if !found {
-		t.Fatal("the reel uploaded a minute ago is not among the candidates served")
+	s0, ok0 := sources[50_000]
+	s1, ok1 := sources[50_001]
+	if !ok0 || !ok1 {
+		t.Fatal("a reel uploaded a minute ago is not among the reels served")
+	}
+	if s0 != SourceFresh && s1 != SourceFresh {
+		t.Fatalf("sources %v and %v: neither came from the fresh pool", s0, s1)
 	}
 	// Upserting again replaces it.
 	if replaced, err := e.Upsert(Reel{ID: id, Author: 777, Upload: w.now - 30_000, Category: -1, Embedding: emb}); err != nil || !replaced {
 		t.Fatalf("second upsert: replaced %v, %v", replaced, err)
 	}
-	if n := e.Model().Index().Len(); n != 2001 {
-		t.Fatalf("index holds %d reels, want 2001", n)
+	if n := e.Model().Index().Len(); n != 2002 {
+		t.Fatalf("index holds %d reels, want 2002", n)
 	}
 	// Bad reels.
 	for _, r := range []Reel{{ID: -1}, {ID: 9, Author: 1, Category: -2}, {ID: 9, Author: 1, Embedding: []float32{1}},
@@ -342,7 +346,10 @@ func TestScore(t *testing.T) {
 	for _, f := range []func() error{
 		func() error { _, err := e.Score(context.Background(), -2, Context{}, []int64{1}); return err },
 		func() error { _, err := e.Score(context.Background(), 2, Context{}, []int64{-1}); return err },
-		func() error { _, err := e.Score(context.Background(), 2, Context{Position: -1}, []int64{1}); return err },
+		func() error {
+			_, err := e.Score(context.Background(), 2, Context{Position: -1}, []int64{1})
+			return err
+		},
 	} {
 		if err := f(); !errors.Is(err, ErrBadRequest) {
 			t.Fatalf("bad score: %v", err)
@@ -475,5 +482,26 @@ func TestExplorePoolGraduates(t *testing.T) {
 	}
 	if n := e.Stats().ExplorePool; n != 299 {
 		t.Fatalf("exploration pool of %d after reel 10 gathered evidence", n)
+	}
+}
+
+func TestRecommendAllocations(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts are measured without -short and -race")
+	}
+	w := newWorld(t, worldConfig{reels: 3000, users: 20, authors: 200, known: 1500, fresh: 20, seed: 13})
+	e := w.engine(t, Config{Exploration: Thompson, Epsilon: 0.1}, w.model(t, "v1", "A", 13))
+	req := w.request(4, 20)
+	req.Context.Recent = []int64{1, 2, 3}
+	req.Exclude = []int64{4, 5}
+	var out Response
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := e.RecommendInto(context.Background(), &req, &out); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("%.1f allocations a request", allocs)
+	if allocs > 4 {
+		t.Fatalf("%.1f allocations a request", allocs)
 	}
 }

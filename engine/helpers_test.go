@@ -48,6 +48,8 @@ type worldConfig struct {
 	// testDim, {32, 16}, {32}).
 	embed, dim          int
 	hidden, towerHidden []int
+	// categories of the store (default 8).
+	categories int
 }
 
 func newWorld(t testing.TB, c worldConfig) *world {
@@ -64,7 +66,10 @@ func newWorld(t testing.TB, c worldConfig) *world {
 	if c.towerHidden == nil {
 		c.towerHidden = []int{32}
 	}
-	st, err := features.NewStore(features.Config{EmbedDim: c.embed, Categories: 8})
+	if c.categories == 0 {
+		c.categories = 8
+	}
+	st, err := features.NewStore(features.Config{EmbedDim: c.embed, Categories: c.categories})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +103,7 @@ func newWorld(t testing.TB, c worldConfig) *world {
 	if err := st.FitCategories(c.seed); err != nil {
 		t.Fatal(err)
 	}
-	var evs []eventlog.Event
+	evs := make([]eventlog.Event, 0, 100*c.known)
 	for id := int64(1); id <= int64(c.known); id++ {
 		for k := range 60 {
 			u := int64(1 + r.IntN(max(c.users, 1)))

@@ -28,15 +28,15 @@ func (e *Engine) Score(ctx context.Context, user int64, c Context, reels []int64
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("engine: score: %w", err)
 	}
-	if err := checkContext(user, &c); err != nil {
-		return nil, fmt.Errorf("engine: score: %w", err)
+	if err := checkContext("score", user, &c); err != nil {
+		return nil, err
 	}
 	if len(reels) > maxBatch {
-		return nil, fmt.Errorf("engine: score: %w", badRequest("%d reels, over the limit of %d", len(reels), maxBatch))
+		return nil, badRequest("score", "%d reels, over the limit of %d", len(reels), maxBatch)
 	}
 	for i, id := range reels {
 		if id < 0 {
-			return nil, fmt.Errorf("engine: score: %w", badRequest("reel %d is %d", i, id))
+			return nil, badRequest("score", "reel %d is %d", i, id)
 		}
 		if _, ok := e.store.ReelInfo(id); !ok || e.isDeleted(id) {
 			return nil, fmt.Errorf("%w: score: reel %d", ErrNotFound, id)
@@ -99,15 +99,15 @@ func (e *Engine) Search(ctx context.Context, vector []float32, k, nprobe int, ex
 	o := ix.Options()
 	switch {
 	case len(vector) != o.Dim:
-		return nil, fmt.Errorf("engine: search: %w", badRequest("vector of dimension %d, the index has %d", len(vector), o.Dim))
+		return nil, badRequest("search", "vector of dimension %d, the index has %d", len(vector), o.Dim)
 	case k < 1 || k > maxK:
-		return nil, fmt.Errorf("engine: search: %w", badRequest("k = %d outside 1..%d", k, maxK))
+		return nil, badRequest("search", "k = %d outside 1..%d", k, maxK)
 	case nprobe < 0:
-		return nil, fmt.Errorf("engine: search: %w", badRequest("negative nprobe %d", nprobe))
+		return nil, badRequest("search", "negative nprobe %d", nprobe)
 	}
 	for j, v := range vector {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("engine: search: %w", badRequest("vector value %d is %v", j, v))
+			return nil, badRequest("search", "vector value %d is %v", j, v)
 		}
 	}
 	if nprobe == 0 {
@@ -149,11 +149,11 @@ func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
 	e.ctr.upserts.Add(1)
 	switch {
 	case r.ID < 0 || r.Author < 0:
-		return false, fmt.Errorf("engine: upsert: %w", badRequest("reel %d, author %d: negative id", r.ID, r.Author))
+		return false, badRequest("upsert", "reel %d, author %d: negative id", r.ID, r.Author)
 	case r.Category < -1:
-		return false, fmt.Errorf("engine: upsert: %w", badRequest("reel %d: category %d", r.ID, r.Category))
+		return false, badRequest("upsert", "reel %d: category %d", r.ID, r.Category)
 	case r.Upload < 0:
-		return false, fmt.Errorf("engine: upsert: %w", badRequest("reel %d: negative upload time %d", r.ID, r.Upload))
+		return false, badRequest("upsert", "reel %d: negative upload time %d", r.ID, r.Upload)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
@@ -200,7 +200,7 @@ func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
 func (e *Engine) Delete(id int64) error {
 	e.ctr.deletes.Add(1)
 	if id < 0 {
-		return fmt.Errorf("engine: delete: %w", badRequest("reel %d is negative", id))
+		return badRequest("delete", "reel %d is negative", id)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()

@@ -46,9 +46,12 @@ type postranker struct {
 	eset      []int32 // E: the uncertain candidates eligible for exploration, best first
 	epos      []int32 // per candidate: its position in E, or -1
 	ej        []int32 // positions in E eligible at this slot
-	theta     []float32
+	elig      []bool    // per position in E: allowed at this slot
+	theta     []float32 // rounds × len(E) draws
+	gam       []gamma   // per position in E: its two Gamma samplers
+	tops      []int32   // per round: the positions of its topL best draws
 	drawn     bool
-	wins      []int32
+	wins      []int32 // per position in E
 	win       []int64 // the authors of the last window-1 slots, oldest first
 	out       []slot
 }
@@ -188,36 +191,79 @@ func (p *postranker) greedy() int32 {
 	}
 }
 
+// topL is how many of a round's best draws draw keeps, best first: the
+// winner among the reels a slot allows is almost always among them.
+const topL = 8
+
 // draw makes the Thompson rounds: per round, a watch-through rate drawn
-// from every E reel's Beta posterior.
+// from every E reel's Beta posterior; it keeps each round's topL best.
 func (p *postranker) draw(r *rand.Rand) {
 	m := len(p.eset)
 	p.theta = grow(p.theta, p.rounds*m)
+	p.gam = grow(p.gam, 2*m)
+	for k, i := range p.eset {
+		p.gam[2*k], p.gam[2*k+1] = newGamma(p.alpha[i]), newGamma(p.beta[i])
+	}
+	L := min(topL, m)
+	p.tops = grow(p.tops, p.rounds*L)
 	for t := range p.rounds {
 		row := p.theta[t*m : (t+1)*m]
-		for k, i := range p.eset {
-			row[k] = float32(betaSample(r, p.alpha[i], p.beta[i]))
+		for k := range row {
+			x, y := p.gam[2*k].sample(r), p.gam[2*k+1].sample(r)
+			v := float32(0.5)
+			if s := x + y; s > 0 {
+				v = float32(x / s)
+			}
+			row[k] = v
+		}
+		// The round's best L positions, by draw, ties to the lower
+		// position: the order the full scan in winners keeps.
+		top := p.tops[t*L : t*L : (t+1)*L]
+		for k, v := range row {
+			if len(top) == L && !(v > row[top[L-1]]) {
+				continue
+			}
+			j := len(top)
+			if j == L {
+				j--
+			} else {
+				top = top[:j+1]
+			}
+			for j > 0 && v > row[top[j-1]] {
+				top[j] = top[j-1]
+				j--
+			}
+			top[j] = int32(k)
 		}
 	}
 	p.drawn = true
 }
 
-// winners counts, over the rounds, how often each eligible E reel (p.ej,
-// positions in E) has the highest draw, into p.wins (by position in
-// p.ej), and returns the winner of round pick (an index into p.ej), or -1
-// for pick < 0.
-func (p *postranker) winners(pick int) int {
+// winners counts, over the rounds, how often each E reel is the best
+// draw among those the slot allows (p.elig), into p.wins (by position in
+// E), and returns the winner of round pick (a position in E), or -1 for
+// pick < 0.
+func (p *postranker) winners(pick int) int32 {
 	m := len(p.eset)
-	p.wins = grow(p.wins, len(p.ej))
+	L := min(topL, m)
+	p.wins = grow(p.wins, m)
 	clear(p.wins)
-	w := -1
+	w := int32(-1)
 	for t := range p.rounds {
-		row := p.theta[t*m : (t+1)*m]
-		best := 0
-		bv := row[p.ej[0]]
-		for k, e := range p.ej[1:] {
-			if v := row[e]; v > bv {
-				best, bv = k+1, v
+		best := int32(-1)
+		for _, e := range p.tops[t*L : (t+1)*L] {
+			if p.elig[e] {
+				best = e
+				break
+			}
+		}
+		if best < 0 {
+			// None of the round's best is allowed here: scan the round.
+			row := p.theta[t*m : (t+1)*m]
+			for _, e := range p.ej {
+				if best < 0 || row[e] > row[best] {
+					best = e
+				}
 			}
 		}
 		p.wins[best]++
@@ -240,8 +286,11 @@ func (p *postranker) run(r *rand.Rand, slots int) []slot {
 		}
 		// E_j: the exploration set's reels that may take this slot.
 		p.ej = p.ej[:0]
+		p.elig = grow(p.elig, len(p.eset))
 		for k, i := range p.eset {
-			if !p.taken[i] && p.allowed(p.author[i]) {
+			ok := !p.taken[i] && p.allowed(p.author[i])
+			p.elig[k] = ok
+			if ok {
 				p.ej = append(p.ej, int32(k))
 			}
 		}
@@ -257,7 +306,7 @@ func (p *postranker) run(r *rand.Rand, slots int) []slot {
 				switch p.mode {
 				case Thompson:
 					w := p.winners(r.IntN(p.rounds))
-					pick = p.eset[p.ej[w]]
+					pick = p.eset[w]
 					pp = float64(p.wins[w]) / float64(p.rounds)
 				default:
 					pick = p.eset[p.ej[r.IntN(len(p.ej))]]
@@ -282,50 +331,56 @@ func (p *postranker) run(r *rand.Rand, slots int) []slot {
 // slot would pick candidate i.
 func (p *postranker) explorePick(i int32) float64 {
 	e := p.epos[i]
-	if e < 0 {
-		return 0
-	}
-	k := slices.Index(p.ej, e)
-	if k < 0 {
+	if e < 0 || !p.elig[e] {
 		return 0
 	}
 	if p.mode != Thompson {
 		return 1 / float64(len(p.ej))
 	}
 	p.winners(-1)
-	return float64(p.wins[k]) / float64(p.rounds)
+	return float64(p.wins[e]) / float64(p.rounds)
 }
 
 // betaSample draws from Beta(a, b) as X/(X+Y) of two Gamma draws.
 func betaSample(r *rand.Rand, a, b float64) float64 {
-	x, y := gammaSample(r, a), gammaSample(r, b)
+	x, y := newGamma(a).sample(r), newGamma(b).sample(r)
 	if s := x + y; s > 0 {
 		return x / s
 	}
 	return 0.5
 }
 
-// gammaSample draws from Gamma(a, 1) by Marsaglia and Tsang's method
-// (a < 1 through Gamma(a+1)·U^(1/a)).
-func gammaSample(r *rand.Rand, a float64) float64 {
+// gamma draws from Gamma(a, 1) by Marsaglia and Tsang's method, its
+// constants computed once; a < 1 draws Gamma(a+1)·U^(1/a).
+type gamma struct {
+	d, c, inv float64 // inv = 1/a when a < 1, else 0
+}
+
+func newGamma(a float64) gamma {
+	var g gamma
 	if a < 1 {
-		return gammaSample(r, a+1) * math.Pow(r.Float64(), 1/a)
+		g.inv = 1 / a
+		a++
 	}
-	d := a - 1.0/3
-	c := 1 / math.Sqrt(9*d)
+	g.d = a - 1.0/3
+	g.c = 1 / math.Sqrt(9*g.d)
+	return g
+}
+
+func (g gamma) sample(r *rand.Rand) float64 {
 	for {
 		x := r.NormFloat64()
-		v := 1 + c*x
+		v := 1 + g.c*x
 		if v <= 0 {
 			continue
 		}
 		v = v * v * v
 		u := r.Float64()
-		if u < 1-0.0331*x*x*x*x {
-			return d * v
-		}
-		if math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
-			return d * v
+		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+g.d*(1-v+math.Log(v)) {
+			if g.inv != 0 {
+				return g.d * v * math.Pow(r.Float64(), g.inv)
+			}
+			return g.d * v
 		}
 	}
 }

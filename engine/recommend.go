@@ -50,23 +50,25 @@ func stageErr(ctx context.Context, stage string) error {
 	return nil
 }
 
-func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+// badRequest returns an error wrapping ErrBadRequest: "engine: bad
+// request: op: what".
+func badRequest(op, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrBadRequest, op, fmt.Sprintf(format, args...))
 }
 
 // checkContext validates a request's context and ids.
-func checkContext(user int64, c *Context) error {
+func checkContext(op string, user int64, c *Context) error {
 	switch {
 	case user < 0:
-		return badRequest("user %d is negative", user)
+		return badRequest(op, "user %d is negative", user)
 	case c.Session < 0 || c.Position < 0:
-		return badRequest("negative session %d or position %d", c.Session, c.Position)
+		return badRequest(op, "negative session %d or position %d", c.Session, c.Position)
 	case c.Time < 0:
-		return badRequest("negative time %d", c.Time)
+		return badRequest(op, "negative time %d", c.Time)
 	}
 	for i, id := range c.Recent {
 		if id < 0 {
-			return badRequest("recent reel %d is %d", i, id)
+			return badRequest(op, "recent reel %d is %d", i, id)
 		}
 	}
 	return nil
@@ -97,15 +99,15 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	if err := stageErr(ctx, "features"); err != nil {
 		return 0, err
 	}
-	if err := checkContext(req.User, &req.Context); err != nil {
-		return 0, fmt.Errorf("engine: recommend: %w", err)
+	if err := checkContext("recommend", req.User, &req.Context); err != nil {
+		return 0, err
 	}
 	if req.N < 1 || req.N > MaxN {
-		return 0, fmt.Errorf("engine: recommend: %w", badRequest("n = %d outside 1..%d", req.N, MaxN))
+		return 0, badRequest("recommend", "n = %d outside 1..%d", req.N, MaxN)
 	}
 	for i, id := range req.Exclude {
 		if id < 0 {
-			return 0, fmt.Errorf("engine: recommend: %w", badRequest("excluded reel %d is %d", i, id))
+			return 0, badRequest("recommend", "excluded reel %d is %d", i, id)
 		}
 	}
 	lv := e.live.Load()
@@ -279,12 +281,12 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 		// The reel's evidence over the longest window: impressions, and
 		// the smoothed watch-through rate, which is the mean of a Beta
 		// posterior with prior pseudo-impressions.
-		imp := math.Expm1(float64(rv[i*nR+e.impCol]))
-		unc := imp < e.cfg.ExploreImpressions
+		li := rv[i*nR+e.impCol] // log1p(impressions)
+		unc := li < e.logExplore
 		p.uncertain[i] = unc
 		if unc {
 			rate := min(max(float64(rv[i*nR+e.wtCol]), 1e-6), 1-1e-6)
-			k := imp + e.prior
+			k := math.Expm1(float64(li)) + e.prior
 			p.alpha[i], p.beta[i] = rate*k, (1-rate)*k
 		} else if s.src[i] == SourceExplore {
 			s.grad = append(s.grad, s.cands[i])
