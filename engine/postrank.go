@@ -43,9 +43,9 @@ type postranker struct {
 	taken     []bool
 	uscore    []float32
 	uidx      []int64
-	eset      []int32 // E: the uncertain candidates eligible for exploration, best first
-	epos      []int32 // per candidate: its position in E, or -1
-	ej        []int32 // positions in E eligible at this slot
+	eset      []int32   // E: the uncertain candidates eligible for exploration, best first
+	epos      []int32   // per candidate: its position in E, or -1
+	ej        []int32   // positions in E eligible at this slot
 	elig      []bool    // per position in E: allowed at this slot
 	theta     []float32 // rounds × len(E) draws
 	gam       []gamma   // per position in E: its two Gamma samplers
