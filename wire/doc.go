@@ -58,8 +58,10 @@
 //
 // timeout_us is a relative budget, not a wall-clock deadline, so that the
 // clocks of client and server need not agree: the server's deadline is the
-// moment it read the frame plus timeout_us microseconds. 0 means no
-// timeout. It is at most MaxTimeout (one hour). A request whose deadline
+// moment it read the frame plus timeout_us microseconds. 0 means the
+// client sets none and leaves the budget to the server's default (package
+// server: Config.DefaultTimeout, which a server may also cap with
+// Config.MaxTimeout). It is at most MaxTimeout (one hour). A request whose deadline
 // has passed before or while it is served is answered DeadlineExceeded.
 // In Go it is Envelope.Timeout, rounded up to whole microseconds so that a
 // positive timeout never becomes "none".

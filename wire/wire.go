@@ -213,8 +213,8 @@ type Envelope struct {
 	// frame whose id it could not read.
 	RequestID uint64
 	// Timeout is the request's budget from the moment the server reads the
-	// frame; 0 means none. It travels in whole microseconds, rounded up,
-	// and may not be negative or over MaxTimeout.
+	// frame; 0 leaves it to the server's default. It travels in whole
+	// microseconds, rounded up, and may not be negative or over MaxTimeout.
 	Timeout time.Duration
 	// Body is the message.
 	Body Message
