@@ -14,7 +14,7 @@ import (
 )
 
 func TestRecommendSortedWithoutExplorationOrDiversity(t *testing.T) {
-	w := newWorld(t, worldConfig{reels: 2000, users: 50, authors: 150, known: 1000, fresh: 20, seed: 1})
+	w := newWorld(t, worldConfig{reels: 1200, users: 50, authors: 150, known: 600, fresh: 20, seed: 1})
 	e := w.engine(t, Config{Epsilon: -1, DiversityWindow: 1}, w.model(t, "v1", "A", 1))
 	resp, err := e.Recommend(context.Background(), w.request(3, 50))
 	if err != nil {
@@ -57,7 +57,7 @@ func TestRecommendSortedWithoutExplorationOrDiversity(t *testing.T) {
 }
 
 func TestRecommendFiltersAndDiversity(t *testing.T) {
-	w := newWorld(t, worldConfig{reels: 2000, users: 50, authors: 60, known: 1000, fresh: 30, seed: 2})
+	w := newWorld(t, worldConfig{reels: 1200, users: 50, authors: 60, known: 500, fresh: 30, seed: 2})
 	e := w.engine(t, Config{Epsilon: 0.2, K: 500}, w.model(t, "v1", "A", 2))
 	// Find what the user would get, then forbid some of it.
 	first, err := e.Recommend(context.Background(), w.request(5, 40))
@@ -131,7 +131,7 @@ func TestEpsilonOnePropensities(t *testing.T) {
 }
 
 func TestThompsonPropensities(t *testing.T) {
-	w := newWorld(t, worldConfig{reels: 1500, users: 20, authors: 100, known: 700, fresh: 10, seed: 4})
+	w := newWorld(t, worldConfig{reels: 1000, users: 20, authors: 100, known: 400, fresh: 10, seed: 4})
 	e := w.engine(t, Config{Epsilon: 0.3, Exploration: Thompson, ThompsonRounds: 32}, w.model(t, "v1", "T", 4))
 	explored := 0
 	for u := int64(1); u <= 20; u++ {
@@ -159,7 +159,7 @@ func TestThompsonPropensities(t *testing.T) {
 }
 
 func TestFreshUpsertAppears(t *testing.T) {
-	w := newWorld(t, worldConfig{reels: 2000, users: 20, authors: 200, known: 2000, seed: 5})
+	w := newWorld(t, worldConfig{reels: 1000, users: 20, authors: 200, known: 1000, seed: 5})
 	e := w.engine(t, Config{Epsilon: -1, DiversityWindow: 1, K: 1, ExploreMax: 1}, w.model(t, "v1", "A", 5))
 	// Two reels uploaded a minute ago: the index recalls one reel (K = 1),
 	// so at least one of them can only come from the fresh pool.
@@ -199,8 +199,8 @@ func TestFreshUpsertAppears(t *testing.T) {
 	if replaced, err := e.Upsert(Reel{ID: id, Author: 777, Upload: w.now - 30_000, Category: -1, Embedding: emb}); err != nil || !replaced {
 		t.Fatalf("second upsert: replaced %v, %v", replaced, err)
 	}
-	if n := e.Model().Index().Len(); n != 2002 {
-		t.Fatalf("index holds %d reels, want 2002", n)
+	if n := e.Model().Index().Len(); n != 1002 {
+		t.Fatalf("index holds %d reels, want 1002", n)
 	}
 	// Bad reels.
 	for _, r := range []Reel{{ID: -1}, {ID: 9, Author: 1, Category: -2}, {ID: 9, Author: 1, Embedding: []float32{1}},

@@ -38,10 +38,17 @@ func (e *Engine) Score(ctx context.Context, user int64, c Context, reels []int64
 		if id < 0 {
 			return nil, badRequest("score", "reel %d is %d", i, id)
 		}
-		if _, ok := e.store.ReelInfo(id); !ok || e.isDeleted(id) {
-			return nil, fmt.Errorf("%w: score: reel %d", ErrNotFound, id)
+	}
+	e.delMu.RLock()
+	if len(e.deleted) > 0 {
+		for _, id := range reels {
+			if _, gone := e.deleted[id]; gone {
+				e.delMu.RUnlock()
+				return nil, fmt.Errorf("%w: score: reel %d", ErrNotFound, id)
+			}
 		}
 	}
+	e.delMu.RUnlock()
 	lv := e.live.Load()
 	if lv == nil {
 		return nil, fmt.Errorf("%w: score: no model", ErrUnavailable)
@@ -56,6 +63,13 @@ func (e *Engine) Score(ctx context.Context, user int64, c Context, reels []int64
 	fr.Embeddings = true
 	if err := e.store.Features(fr); err != nil {
 		return nil, featuresErr("score: features", err)
+	}
+	if fr.Known < len(reels) {
+		for _, id := range reels {
+			if _, ok := e.store.ReelInfo(id); !ok {
+				return nil, fmt.Errorf("%w: score: reel %d", ErrNotFound, id)
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("engine: score: before rank: %w", err)

@@ -29,6 +29,9 @@ func TestPostrankPropensitiesExact(t *testing.T) {
 	trials := 200_000
 	if testing.Short() {
 		trials = 40_000
+		if raceEnabled {
+			trials = 10_000
+		}
 	}
 	for _, mode := range []Exploration{EpsilonGreedy, Thompson} {
 		t.Run(mode.String(), func(t *testing.T) {
