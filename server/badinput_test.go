@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,9 +196,21 @@ func TestSlowReaderCutOff(t *testing.T) {
 	other.healthy(1)
 	settled := goroutines(t)
 
-	c := dial(t, addr)
-	c.nc.(*net.TCPConn).SetReadBuffer(4096)
-	// 128 answers of 120 kB: far more than the socket buffers hold.
+	// A small receive buffer, set before the connection opens so that the
+	// kernel does not grow it: 128 answers of 120 kB are far more than the
+	// socket buffers hold.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := wrap(t, nc)
 	req, err := new(wire.Encoder).EncodeFrame(&wire.Envelope{RequestID: 1, Body: &wire.SearchRequest{Vector: []float32{1}, K: wire.MaxK}})
 	if err != nil {
 		t.Fatal(err)

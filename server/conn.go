@@ -375,11 +375,13 @@ func (c *conn) reply(id uint64, kind wire.Kind, start time.Time, body wire.Messa
 	c.send(id, kind, start, body)
 }
 
-// serve runs an admitted request in its own goroutine and answers it.
+// serve runs an admitted request in its own goroutine and answers it. The
+// request leaves the in-flight count before its answer is queued, so that
+// a client holding every answer sees none in flight.
 func (c *conn) serve(env *wire.Envelope, readAt time.Time) {
-	defer c.s.inFlight.Add(-1)
-	kind := env.Body.Kind()
-	c.send(env.RequestID, kind, readAt, c.call(env, readAt))
+	bp := c.encode(env.RequestID, env.Body.Kind(), readAt, c.call(env, readAt))
+	c.s.inFlight.Add(-1)
+	c.out <- bp
 }
 
 // budget returns the deadline of a request read at readAt (zero for none).
@@ -400,8 +402,8 @@ func (s *Server) budget(env *wire.Envelope, readAt time.Time) time.Time {
 // call runs the handler for an admitted request and returns the answer.
 func (c *conn) call(env *wire.Envelope, readAt time.Time) (resp wire.Message) {
 	s := c.s
-	if s.testHookServe != nil {
-		s.testHookServe()
+	if hook := s.testHookServe.Load(); hook != nil {
+		(*hook)()
 	}
 	deadline := s.budget(env, readAt)
 	if !deadline.IsZero() && !time.Now().Before(deadline) {
@@ -450,6 +452,12 @@ func (s *Server) errorBody(ctx context.Context, kind wire.Kind, err error) *wire
 // send encodes a response, counts it and queues it for the writer. It
 // never blocks: the sender holds a pipeline slot.
 func (c *conn) send(id uint64, kind wire.Kind, start time.Time, body wire.Message) {
+	c.out <- c.encode(id, kind, start, body)
+}
+
+// encode returns the frame of a response in a buffer from the pool, and
+// counts the response.
+func (c *conn) encode(id uint64, kind wire.Kind, start time.Time, body wire.Message) *[]byte {
 	s := c.s
 	enc := s.encs.Get().(*wire.Encoder)
 	frame, err := enc.EncodeFrame(&wire.Envelope{RequestID: id, Body: body})
@@ -466,7 +474,7 @@ func (c *conn) send(id uint64, kind wire.Kind, start time.Time, body wire.Messag
 	*bp = append(*bp, frame...)
 	s.encs.Put(enc)
 	s.record(kind, start, body)
-	c.out <- bp
+	return bp
 }
 
 // writeLoop writes responses until the connection ends, each batch of

@@ -14,7 +14,9 @@ import (
 
 // The metrics, all in the server's own registry (see Registry):
 //
-//	reelrank_requests_total{kind,code}                 counter: responses by request kind and code ("ok" or the error)
+//	reelrank_requests_total{kind,code}                 counter: responses by request kind and code ("ok" or the error);
+//	                                                   frames with no readable kind count as kind "invalid", and
+//	                                                   refusals of unauthenticated connections as kind "auth"
 //	reelrank_request_duration_seconds{kind}            histogram: from frame read to response queued
 //	reelrank_recommend_stage_duration_seconds{stage}   histogram: features, tower, ann, rank, postrank of Recommend
 //	reelrank_errors_total{code}                        counter: error responses by code

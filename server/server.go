@@ -118,6 +118,8 @@ func (c Config) withDefaults() (Config, error) {
 			c.MaxInFlight, c.MaxConns, c.MaxPipeline)
 	case c.MaxTimeout > wire.MaxTimeout:
 		return c, fmt.Errorf("server: MaxTimeout %v over the protocol's %v", c.MaxTimeout, wire.MaxTimeout)
+	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
+		return c, errors.New("server: TLS configuration without a certificate")
 	case len(c.Token) > wire.MaxString:
 		return c, fmt.Errorf("server: token of %d bytes, over the protocol's %d", len(c.Token), wire.MaxString)
 	}
@@ -194,7 +196,7 @@ type Server struct {
 
 	// testHookServe, when set, runs in a request's goroutine before the
 	// deadline check (tests use it to make a request expire in the queue).
-	testHookServe func()
+	testHookServe atomic.Pointer[func()]
 }
 
 // New returns a Server for h. It checks cfg and fills in its defaults; it

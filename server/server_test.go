@@ -446,7 +446,8 @@ func TestDeadlines(t *testing.T) {
 
 	// A request whose budget is spent before it is served is answered
 	// without calling the handler.
-	s.testHookServe = func() { time.Sleep(5 * time.Millisecond) }
+	hook := func() { time.Sleep(5 * time.Millisecond) }
+	s.testHookServe.Store(&hook)
 	calls := h.calls.Load()
 	c.send(7, time.Millisecond, &wire.RecommendRequest{User: 4, N: 1})
 	e := c.expectError(7, wire.DeadlineExceeded)
@@ -526,5 +527,90 @@ func TestHandlerFaults(t *testing.T) {
 			t.Errorf("error message %q", e.Message)
 		}
 		c.healthy(uint64(100 + user))
+	}
+}
+
+// Many clients pipelining at once, some leaving halfway, under a small
+// admission limit: every answer matches its request (or is Overloaded), no
+// goroutine stays behind, and the counters add up.
+func TestConcurrentClients(t *testing.T) {
+	h := &fakeHandler{}
+	h.recommend = func(ctx context.Context, req *wire.RecommendRequest) (*wire.RecommendResponse, error) {
+		if req.User%7 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		return recommendFor(req), nil
+	}
+	s, addr := startServer(t, Config{MaxInFlight: 4, MaxPipeline: 16}, h)
+	settled := goroutines(t)
+	clients, requests := 8, 300
+	if testing.Short() {
+		clients, requests = 4, 100
+	}
+	var answered, overloaded atomic.Int64
+	errs := make(chan error, clients)
+	for ci := range clients {
+		go func() {
+			errs <- func() error {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					return err
+				}
+				defer nc.Close()
+				leaveAt := requests
+				if ci%3 == 2 {
+					leaveAt = requests / 2 // sends them all, reads half, leaves
+				}
+				go func() {
+					var enc wire.Encoder
+					for i := range requests {
+						f, _ := enc.EncodeFrame(&wire.Envelope{RequestID: uint64(i + 1), Timeout: time.Second,
+							Body: &wire.RecommendRequest{User: int64(ci*1000 + i), N: 2}})
+						if _, err := nc.Write(f); err != nil {
+							return
+						}
+					}
+				}()
+				c := &tconn{t: t, nc: nc, br: bufio.NewReader(nc)}
+				seen := make(map[uint64]bool, requests)
+				for range leaveAt {
+					env, err := c.recvErr()
+					if err != nil {
+						return err
+					}
+					if seen[env.RequestID] {
+						return fmt.Errorf("client %d: request %d answered twice", ci, env.RequestID)
+					}
+					seen[env.RequestID] = true
+					switch m := env.Body.(type) {
+					case *wire.RecommendResponse:
+						if want := int64(ci*1000+int(env.RequestID)-1) * 100; m.Items[0].Reel != want {
+							return fmt.Errorf("client %d: request %d got reel %d, want %d", ci, env.RequestID, m.Items[0].Reel, want)
+						}
+						answered.Add(1)
+					case *wire.Error:
+						if m.Code != wire.Overloaded {
+							return fmt.Errorf("client %d: %v", ci, m)
+						}
+						overloaded.Add(1)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled()
+	if answered.Load() == 0 {
+		t.Error("no request was admitted")
+	}
+	st := s.Stats(t.Context())
+	if st.InFlight != 0 || st.Connections != 0 || st.Requests < uint64(answered.Load()+overloaded.Load()) ||
+		st.Errors[wire.Overloaded] < uint64(overloaded.Load()) {
+		t.Errorf("stats %+v after %d answers and %d overloads", st, answered.Load(), overloaded.Load())
 	}
 }

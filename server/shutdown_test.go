@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -173,7 +174,7 @@ func TestMaxConns(t *testing.T) {
 func TestConfigChecks(t *testing.T) {
 	for _, cfg := range []Config{
 		{MaxFrame: -1}, {MaxFrame: wire.MaxFrameLimit + 1}, {MaxInFlight: -1}, {MaxConns: -2}, {MaxPipeline: -3},
-		{MaxTimeout: 2 * wire.MaxTimeout}, {Token: string(make([]byte, wire.MaxString+1))},
+		{MaxTimeout: 2 * wire.MaxTimeout}, {Token: string(make([]byte, wire.MaxString+1))}, {TLS: &tls.Config{}},
 	} {
 		if _, err := New(cfg, &fakeHandler{}); err == nil {
 			t.Errorf("New accepted %+v", cfg)
