@@ -7,17 +7,18 @@ import (
 	"testing"
 )
 
-// smallPostranker is a hand-made set of 7 candidates: authors repeat, some
-// reels are uncertain, and the exploration set holds the best 3 of them.
+// smallPostranker is a hand-made set of 9 candidates, best first: authors
+// repeat, some reels are uncertain, and the exploration set holds the best
+// 4 of them (candidates 1, 2, 4 and 5).
 func smallPostranker(mode Exploration, eps float64) *postranker {
 	p := &postranker{}
-	p.reset(7)
-	copy(p.score, []float32{0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3})
-	p.author = append(p.author, 1, 1, 2, 3, 2, -1, 4)
-	copy(p.uncertain, []bool{false, true, true, false, true, true, true})
-	copy(p.alpha, []float64{0, 3, 5, 0, 1.5, 8, 2})
-	copy(p.beta, []float64{0, 7, 5, 0, 3, 12, 2})
-	p.eps, p.mode, p.rounds, p.window, p.exploreMax = eps, mode, 16, 3, 3
+	p.reset(9)
+	copy(p.score, []float32{0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1})
+	p.author = append(p.author, 1, 1, 2, 3, 2, -1, 4, 5, 3)
+	copy(p.uncertain, []bool{false, true, true, false, true, true, true, true, false})
+	copy(p.alpha, []float64{0, 3, 5, 0, 1.5, 8, 2, 0.5, 0})
+	copy(p.beta, []float64{0, 7, 5, 0, 3, 12, 2, 4, 0})
+	p.eps, p.mode, p.rounds, p.window, p.exploreMax = eps, mode, 16, 3, 4
 	return p
 }
 
@@ -76,6 +77,77 @@ func TestPostrankPropensitiesExact(t *testing.T) {
 			}
 			t.Logf("%d lists", len(prob))
 		})
+	}
+}
+
+// TestPostrankEpsilonGreedyAnalytic recomputes every slot's propensity
+// from the inputs by the formulas of the package doc.
+func TestPostrankEpsilonGreedyAnalytic(t *testing.T) {
+	const eps = 0.35
+	p := smallPostranker(EpsilonGreedy, eps)
+	E := []int32{1, 2, 4, 5} // the best 4 uncertain candidates by score
+	for seed := range 2000 {
+		slots := p.run(rand.New(rand.NewPCG(uint64(seed), 5)), 4)
+		taken := map[int32]bool{}
+		var authors []int64
+		allowed := func(i int32) bool {
+			a := p.author[i]
+			for _, b := range authors[max(0, len(authors)-2):] {
+				if a >= 0 && a == b {
+					return false
+				}
+			}
+			return true
+		}
+		for j, s := range slots {
+			g := int32(-1)
+			for i := range int32(9) { // by score, best first
+				if !taken[i] && allowed(i) {
+					g = i
+					break
+				}
+			}
+			var ej []int32
+			for _, i := range E {
+				if !taken[i] && allowed(i) {
+					ej = append(ej, i)
+				}
+			}
+			inEj := func(i int32) bool {
+				for _, x := range ej {
+					if x == i {
+						return true
+					}
+				}
+				return false
+			}
+			var want float64
+			switch {
+			case len(ej) == 0:
+				want = 1
+			case s.explored:
+				if !inEj(s.cand) {
+					t.Fatalf("seed %d slot %d: explored reel %d not in E_j %v", seed, j, s.cand, ej)
+				}
+				want = eps / float64(len(ej))
+				if s.cand == g {
+					want += 1 - eps
+				}
+			default:
+				if s.cand != g {
+					t.Fatalf("seed %d slot %d: greedy slot holds %d, want %d", seed, j, s.cand, g)
+				}
+				want = 1 - eps
+				if inEj(g) {
+					want += eps / float64(len(ej))
+				}
+			}
+			if math.Abs(s.prop-want) > 1e-12 {
+				t.Fatalf("seed %d slot %d: propensity %v, want %v", seed, j, s.prop, want)
+			}
+			taken[s.cand] = true
+			authors = append(authors, p.author[s.cand])
+		}
 	}
 }
 
