@@ -19,7 +19,7 @@ import (
 func TestAuth(t *testing.T) {
 	const token = "s3cret-token"
 	h := &fakeHandler{}
-	s, addr := startServer(t, Config{Token: token}, h)
+	s, addr := startServer(t, Config{Token: token, ReadTimeout: 100 * time.Millisecond}, h)
 
 	t.Run("ok", func(t *testing.T) {
 		c := dial(t, addr)
@@ -31,6 +31,8 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("a second auth answered %+v", env.Body)
 		}
 		c.healthy(4)
+		time.Sleep(150 * time.Millisecond) // past the read timeout, idle but authenticated
+		c.healthy(5)
 	})
 	t.Run("pipelined", func(t *testing.T) {
 		c := dial(t, addr)
@@ -74,6 +76,12 @@ func TestAuth(t *testing.T) {
 		c.send(2, 0, &wire.AuthRequest{Token: "guess"})
 		c.expectError(2, wire.Unauthenticated)
 		c.expectClosed()
+	})
+	t.Run("silent", func(t *testing.T) {
+		// No token within the read timeout: closed, while an authenticated
+		// connection may stay idle.
+		silent := dial(t, addr)
+		silent.expectClosed()
 	})
 	if n := h.calls.Load(); n != calls {
 		t.Errorf("%d handler calls from unauthenticated connections", n-calls)

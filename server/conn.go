@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
@@ -206,7 +207,12 @@ func (c *conn) waitIdle() error {
 	s := c.s
 	for {
 		var deadline time.Time
-		if s.cfg.IdleTimeout > 0 {
+		switch {
+		case !c.authed && s.cfg.ReadTimeout > 0:
+			// A connection that has not authenticated gets no idle time:
+			// its token is due within the read timeout.
+			deadline = time.Now().Add(s.cfg.ReadTimeout)
+		case s.cfg.IdleTimeout > 0:
 			deadline = time.Now().Add(s.cfg.IdleTimeout)
 		}
 		c.mu.Lock()
@@ -305,6 +311,7 @@ func (c *conn) readLoop() error {
 			}
 			// The bad frame was skipped; the stream is in step. Its id is
 			// unknown: answer under 0.
+			c.badFrame(err)
 			if !c.authed {
 				c.unauthenticated(0, readAt, "server: authenticate first")
 				return errProtocol
@@ -316,6 +323,7 @@ func (c *conn) readLoop() error {
 		err = wire.Decode(*bp, env)
 		s.bufs.Put(bp)
 		if err != nil {
+			c.badFrame(err)
 			if !c.authed {
 				c.unauthenticated(env.RequestID, readAt, "server: authenticate first")
 				return errProtocol
@@ -326,6 +334,14 @@ func (c *conn) readLoop() error {
 		if !c.request(env, readAt) {
 			return errProtocol
 		}
+	}
+}
+
+// badFrame logs a frame that does not decode, at debug level: the fault is
+// the client's, and a noisy client must not flood the log.
+func (c *conn) badFrame(err error) {
+	if c.s.log.Enabled(c.ctx, slog.LevelDebug) {
+		c.s.log.Debug("bad frame", "remote", c.nc.RemoteAddr().String(), "err", err)
 	}
 }
 

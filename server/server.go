@@ -97,7 +97,8 @@ type Config struct {
 	IdleTimeout  time.Duration
 
 	// Token, when set, is the shared secret each connection must present
-	// in an AuthRequest as its first frame (see package wire).
+	// in an AuthRequest as its first frame (see package wire), within
+	// ReadTimeout of opening; until then its frames may be at most 65 kB.
 	Token string
 	// TLS, when set, makes every connection TLS with this configuration.
 	TLS *tls.Config
