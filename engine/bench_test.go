@@ -82,6 +82,7 @@ func BenchmarkRecommendParallel(b *testing.B) {
 	b.Run(fmt.Sprintf("reels=%d", n), func(b *testing.B) {
 		e := w.engine(b, Config{}, m)
 		b.ReportAllocs()
+		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			var out Response
 			i := 0

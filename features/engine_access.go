@@ -88,8 +88,9 @@ func (s *Store) ListReels(dst []ReelInfo, keep func(*ReelInfo) bool) []ReelInfo 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	w, f := s.decayNow()
+	var r ReelInfo // one variable for the whole loop: keep's argument escapes
 	for i := range s.reels.id {
-		r := s.info(int32(i), f, w)
+		r = s.info(int32(i), f, w)
 		if keep == nil || keep(&r) {
 			dst = append(dst, r)
 		}
