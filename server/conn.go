@@ -37,8 +37,9 @@ var (
 // owed), the writer gives them back. So the response channel, as deep as
 // the pipeline, never blocks a sender.
 //
-// An idle connection holds no buffer: the reader waits for the first byte
-// of a frame in a one-byte array, then takes a buffered reader from the
+// An idle connection holds no buffer: the reader waits for the first bytes
+// of a frame in a small array (which holds a whole small request, so that
+// it costs one read), then takes a buffered reader from the
 // server's pool for as long as bytes are buffered, and payloads and
 // response frames come from the server's BufferPool.
 type conn struct {
@@ -52,12 +53,13 @@ type conn struct {
 	writerDone chan struct{}
 
 	mu   sync.Mutex // guards idle against Shutdown's wake-up
-	idle bool       // the reader waits for the first byte of a frame
+	idle bool       // the reader waits for the first bytes of a frame
 
 	// The reader's own state.
-	br       *bufio.Reader // from s.readers while bytes are buffered, else nil
-	first    [1]byte       // the first byte of a frame, read while idle
-	hasFirst bool
+	br       *bufio.Reader   // from s.readers while bytes are buffered, else nil
+	first    [firstSize]byte // the first bytes of a frame, read while idle
+	firstOff int             // first[firstOff:firstEnd] is still to be read
+	firstEnd int
 	holding  bool // the reader holds a pipeline slot for the next frame
 	authed   bool
 }
@@ -164,12 +166,12 @@ func (c *conn) wake() {
 	c.mu.Unlock()
 }
 
-// Read lets the buffered reader see the byte read while idle first.
+// Read lets the buffered reader see the bytes read while idle first.
 func (c *conn) Read(p []byte) (int, error) {
-	if c.hasFirst && len(p) > 0 {
-		p[0] = c.first[0]
-		c.hasFirst = false
-		return 1, nil
+	if c.firstOff < c.firstEnd {
+		n := copy(p, c.first[c.firstOff:c.firstEnd])
+		c.firstOff += n
+		return n, nil
 	}
 	return c.nc.Read(p)
 }
@@ -202,7 +204,7 @@ func (c *conn) pending() int {
 	return n
 }
 
-// waitIdle waits for the first byte of the next frame with no buffer.
+// waitIdle waits for the first bytes of the next frame with no buffer.
 func (c *conn) waitIdle() error {
 	s := c.s
 	for {
@@ -229,8 +231,8 @@ func (c *conn) waitIdle() error {
 		c.mu.Lock()
 		c.idle = false
 		c.mu.Unlock()
-		if n == 1 {
-			c.hasFirst = true
+		if n > 0 {
+			c.firstOff, c.firstEnd = 0, n
 			return nil
 		}
 		switch {
@@ -282,7 +284,7 @@ func (c *conn) next(max int) (*[]byte, time.Time, error) {
 	} else {
 		*bp = payload
 	}
-	if c.br.Buffered() == 0 && !c.hasFirst {
+	if c.br.Buffered() == 0 && c.firstOff == c.firstEnd {
 		c.releaseReader()
 	}
 	return bp, readAt, err

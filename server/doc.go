@@ -40,10 +40,11 @@
 // it, and TCP pushes back on the client. A client that does not read its
 // answers within WriteTimeout is cut off.
 //
-// An idle connection costs two parked goroutines and a few hundred bytes
-// of state: it waits for the next frame in a one-byte array and takes its
-// read buffer and frame buffers from pools only while a frame is in
-// transit (BenchmarkIdleConnections measures about 10 kB a connection).
+// An idle connection costs two parked goroutines, its socket, and about
+// two kilobytes of state (the pipeline's channel and a 256-byte array the
+// next frame's first bytes are read into): it takes its read buffer and
+// frame buffers from pools only while a frame is in transit.
+// BenchmarkIdleConnections measures about 10 kB a connection in all.
 //
 // # Deadlines and admission
 //

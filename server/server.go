@@ -37,8 +37,10 @@ const (
 
 const (
 	// readBufferSize is the size of the pooled buffered readers a
-	// connection holds while frames are arriving.
+	// connection holds while frames are arriving; firstSize the array an
+	// idle connection reads the first bytes of a frame into.
 	readBufferSize = 8 << 10
+	firstSize      = 256
 	// maxBatch bounds the responses one write carries, and batchBytes the
 	// bytes after which a batch is written without waiting for more.
 	maxBatch   = 64
