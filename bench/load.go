@@ -50,7 +50,8 @@ type LoadConfig struct {
 	ScoreReels int     // reels per Score (50)
 	EventFrac  float64 // share of requests that are Event: an impression and a watch (0)
 	// Clock gives the context time of requests (time.Now); a simulated
-	// world's clock keeps requests inside its days.
+	// world's clock keeps requests inside its days, and a clock that
+	// returns the zero time leaves the time to the server (0 on the wire).
 	Clock func() time.Time
 	Seed  uint64 // for users, reels and Poisson gaps
 }
@@ -478,7 +479,7 @@ func (g *mix) reel() int64 { return 1 + g.rng.Int64N(g.cfg.Reels) }
 // config's clock, a session, a slot a few swipes in, recent reels.
 func (g *mix) context(user int64) wire.Context {
 	c := wire.Context{
-		Time:     g.cfg.Clock().UnixMilli(),
+		Time:     unixMilli(g.cfg.Clock()),
 		Session:  user<<16 | g.rng.Int64N(1<<16),
 		Position: int32(g.rng.IntN(30)),
 	}
@@ -517,4 +518,13 @@ func (g *mix) next() wire.Message {
 		}}
 	}
 	return &wire.RecommendRequest{User: user, N: g.cfg.N, Context: g.context(user)}
+}
+
+// unixMilli is t in ms since the Unix epoch, or 0 (the server's own
+// clock) for the zero time.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }

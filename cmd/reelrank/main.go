@@ -66,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdCPU(args[1:], stdout, stderr)
 	case "index":
 		return cmdIndex(args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "train":
 		return cmdTrain(args[1:], stdout, stderr)
 	case "simulate":
@@ -77,10 +79,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return cmdBenchKernels(args[2:], stdout, stderr)
 			case "ann":
 				return cmdBenchANN(args[2:], stdout, stderr)
+			case "load":
+				return cmdBenchLoad(args[2:], stdout, stderr)
 			}
 		}
 		fmt.Fprint(stderr, usage)
-		return errors.New("bench: want a target: kernels or ann")
+		return errors.New("bench: want a target: kernels, ann or load")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

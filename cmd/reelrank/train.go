@@ -44,6 +44,11 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	testDays := fs.Int("test-days", 2, "last days held out for the report")
 	epochs := fs.Int("epochs", 0, "most ranker epochs (0: default)")
 	towerEpochs := fs.Int("tower-epochs", 0, "two-tower epochs (0: default)")
+	towerMin := fs.Int("tower-min-count", 0, "training positives a reel needs for an id vector (0: default 2)")
+	towerTemp := fs.Float64("tower-temperature", 0, "in-batch softmax temperature (0: default 0.05)")
+	towerDrop := fs.Float64("tower-id-dropout", 0, "share of examples trained without their id vector (0: default 0.25)")
+	towerLR := fs.Float64("tower-lr", 0, "two-tower learning rate (0: default)")
+	noLogQ := fs.Bool("no-logq", false, "train the towers without the sampling-bias correction")
 	mmoe := fs.Int("experts", 0, "MMoE experts instead of a shared bottom (0: shared bottom)")
 	precision := fs.String("precision", "auto", "served ranker precision: auto (bf16 if it costs < 0.001 AUC on every head), f32 or bf16")
 	users := fs.Int("retrieval-users", 500, "test users to evaluate retrieval on")
@@ -78,7 +83,8 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	cfg := train.Config{Theta: float32(*theta), IPS: *ips, IPSClip: *ipsClip, ValidDays: *validDays, TestDays: *testDays,
 		RetrievalUsers: *users, Threads: *threads, Seed: *seed, Version: *version}
 	cfg.Ranker.Epochs = *epochs
-	cfg.Towers.Epochs = *towerEpochs
+	cfg.Towers = train.TowerConfig{Epochs: *towerEpochs, MinCount: *towerMin, Temperature: *towerTemp, IDDropout: *towerDrop,
+		LR: *towerLR, NoLogQ: *noLogQ}
 	switch *precision {
 	case "auto":
 		cfg.Precision = train.Auto
