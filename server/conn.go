@@ -105,7 +105,8 @@ func (c *conn) run() {
 		c.releaseReader()
 	}
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, errDraining), errors.Is(err, errProtocol), c.ctx.Err() != nil:
+	case errors.Is(err, io.EOF), errors.Is(err, errDraining), errors.Is(err, errProtocol), errors.Is(err, errIdle),
+		c.ctx.Err() != nil:
 		s.log.Debug("connection closed", "remote", remote, "reason", err)
 	default:
 		s.log.Info("connection closed", "remote", remote, "reason", err)
