@@ -34,7 +34,7 @@ type Client struct {
 	lat      [maxKinds]*latencies // per request kind, when hedging by percentile
 
 	mu      sync.Mutex     // orders readers.Add before Close's readers.Wait
-	readers sync.WaitGroup // the connections' reader goroutines
+	readers sync.WaitGroup // the connections' reader and writer goroutines
 	closed  chan struct{}  // closed by Close, under mu
 
 	requests, hedges, hedgeWins, dials atomic.Uint64
@@ -139,7 +139,8 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// start runs cn's reader goroutine, unless the Client is closed.
+// start runs cn's reader and writer goroutines, unless the Client is
+// closed.
 func (c *Client) start(cn *conn, br *bufio.Reader) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -147,10 +148,14 @@ func (c *Client) start(cn *conn, br *bufio.Reader) error {
 		cn.fail(fmt.Errorf("client: %s: %w", cn.addr, ErrClosed))
 		return ErrClosed
 	}
-	c.readers.Add(1)
+	c.readers.Add(2)
 	go func() {
 		defer c.readers.Done()
 		cn.readLoop(br, c.opt.MaxFrame)
+	}()
+	go func() {
+		defer c.readers.Done()
+		cn.writeLoop()
 	}()
 	return nil
 }

@@ -442,3 +442,52 @@ func TestOptionsRefused(t *testing.T) {
 		t.Error("no address accepted")
 	}
 }
+
+// A server that reads nothing: once the socket buffers fill, the write
+// times out and breaks the connection, failing the calls queued on it
+// long before their own deadlines. (The server accepts one connection,
+// so later calls fail to redial.)
+func TestWriteTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 1)
+	go func() {
+		defer ln.Close()
+		nc, err := ln.Accept()
+		if err != nil {
+			close(held)
+			return
+		}
+		nc.(*net.TCPConn).SetReadBuffer(4096) // never read; a small window
+		held <- nc
+	}()
+	defer func() {
+		if nc, ok := <-held; ok {
+			nc.Close()
+		}
+	}()
+	c := dial(t, client.Options{PoolSize: 1, WriteTimeout: 50 * time.Millisecond}, ln.Addr().String())
+	reels := make([]int64, wire.MaxCandidates) // 80 KB a frame
+	var wg sync.WaitGroup
+	var lost atomic.Int64
+	for id := range int64(200) { // 16 MB, more than the socket buffers hold
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := c.Score(ctx, &wire.ScoreRequest{User: id, Reels: reels})
+			switch {
+			case errors.Is(err, client.ErrConnLost):
+				lost.Add(1)
+			case err != nil && strings.Contains(err.Error(), "dial"): // after the break
+			default:
+				t.Errorf("score %d: err = %v, want ErrConnLost or a failed redial", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	if lost.Load() == 0 {
+		t.Error("no call lost its connection to the write timeout")
+	}
+}

@@ -22,9 +22,9 @@ const (
 )
 
 // conn is one pipelined connection: many requests in flight, each matched
-// to its answer by request id. Writes are serialized and batched by
-// write; one reader goroutine delivers answers to the calls waiting for
-// them.
+// to its answer by request id. A writer goroutine writes the frames
+// callers queue, in batches; a reader goroutine delivers answers to the
+// calls waiting for them.
 type conn struct {
 	nc    net.Conn
 	addr  string
@@ -32,9 +32,9 @@ type conn struct {
 	ids   atomic.Uint64 // the last request id used
 
 	wmu          sync.Mutex
-	wbuf         []byte // frames waiting to be written
-	spare        []byte // the buffer last written, to queue into next
-	writing      bool   // a caller is writing wbuf
+	wbuf         []byte        // frames waiting to be written
+	spare        []byte        // the buffer last written, to queue into next
+	wake         chan struct{} // tells the writer goroutine wbuf has frames
 	writeTimeout time.Duration
 
 	mu      sync.Mutex
@@ -99,6 +99,7 @@ func dialConn(ctx context.Context, addr string, opt *Options) (*conn, *bufio.Rea
 	c := &conn{
 		nc:           nc,
 		addr:         addr,
+		wake:         make(chan struct{}, 1),
 		writeTimeout: opt.WriteTimeout,
 		slots:        make(chan struct{}, opt.MaxInFlight),
 		pending:      make(map[uint64]*call),
@@ -176,50 +177,55 @@ func (c *conn) send(ctx context.Context, req wire.Message, encs *sync.Pool) (*ca
 	c.pending[cl.id] = cl
 	c.mu.Unlock()
 
-	if err := c.write(frame); err != nil {
-		return nil, err
-	}
+	c.write(frame)
 	return cl, nil
 }
 
-// write queues a frame and, unless another caller is writing already,
-// writes the queue until it is empty: frames queued while a write is in
-// progress go out together in the next one, so that callers pipelining
-// on a connection share system calls. A caller whose frame another
-// writes returns at once. A write that blocks writeTimeout (the server
-// reads nothing) or fails breaks the connection, which fails the calls
-// whose frames were queued.
-func (c *conn) write(frame []byte) error {
+// write queues a frame for the connection's writer goroutine. Frames
+// queued while it writes go out together in its next write, so callers
+// pipelining on a connection share system calls, and no caller ever
+// blocks on the socket.
+func (c *conn) write(frame []byte) {
 	c.wmu.Lock()
 	c.wbuf = append(c.wbuf, frame...)
-	if c.writing {
-		c.wmu.Unlock()
-		return nil
+	c.wmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is pending already
 	}
-	c.writing = true
-	for len(c.wbuf) > 0 {
-		buf := c.wbuf
-		c.wbuf = c.spare[:0]
-		c.wmu.Unlock()
-		err := c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-		if err == nil {
-			_, err = c.nc.Write(buf)
+}
+
+// writeLoop writes the queued frames until the connection breaks. A
+// write that blocks writeTimeout (the server reads nothing) or fails
+// breaks the connection, which fails the calls whose frames were queued.
+func (c *conn) writeLoop() {
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
 		}
 		c.wmu.Lock()
-		if cap(buf) <= maxKeptWriteBuffer {
-			c.spare = buf
-		}
-		if err != nil {
-			// A frame may be half written: the stream is out of step.
-			c.wbuf, c.writing = nil, false
+		for len(c.wbuf) > 0 {
+			buf := c.wbuf
+			c.wbuf, c.spare = c.spare[:0], nil // never two names for one array
 			c.wmu.Unlock()
-			c.fail(fmt.Errorf("client: %s: write: %w: %w", c.addr, ErrConnLost, err))
-			return c.brokenErr()
+			err := c.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+			if err == nil {
+				_, err = c.nc.Write(buf)
+			}
+			if err != nil {
+				// A frame may be half written: the stream is out of step.
+				c.fail(fmt.Errorf("client: %s: write: %w: %w", c.addr, ErrConnLost, err))
+				return
+			}
+			c.wmu.Lock()
+			if cap(buf) <= maxKeptWriteBuffer {
+				c.spare = buf
+			}
 		}
+		c.wmu.Unlock()
 	}
-	c.writing = false
-	c.wmu.Unlock()
-	return nil
 }
 
 // wait returns the call's result, or abandons it when ctx ends first.
