@@ -68,6 +68,35 @@ func (rs *retrievalSnap) take(w *sim.World, s *features.Store, t int64) error {
 	return nil
 }
 
+// reelTable holds every reel's features as of one instant, the end of the
+// training days: the reel tower trains on these rather than on each
+// row's own, because retrieval scores the whole catalogue as of one
+// instant. Trained on each impression's own reel features, the in-batch
+// softmax learns to match a user's context time with the reels' short
+// windows (which reel was being shown then), a shortcut that does not
+// exist when the catalogue is scored at once.
+type reelTable struct {
+	time    int64
+	row     map[int64]int32
+	reelVec []float32
+	emb     []float32
+}
+
+func (rt *reelTable) take(w *sim.World, s *features.Store, t int64) error {
+	rt.time = t
+	rt.row = map[int64]int32{}
+	var ids []int64
+	for _, r := range w.Reels() {
+		if r.Upload <= t {
+			rt.row[r.ID] = int32(len(ids))
+			ids = append(ids, r.ID)
+		}
+	}
+	var err error
+	rt.reelVec, rt.emb, err = reelFeatures(s, ids, t)
+	return err
+}
+
 // reelFeatures returns the reel features and content embeddings of ids as
 // of t.
 func reelFeatures(s *features.Store, ids []int64, t int64) (reelVec, emb []float32, err error) {

@@ -89,6 +89,7 @@ type towerTrainer struct {
 	d          *dataset
 	nu, nr     int // user features; reel features + embedding
 	unz, rnz   normalizer
+	tab        *reelTable
 	user, reel *mlp
 	ids        []int64         // reels with an id vector
 	idRow      map[int64]int32 // reel → id vector row
@@ -101,13 +102,13 @@ type towerTrainer struct {
 	log        func(string, ...any)
 }
 
-func newTowerTrainer(cfg TowerConfig, d *dataset, train span, workers int, rng *rand.Rand, log func(string, ...any)) (*towerTrainer, error) {
+func newTowerTrainer(cfg TowerConfig, d *dataset, train span, tab *reelTable, workers int, rng *rand.Rand, log func(string, ...any)) (*towerTrainer, error) {
 	nu := len(d.spec.User)
 	nr := len(d.spec.Reel) + d.spec.EmbedDim
-	tt := &towerTrainer{cfg: cfg, d: d, nu: nu, nr: nr, workers: workers, log: log, idRow: map[int64]int32{}, logQ: map[int64]float32{}}
+	tt := &towerTrainer{cfg: cfg, d: d, nu: nu, nr: nr, tab: tab, workers: workers, log: log, idRow: map[int64]int32{}, logQ: map[int64]float32{}}
 	count := map[int64]int{}
 	for i := train.lo; i < train.hi; i++ {
-		if d.labels[i]&(1<<headWatch) != 0 {
+		if _, ok := tab.row[d.reel[i]]; ok && d.labels[i]&(1<<headWatch) != 0 {
 			tt.pos = append(tt.pos, i)
 			count[d.reel[i]]++
 		}
@@ -140,11 +141,13 @@ func newTowerTrainer(cfg TowerConfig, d *dataset, train span, workers int, rng *
 	return tt, nil
 }
 
-// rawReel writes row i's reel input [reel features | content embedding].
+// rawReel writes row i's reel input [reel features | content embedding],
+// the features as of the table's instant.
 func (tt *towerTrainer) rawReel(dst []float32, i int) {
-	nu, nr := tt.nu, len(tt.d.spec.Reel)
-	copy(dst, tt.d.row(i)[nu:nu+nr])
-	copy(dst[nr:], tt.d.embRow(i))
+	nr, D := len(tt.d.spec.Reel), tt.d.spec.EmbedDim
+	k := int(tt.tab.row[tt.d.reel[i]])
+	copy(dst, tt.tab.reelVec[k*nr:(k+1)*nr])
+	copy(dst[nr:], tt.tab.emb[k*D:(k+1)*D])
 }
 
 // batchState is one in-batch softmax step's buffers.

@@ -186,6 +186,7 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 	rd := eventlog.NewReader(f, eventlog.Options{Tolerance: cfg.Store.Tolerance})
 	ds := newDataset(store.Spec())
 	rs := &retrievalSnap{}
+	rt0 := &reelTable{}
 	var snapErr error
 	var last int64 // the newest event applied
 	t0 := time.Now()
@@ -197,6 +198,9 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 		},
 		Progress: func(_ int64, newest int64) {
 			last = newest
+			if newest >= validFrom && rt0.time == 0 && snapErr == nil {
+				snapErr = rt0.take(w, store, newest)
+			}
 			if newest >= testFrom && rs.time == 0 && snapErr == nil {
 				snapErr = rs.take(w, store, newest)
 			}
@@ -210,7 +214,7 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 	}
 	rep := rd.Report()
 	cfg.Log("replay: %d events, %d rows, %d refused, %d bad lines in %.1f s", st.Events, ds.n, st.Refused, rep.Bad, time.Since(t0).Seconds())
-	if rs.time == 0 {
+	if rs.time == 0 || rt0.time == 0 {
 		return nil, fmt.Errorf("train: the log ends before its test days begin (%s): %w", day0(testFrom), ErrNoData)
 	}
 	tr := span{0, ds.splitAt(validFrom)}
@@ -235,7 +239,7 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 
 	// The towers.
 	t0 = time.Now()
-	tt, err := newTowerTrainer(cfg.Towers, ds, tr, cfg.Threads, rng, cfg.Log)
+	tt, err := newTowerTrainer(cfg.Towers, ds, tr, rt0, cfg.Threads, rng, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
