@@ -99,9 +99,9 @@ func BenchmarkRecommendParallel(b *testing.B) {
 }
 
 // BenchmarkThompsonDraw times the draws of one request's Thompson rounds:
-// 64 rounds over an exploration set of 100 reels.
+// 32 rounds over an exploration set of 100 reels.
 func BenchmarkThompsonDraw(b *testing.B) {
-	p := &postranker{rounds: 64}
+	p := &postranker{rounds: 32}
 	n := 100
 	p.reset(n)
 	for i := range n {

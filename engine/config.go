@@ -60,7 +60,7 @@ type Config struct {
 	Exploration Exploration
 	// ThompsonRounds is how many Thompson draws a request makes; an
 	// exploration slot takes the winner of one of them, chosen at random
-	// (default 64). See the package doc.
+	// (default 32). See the package doc.
 	ThompsonRounds int
 
 	// DiversityWindow: no author appears twice in any DiversityWindow
@@ -100,7 +100,7 @@ func (c Config) withDefaults() Config {
 	def(&c.K, 1000)
 	def(&c.FreshMax, 200)
 	def(&c.ExploreMax, 100)
-	def(&c.ThompsonRounds, 64)
+	def(&c.ThompsonRounds, 32)
 	def(&c.DiversityWindow, 5)
 	if c.FreshWindow == 0 {
 		c.FreshWindow = 6 * time.Hour
