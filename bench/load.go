@@ -48,7 +48,10 @@ type LoadConfig struct {
 	Recent     int     // recently shown reels in each context (3; negative: none)
 	ScoreFrac  float64 // share of requests that are Score (0)
 	ScoreReels int     // reels per Score (50)
-	EventFrac  float64 // share of requests that are Event: an impression and a watch (0)
+	// EventFrac is the share of requests that are Event: an impression
+	// and a watch, stamped by Clock (0). A server refuses events stamped 0
+	// (the zero clock) or far from its own clock; LoadStep counts them.
+	EventFrac float64
 	// Clock gives the context time of requests (time.Now); a simulated
 	// world's clock keeps requests inside its days, and a clock that
 	// returns the zero time leaves the time to the server (0 on the wire).
@@ -98,7 +101,8 @@ type LoadStep struct {
 	Recommends     int64 `json:"recommends"`
 	Scores         int64 `json:"scores"`
 	Events         int64 `json:"events"`
-	EventsRejected int64 `json:"events_rejected"` // events the server refused in accepted batches
+	EventsRejected int64  `json:"events_rejected"`        // events the server refused in answered batches
+	EventReason    string `json:"event_reason,omitempty"` // why the first refused one was
 
 	// Stages are the mean stage timings of the successful Recommends.
 	Stages *StageMeans `json:"stages,omitempty"`
@@ -150,6 +154,9 @@ func (s LoadStep) String() string {
 			fmt.Fprintf(&b, "%s %d", c, s.ByCode[c])
 		}
 		fmt.Fprintf(&b, "; error p99 %s)", ms(s.ErrP99us))
+	}
+	if s.EventsRejected > 0 {
+		fmt.Fprintf(&b, "  events refused %d (%s)", s.EventsRejected, s.EventReason)
 	}
 	if st := s.Stages; st != nil {
 		fmt.Fprintf(&b, "  stages features %s tower %s ann %s rank %s postrank %s total %s",
@@ -318,6 +325,9 @@ func (t *tally) record(lat time.Duration, m wire.Message, err error, at time.Tim
 			t.stageN++
 		case *wire.EventResponse:
 			t.st.EventsRejected += int64(r.Rejected)
+			if t.st.EventReason == "" {
+				t.st.EventReason = r.Reason
+			}
 		}
 	}
 	if answered {

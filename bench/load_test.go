@@ -212,6 +212,7 @@ func TestLoadMix(t *testing.T) {
 					bad = append(bad, err.Error())
 				}
 			}
+			return &wire.EventResponse{Accepted: 1, Rejected: 1, Reason: "one refused"}
 		}
 		return clienttest.StaticAnswer("v1", req.Body)
 	})
@@ -240,6 +241,9 @@ func TestLoadMix(t *testing.T) {
 	}
 	if f := float64(st.Events) / n; f < 0.12 || f > 0.28 {
 		t.Errorf("event share %.2f, want 0.2", f)
+	}
+	if st.EventsRejected != st.Events || st.EventReason != "one refused" || !strings.Contains(st.String(), "events refused") {
+		t.Errorf("%d events refused of %d batches, reason %q", st.EventsRejected, st.Events, st.EventReason)
 	}
 	if st.Recommends+st.Scores+st.Events != st.Sent || int64(kinds[wire.KindScoreRequest]) != st.Scores {
 		t.Errorf("kinds %v, step %d/%d/%d", kinds, st.Recommends, st.Scores, st.Events)
