@@ -98,9 +98,9 @@ type LoadStep struct {
 	// rest.
 	ByCode map[string]int64 `json:"errors_by_code,omitempty"`
 
-	Recommends     int64 `json:"recommends"`
-	Scores         int64 `json:"scores"`
-	Events         int64 `json:"events"`
+	Recommends     int64  `json:"recommends"`
+	Scores         int64  `json:"scores"`
+	Events         int64  `json:"events"`
 	EventsRejected int64  `json:"events_rejected"`        // events the server refused in answered batches
 	EventReason    string `json:"event_reason,omitempty"` // why the first refused one was
 
