@@ -53,8 +53,9 @@ type Config struct {
 	// ExploreImpressions is the evidence under which a reel counts as
 	// uncertain (default 50 decayed impressions).
 	ExploreImpressions float64
-	// Epsilon is the probability that a slot is an exploration slot
-	// (default 0.05; a negative value turns exploration off).
+	// Epsilon is the probability that a slot is an exploration slot, when
+	// uncertain candidates are left for it to pick from (default 0.05; a
+	// negative value turns exploration off).
 	Epsilon float64
 	// Exploration says how an exploration slot picks its reel.
 	Exploration Exploration
