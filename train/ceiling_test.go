@@ -159,3 +159,97 @@ func TestCeiling(t *testing.T) {
 		t.Errorf("the partial latent score beats the oracle: %.4f > %.4f", aucs[1], aucs[0])
 	}
 }
+
+// TestRetrievalCeiling is TestCeiling for retrieval: recall@1000 of the
+// oracle's top 100 at the start of the test days, for scores built from
+// the latent truth (interest in the reel's topics, reel and author
+// quality, language) with noise on quality and interest.
+func TestRetrievalCeiling(t *testing.T) {
+	var w *sim.World
+	if dir := os.Getenv("REELRANK_WORLD"); dir == "" {
+		w = openSmallWorld(t)
+	} else {
+		var err error
+		if w, err = sim.Open(dir); err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+	}
+	cfg := w.Config()
+	o := cfg.Oracle
+	at := cfg.Start.UnixMilli() + int64(cfg.Days-2)*int64(24*3600*1000)
+	reels, users := w.Reels(), w.Users()
+	var ids []int64
+	for _, r := range reels {
+		if r.Upload <= at {
+			ids = append(ids, r.ID)
+		}
+	}
+	aq := map[int64]float64{}
+	for _, a := range w.Authors() {
+		aq[a.ID] = a.Quality
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	qNoise := make([]float64, len(reels)+1)
+	for i := range qNoise {
+		qNoise[i] = rng.NormFloat64()
+	}
+	variants := []struct {
+		name           string
+		qSigma, aSigma float64
+	}{
+		{"latent, exact", 0, 0},
+		{"interest only", -1, 0},
+		{"quality only", 0, -1},
+		{"quality noise 1", 1, 0},
+		{"quality noise 1, interest noise 0.5", 1, 0.5},
+		{"quality noise 1.5, interest noise 1", 1.5, 1},
+	}
+	nUsers := 100
+	if len(ids) < 100_000 {
+		nUsers = 50
+	}
+	recall := make([]float64, len(variants))
+	scores := make([]float32, len(ids))
+	var oracle, interest []float32
+	noisy := make([]float64, cfg.Topics)
+	for range nUsers {
+		u := &users[rng.IntN(len(users))]
+		oracle = w.ScoreAll(u.ID, at, 0.8, oracle)
+		best := TopK(oracle, ids, retrievalOracle)
+		interest = w.Interest(u.ID, at, interest)
+		for k, v := range variants {
+			for tp := range noisy {
+				noisy[tp] = float64(interest[tp]) + math.Max(v.aSigma, 0)*rng.NormFloat64()
+			}
+			for i, id := range ids {
+				r := &reels[id-1]
+				var s float64
+				if v.aSigma >= 0 {
+					for j, tp := range r.Topics {
+						s += o.Affinity * r.TopicWeights[j] * noisy[tp]
+					}
+				}
+				if v.qSigma >= 0 {
+					s += o.ReelQuality*(r.Quality+v.qSigma*qNoise[id]) + o.AuthorQuality*aq[r.Author]
+				}
+				if r.Language != u.Language {
+					s -= o.LanguageMismatch
+				}
+				scores[i] = float32(s)
+			}
+			got := TopK(scores, ids, retrievalK)
+			rc, err := RecallAtK(got, best, retrievalK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recall[k] += rc / float64(nUsers)
+		}
+	}
+	for k, v := range variants {
+		t.Logf("%-40s recall@1000 of the oracle's top 100 %.3f", v.name, recall[k])
+	}
+	if recall[0] < recall[3]-0.02 || recall[3] < recall[5]-0.02 {
+		t.Errorf("more noise recalled more: %v", recall)
+	}
+}
