@@ -16,10 +16,11 @@ PKGS  ?= ./...
 
 all: test
 
-## run: build the binary and run the main job on the embedded default data
+## run: build, make the embedded default world, train and index it once
+## (cached in .cache/), then serve it on 127.0.0.1:7070 until interrupted
 run: deps
 	$(GO) build -o $(BIN)/reelrank ./cmd/reelrank
-	$(BIN)/reelrank run
+	REELRANK_CACHE=$(CURDIR)/.cache $(BIN)/reelrank serve $(RUNFLAGS)
 
 ## test: vet, gofmt, staticcheck, the tests, the race detector and the purego build
 test: deps lint test-go test-race test-purego

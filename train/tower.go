@@ -38,6 +38,9 @@ type TowerConfig struct {
 	// left out (default 0.25), so that the content part alone is a useful
 	// vector for new reels.
 	IDDropout float64
+	// UniformNegatives is the reels drawn uniformly from the catalogue as
+	// extra negatives of every step (default 1024; negative: none).
+	UniformNegatives int
 }
 
 func (c *TowerConfig) fill() {
@@ -68,10 +71,16 @@ func (c *TowerConfig) fill() {
 	if c.IDDropout == 0 {
 		c.IDDropout = 0.25
 	}
+	switch {
+	case c.UniformNegatives == 0:
+		c.UniformNegatives = 1024
+	case c.UniformNegatives < 0:
+		c.UniformNegatives = 0
+	}
 }
 
 func (c *TowerConfig) check() error {
-	if c.Dim > 4096 || c.Batch < 2 || c.Batch > 1<<16 || !(c.IDDropout >= 0 && c.IDDropout <= 1) || c.Temperature > 100 {
+	if c.Dim > 4096 || c.Batch < 2 || c.Batch > 1<<16 || c.UniformNegatives > 1<<16 || !(c.IDDropout >= 0 && c.IDDropout <= 1) || c.Temperature > 100 {
 		return fmt.Errorf("train: tower config out of range (dim %d, batch %d, id dropout %v, temperature %v)", c.Dim, c.Batch, c.IDDropout, c.Temperature)
 	}
 	for _, h := range append(slices.Clone(c.UserHidden), c.ReelHidden...) {
@@ -90,6 +99,7 @@ type towerTrainer struct {
 	nu, nr     int // user features; reel features + embedding
 	unz, rnz   normalizer
 	tab        *reelTable
+	catalogue  []int64 // every reel of the table, for uniform negatives
 	user, reel *mlp
 	ids        []int64         // reels with an id vector
 	idRow      map[int64]int32 // reel → id vector row
@@ -130,83 +140,98 @@ func newTowerTrainer(cfg TowerConfig, d *dataset, train span, tab *reelTable, wo
 	tt.idAdam = newAdam(len(tt.idEmb))
 	ps := span{0, len(tt.pos)}
 	tt.unz = fitNormalizer(nu, ps, 200_000, rng, func(dst []float32, i int) { copy(dst, d.row(tt.pos[i])[:nu]) })
-	tt.rnz = fitNormalizer(nr, ps, 200_000, rng, func(dst []float32, i int) { tt.rawReel(dst, tt.pos[i]) })
+	tt.rnz = fitNormalizer(nr, ps, 200_000, rng, func(dst []float32, i int) { tt.rawReel(dst, d.reel[tt.pos[i]]) })
 	tt.user = newMLP(nu, append(slices.Clone(cfg.UserHidden), cfg.Dim), kernels.ActNone, rng)
 	tt.reel = newMLP(nr, append(slices.Clone(cfg.ReelHidden), cfg.Dim), kernels.ActNone, rng)
+	for id := range tab.row {
+		tt.catalogue = append(tt.catalogue, id)
+	}
+	slices.Sort(tt.catalogue)
 	per := (cfg.Batch + workers - 1) / workers
+	perC := (cfg.Batch + cfg.UniformNegatives + workers - 1) / workers
 	for range workers {
 		tt.uw = append(tt.uw, tt.user.newWork(per))
-		tt.rw = append(tt.rw, tt.reel.newWork(per))
+		tt.rw = append(tt.rw, tt.reel.newWork(perC))
 	}
 	return tt, nil
 }
 
-// rawReel writes row i's reel input [reel features | content embedding],
-// the features as of the table's instant.
-func (tt *towerTrainer) rawReel(dst []float32, i int) {
+// rawReel writes reel id's input [reel features | content embedding], the
+// features as of the table's instant.
+func (tt *towerTrainer) rawReel(dst []float32, id int64) {
 	nr, D := len(tt.d.spec.Reel), tt.d.spec.EmbedDim
-	k := int(tt.tab.row[tt.d.reel[i]])
+	k := int(tt.tab.row[id])
 	copy(dst, tt.tab.reelVec[k*nr:(k+1)*nr])
 	copy(dst[nr:], tt.tab.emb[k*D:(k+1)*D])
 }
 
-// batchState is one in-batch softmax step's buffers.
+// batchState is one step's buffers: B rows (users and their positive
+// reels) against C = B + U columns (the rows' reels, then U reels drawn
+// uniformly from the catalogue).
 type batchState struct {
-	u, v       []float32 // B×Dim unit vectors
-	un, vn     []float32 // B norms before normalising
-	vt         []float32 // Dim×B
-	s          []float32 // B×B logits, then softmax gradients
-	st         []float32 // B×B transposed
-	du, dv     []float32 // B×Dim
-	useID      []bool
-	idRows     []int32
-	idGrad     map[int32][]float32
-	rows       []int
-	reelIDs    []int64
-	lossPerRow []float64
-	lq         []float32 // per column: log q of its reel
+	u, v    []float32 // B×Dim and C×Dim unit vectors
+	un, vn  []float32 // norms before normalising
+	vt      []float32 // Dim×C
+	s       []float32 // B×C logits, then softmax gradients
+	st      []float32 // C×B transposed
+	du, dv  []float32 // B×Dim, C×Dim
+	useID   []bool    // per column
+	idRows  []int32
+	idGrad  map[int32][]float32
+	rows    []int
+	reelIDs []int64   // per column
+	lq      []float32 // per column: log of its expected count in the sample
 }
 
 func (tt *towerTrainer) newBatchState() *batchState {
 	B, D := tt.cfg.Batch, tt.cfg.Dim
+	C := B + tt.cfg.UniformNegatives
 	return &batchState{
-		u: make([]float32, B*D), v: make([]float32, B*D), un: make([]float32, B), vn: make([]float32, B),
-		vt: make([]float32, B*D), s: make([]float32, B*B), st: make([]float32, B*B),
-		du: make([]float32, B*D), dv: make([]float32, B*D), useID: make([]bool, B), idRows: make([]int32, B),
-		idGrad: map[int32][]float32{}, reelIDs: make([]int64, B), lossPerRow: make([]float64, B), lq: make([]float32, B),
+		u: make([]float32, B*D), v: make([]float32, C*D), un: make([]float32, B), vn: make([]float32, C),
+		vt: make([]float32, C*D), s: make([]float32, B*C), st: make([]float32, B*C),
+		du: make([]float32, B*D), dv: make([]float32, C*D), useID: make([]bool, C), idRows: make([]int32, C),
+		idGrad: map[int32][]float32{}, reelIDs: make([]int64, C), lq: make([]float32, C),
 	}
 }
 
-// forwardTowers embeds the rows of bs (both towers, unit vectors) and
+// forwardTowers embeds the B users and C reels of bs as unit vectors and
 // leaves each worker's activations for the backward pass.
-func (tt *towerTrainer) forwardTowers(bs *batchState, B int) {
+func (tt *towerTrainer) forwardTowers(bs *batchState, B, C int) {
 	D := tt.cfg.Dim
 	parallel(B, tt.workers, func(wi, lo, hi int) {
-		uw, rw := tt.uw[wi], tt.rw[wi]
+		uw := tt.uw[wi]
 		m := hi - lo
 		for r := range m {
-			i := bs.rows[lo+r]
 			urow := uw.acts[0][r*tt.nu : (r+1)*tt.nu]
-			copy(urow, tt.d.row(i)[:tt.nu])
+			copy(urow, tt.d.row(bs.rows[lo+r])[:tt.nu])
 			tt.unz.apply(urow)
-			rrow := rw.acts[0][r*tt.nr : (r+1)*tt.nr]
-			tt.rawReel(rrow, i)
-			tt.rnz.apply(rrow)
 		}
 		uo := tt.user.forward(uw, m)
-		ro := tt.reel.forward(rw, m)
 		for r := range m {
 			b := lo + r
 			u := bs.u[b*D : (b+1)*D]
 			copy(u, uo[r*D:(r+1)*D])
-			v := bs.v[b*D : (b+1)*D]
+			bs.un[b] = normalize(u)
+		}
+	})
+	parallel(C, tt.workers, func(wi, lo, hi int) {
+		rw := tt.rw[wi]
+		m := hi - lo
+		for r := range m {
+			rrow := rw.acts[0][r*tt.nr : (r+1)*tt.nr]
+			tt.rawReel(rrow, bs.reelIDs[lo+r])
+			tt.rnz.apply(rrow)
+		}
+		ro := tt.reel.forward(rw, m)
+		for r := range m {
+			c := lo + r
+			v := bs.v[c*D : (c+1)*D]
 			copy(v, ro[r*D:(r+1)*D])
-			if bs.useID[b] {
-				k := int(bs.idRows[b])
+			if bs.useID[c] {
+				k := int(bs.idRows[c])
 				addTo(v, tt.idEmb[k*D:(k+1)*D])
 			}
-			bs.un[b] = normalize(u)
-			bs.vn[b] = normalize(v)
+			bs.vn[c] = normalize(v)
 		}
 	})
 }
@@ -233,37 +258,60 @@ func unnormGrad(g, u []float32, norm float32) {
 	}
 }
 
-// step runs one in-batch softmax step on rows and returns the mean loss.
+// step runs one sampled-softmax step on rows and returns the mean loss.
+// Row i's positive is its own reel (column i); the negatives are the other
+// rows' reels, which follow the positives' distribution, and U reels drawn
+// uniformly from the catalogue (mixed negative sampling), so that reels
+// nobody watched are pushed down too. Each column's logit has the log of
+// its expected count in the sample subtracted (the sampling-bias
+// correction): B·q for a row's reel, q its share of the positives, and
+// U/N for a uniform draw from N reels.
 func (tt *towerTrainer) step(bs *batchState, rows []int, rng *rand.Rand, h *adamHyper) float64 {
 	B, D := len(rows), tt.cfg.Dim
+	U := tt.cfg.UniformNegatives
+	C := B + U
 	invT := float32(1 / tt.cfg.Temperature)
 	bs.rows = rows
-	for b, i := range rows {
-		id := tt.d.reel[i]
-		bs.reelIDs[b] = id
+	logB := float32(math.Log(float64(B)))
+	uniformLQ := float32(math.Log(float64(U) / float64(len(tt.catalogue))))
+	for c := range C {
+		var id int64
+		if c < B {
+			id = tt.d.reel[rows[c]]
+		} else {
+			id = tt.catalogue[rng.IntN(len(tt.catalogue))]
+		}
+		bs.reelIDs[c] = id
 		k, ok := tt.idRow[id]
-		bs.useID[b] = ok && rng.Float64() >= tt.cfg.IDDropout
-		bs.idRows[b] = k
-		if !tt.cfg.NoLogQ {
-			bs.lq[b] = tt.logQ[id]
+		bs.useID[c] = ok && rng.Float64() >= tt.cfg.IDDropout
+		bs.idRows[c] = k
+		switch {
+		case tt.cfg.NoLogQ:
+			bs.lq[c] = 0
+		case c < B:
+			bs.lq[c] = logB + tt.logQ[id]
+		default:
+			bs.lq[c] = uniformLQ
 		}
 	}
 	tt.user.refreshT()
 	tt.reel.refreshT()
-	tt.forwardTowers(bs, B)
+	tt.forwardTowers(bs, B, C)
 
-	// Logits s_ij = u_i·v_j/τ - log q_j; a column holding row i's own reel
-	// (a duplicate in the batch) is not a negative of row i.
-	transpose(bs.vt[:D*B], bs.v[:B*D], B, D)
-	s := bs.s[:B*B]
-	kernels.Gemm(s, bs.u[:B*D], bs.vt[:D*B], nil, B, D, B, kernels.ActNone)
+	// Logits s_ij = u_i·v_j/τ - lq_j; a column holding row i's own reel
+	// (a duplicate) is not a negative of row i.
+	transpose(bs.vt[:D*C], bs.v[:C*D], C, D)
+	s := bs.s[:B*C]
+	kernels.Gemm(s, bs.u[:B*D], bs.vt[:D*C], nil, B, D, C, kernels.ActNone)
 	var loss float64
+	f := invT / float32(B)
 	for i := range B {
-		row := s[i*B : (i+1)*B]
+		row := s[i*C : (i+1)*C]
 		mx := float32(math.Inf(-1))
+		own := bs.reelIDs[i]
 		for j := range row {
 			z := row[j]*invT - bs.lq[j]
-			if j != i && bs.reelIDs[j] == bs.reelIDs[i] {
+			if j != i && bs.reelIDs[j] == own {
 				z = float32(math.Inf(-1))
 			}
 			row[j] = z
@@ -282,44 +330,52 @@ func (tt *towerTrainer) step(bs *batchState, rows []int, rng *rand.Rand, h *adam
 		}
 		row[i] -= 1
 		// d loss/d (u_i·v_j) = (p_ij - [i=j]) / τ / B
-		f := invT / float32(B)
 		for j := range row {
 			row[j] *= f
 		}
 	}
-	kernels.Gemm(bs.du[:B*D], s, bs.v[:B*D], nil, B, B, D, kernels.ActNone)
-	transpose(bs.st[:B*B], s, B, B)
-	kernels.Gemm(bs.dv[:B*D], bs.st[:B*B], bs.u[:B*D], nil, B, B, D, kernels.ActNone)
+	kernels.Gemm(bs.du[:B*D], s, bs.v[:C*D], nil, B, C, D, kernels.ActNone)
+	transpose(bs.st[:C*B], s, B, C)
+	kernels.Gemm(bs.dv[:C*D], bs.st[:C*B], bs.u[:B*D], nil, C, B, D, kernels.ActNone)
 
 	// Back through the normalisation, the id vectors and both towers.
 	clear(bs.idGrad)
 	for b := range B {
 		unnormGrad(bs.du[b*D:(b+1)*D], bs.u[b*D:(b+1)*D], bs.un[b])
-		dv := bs.dv[b*D : (b+1)*D]
-		unnormGrad(dv, bs.v[b*D:(b+1)*D], bs.vn[b])
-		if bs.useID[b] {
-			g := bs.idGrad[bs.idRows[b]]
+	}
+	for c := range C {
+		dv := bs.dv[c*D : (c+1)*D]
+		unnormGrad(dv, bs.v[c*D:(c+1)*D], bs.vn[c])
+		if bs.useID[c] {
+			g := bs.idGrad[bs.idRows[c]]
 			if g == nil {
 				g = make([]float32, D)
-				bs.idGrad[bs.idRows[b]] = g
+				bs.idGrad[bs.idRows[c]] = g
 			}
 			addTo(g, dv)
 		}
 	}
 	parallel(B, tt.workers, func(wi, lo, hi int) {
-		uw, rw := tt.uw[wi], tt.rw[wi]
+		uw := tt.uw[wi]
 		m := hi - lo
 		tt.user.zeroGrads(uw)
-		tt.reel.zeroGrads(rw)
 		copy(uw.dacts[len(tt.user.layers)][:m*D], bs.du[lo*D:hi*D])
-		copy(rw.dacts[len(tt.reel.layers)][:m*D], bs.dv[lo*D:hi*D])
 		tt.user.backward(uw, m, false)
+	})
+	parallel(C, tt.workers, func(wi, lo, hi int) {
+		rw := tt.rw[wi]
+		m := hi - lo
+		tt.reel.zeroGrads(rw)
+		copy(rw.dacts[len(tt.reel.layers)][:m*D], bs.dv[lo*D:hi*D])
 		tt.reel.backward(rw, m, false)
 	})
 	h.t++
 	uws, rws := tt.uw, tt.rw
 	if B < 2*tt.workers {
-		uws, rws = uws[:1], rws[:1]
+		uws = uws[:1]
+	}
+	if C < 2*tt.workers {
+		rws = rws[:1]
 	}
 	tt.user.step(uws, 1, *h)
 	tt.reel.step(rws, 1, *h)

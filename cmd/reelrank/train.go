@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
@@ -49,6 +50,8 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	towerDrop := fs.Float64("tower-id-dropout", 0, "share of examples trained without their id vector (0: default 0.25)")
 	towerLR := fs.Float64("tower-lr", 0, "two-tower learning rate (0: default)")
 	noLogQ := fs.Bool("no-logq", false, "train the towers without the sampling-bias correction")
+	uniform := fs.Int("uniform-negatives", 0, "reels drawn uniformly as extra negatives of each tower step (0: default 1024; -1: none)")
+	windows := fs.String("windows", "", "the feature store's counter windows, comma-separated durations (default 1h,24h,168h; at most 3)")
 	mmoe := fs.Int("experts", 0, "MMoE experts instead of a shared bottom (0: shared bottom)")
 	precision := fs.String("precision", "auto", "served ranker precision: auto (bf16 if it costs < 0.001 AUC on every head), f32 or bf16")
 	users := fs.Int("retrieval-users", 500, "test users to evaluate retrieval on")
@@ -82,9 +85,18 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := train.Config{Theta: float32(*theta), IPS: *ips, IPSClip: *ipsClip, ValidDays: *validDays, TestDays: *testDays,
 		RetrievalUsers: *users, Threads: *threads, Seed: *seed, Version: *version}
+	if *windows != "" {
+		for _, f := range strings.Split(*windows, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil || d <= 0 {
+				return fmt.Errorf("train: --windows: %q is not a positive duration", f)
+			}
+			cfg.Store.Windows = append(cfg.Store.Windows, d)
+		}
+	}
 	cfg.Ranker.Epochs = *epochs
 	cfg.Towers = train.TowerConfig{Epochs: *towerEpochs, MinCount: *towerMin, Temperature: *towerTemp, IDDropout: *towerDrop,
-		LR: *towerLR, NoLogQ: *noLogQ}
+		LR: *towerLR, NoLogQ: *noLogQ, UniformNegatives: *uniform}
 	switch *precision {
 	case "auto":
 		cfg.Precision = train.Auto
