@@ -37,7 +37,7 @@ type Client struct {
 	readers sync.WaitGroup // the connections' reader and writer goroutines
 	closed  chan struct{}  // closed by Close, under mu
 
-	requests, hedges, hedgeWins, dials atomic.Uint64
+	requests, hedges, hedgeWins, retries, dials atomic.Uint64
 }
 
 // replica is one server address and its connections.
@@ -61,6 +61,7 @@ type Counters struct {
 	Requests  uint64 // requests made
 	Hedges    uint64 // second copies sent
 	HedgeWins uint64 // hedged requests answered by the second copy
+	Retries   uint64 // reads sent again after their connection broke
 	Dials     uint64 // connections opened (the first ones and redials)
 }
 
@@ -172,7 +173,7 @@ func (c *Client) Addrs() []string {
 // Counters returns the Client's counts.
 func (c *Client) Counters() Counters {
 	return Counters{Requests: c.requests.Load(), Hedges: c.hedges.Load(), HedgeWins: c.hedgeWins.Load(),
-		Dials: c.dials.Load()}
+		Retries: c.retries.Load(), Dials: c.dials.Load()}
 }
 
 func (c *Client) isClosed() bool {
@@ -298,9 +299,16 @@ func (c *Client) Do(ctx context.Context, req wire.Message) (wire.Message, error)
 	c.requests.Add(1)
 	start := time.Now()
 	var r result
-	if c.opt.hedging() && isHedgeable(k) {
+	read := isHedgeable(k)
+	if c.opt.hedging() && read {
 		r = c.hedged(ctx, req)
 	} else {
+		r = c.once(ctx, req)
+	}
+	if read && errors.Is(r.err, ErrConnLost) && ctx.Err() == nil && !c.isClosed() {
+		// The connection broke under the request (a server closing it as
+		// idle, or restarting): a read is safe to send again, once.
+		c.retries.Add(1)
 		r = c.once(ctx, req)
 	}
 	if r.err != nil {

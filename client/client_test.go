@@ -232,11 +232,11 @@ func TestMaxInFlight(t *testing.T) {
 	wg.Wait()
 }
 
-// A connection the server drops fails its pending calls with ErrConnLost;
-// the next call dials a new one.
+// A connection the server drops fails its pending calls with ErrConnLost
+// (a write is not sent again); the next call dials a new connection.
 func TestBrokenConnectionRecovery(t *testing.T) {
 	s := start(t, func(ctx context.Context, req *wire.Envelope) wire.Message {
-		if r, ok := req.Body.(*wire.RecommendRequest); ok && r.User == 666 {
+		if r, ok := req.Body.(*wire.DeleteRequest); ok && r.ID == 666 {
 			<-ctx.Done() // hangs until the connection goes
 			return nil
 		}
@@ -248,7 +248,7 @@ func TestBrokenConnectionRecovery(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Recommend(context.Background(), recommend(666))
+		_, err := c.Delete(context.Background(), &wire.DeleteRequest{ID: 666})
 		errc <- err
 	}()
 	for s.Requests() < 2 {
@@ -268,8 +268,29 @@ func TestBrokenConnectionRecovery(t *testing.T) {
 	if got := s.Accepted(); got != 2 {
 		t.Errorf("%d connections accepted, want 2 (one redial)", got)
 	}
-	if got := c.Counters().Dials; got != 2 {
-		t.Errorf("Counters().Dials = %d, want 2", got)
+	if got := c.Counters(); got.Dials != 2 || got.Retries != 0 {
+		t.Errorf("Counters() = %+v, want 2 dials and no retry", got)
+	}
+}
+
+// A read whose connection breaks under it is sent again on a new one.
+func TestReadRetriedOnLostConnection(t *testing.T) {
+	var s *clienttest.Server
+	var dropped atomic.Bool
+	s = start(t, func(ctx context.Context, req *wire.Envelope) wire.Message {
+		if dropped.CompareAndSwap(false, true) {
+			s.DropConns() // as a server closing an idle connection might
+			return nil
+		}
+		return clienttest.StaticAnswer("v1", req.Body)
+	}, clienttest.Config{})
+	c := dial(t, client.Options{PoolSize: 1}, s.Addr)
+	r, err := c.Recommend(context.Background(), recommend(5))
+	if err != nil || r.Items[0].Reel != 5001 {
+		t.Fatalf("recommend across a dropped connection: %+v, %v", r, err)
+	}
+	if got := c.Counters(); got.Retries != 1 || got.Dials != 2 || s.Requests() != 2 {
+		t.Errorf("Counters() = %+v after %d requests, want 1 retry, 2 dials, 2 requests", got, s.Requests())
 	}
 }
 
@@ -469,20 +490,21 @@ func TestWriteTimeout(t *testing.T) {
 		}
 	}()
 	c := dial(t, client.Options{PoolSize: 1, WriteTimeout: 50 * time.Millisecond}, ln.Addr().String())
-	reels := make([]int64, wire.MaxCandidates) // 80 KB a frame
+	emb := make([]float32, wire.MaxDim) // 16 KB a frame
 	var wg sync.WaitGroup
 	var lost atomic.Int64
-	for id := range int64(200) { // 16 MB, more than the socket buffers hold
+	for id := range int64(600) { // 10 MB, more than the socket buffers hold
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			_, err := c.Score(ctx, &wire.ScoreRequest{User: id, Reels: reels})
+			// A write, so not sent again on a new connection.
+			_, err := c.Upsert(ctx, &wire.UpsertRequest{Reel: wire.Reel{ID: id, Category: -1, Embedding: emb}})
 			switch {
 			case errors.Is(err, client.ErrConnLost):
 				lost.Add(1)
 			case err != nil && strings.Contains(err.Error(), "dial"): // after the break
 			default:
-				t.Errorf("score %d: err = %v, want ErrConnLost or a failed redial", id, err)
+				t.Errorf("upsert %d: err = %v, want ErrConnLost or a failed redial", id, err)
 			}
 		})
 	}

@@ -43,7 +43,9 @@
 //
 // ErrConnLost says the connection broke with the request in flight (it
 // may or may not have been served); the next request dials a new
-// connection. ErrBadResponse says the server's answer made no sense;
+// connection. A read (Recommend, Score, Search, Stats, Health) whose
+// connection breaks is sent once more on another before ErrConnLost is
+// returned; a write is not, since it may have been applied. ErrBadResponse says the server's answer made no sense;
 // ErrClosed that the Client was closed.
 //
 // # Connections
