@@ -138,8 +138,13 @@ func ms(us float64) string {
 // String is the step on one line, for people.
 func (s LoadStep) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "offered %.0f/s  achieved %.1f/s  goodput %.1f/s  p50 %s  p99 %s  p99.9 %s  max %s  errors %d",
-		s.Offered, s.Achieved, s.Goodput, ms(s.P50us), ms(s.P99us), ms(s.P999us), ms(s.MaxUs), s.Errors)
+	fmt.Fprintf(&b, "offered %.0f/s  achieved %.1f/s  goodput %.1f/s", s.Offered, s.Achieved, s.Goodput)
+	if s.OK > 0 {
+		fmt.Fprintf(&b, "  p50 %s  p99 %s  p99.9 %s  max %s", ms(s.P50us), ms(s.P99us), ms(s.P999us), ms(s.MaxUs))
+	} else {
+		b.WriteString("  no successes")
+	}
+	fmt.Fprintf(&b, "  errors %d", s.Errors)
 	if s.Errors > 0 {
 		codes := make([]string, 0, len(s.ByCode))
 		for c := range s.ByCode {
