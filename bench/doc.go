@@ -7,4 +7,14 @@
 // result against a float64 or sorting oracle first, and reports throughput in
 // the unit that makes each kernel comparable with its peers: GB/s for
 // bandwidth-bound scans, GFLOP/s for arithmetic, items/s for selection.
+//
+// RunANN builds or loads an IVF-PQ index and measures recall, QPS and
+// latency per nprobe (`reelrank bench ann`).
+//
+// Load is the open-loop load generator behind `reelrank bench load`: it
+// sends requests at fixed offered rates on a schedule that does not wait
+// for answers, measures each latency from the request's intended send time
+// (so a stall shows in every request it delays: coordinated omission
+// corrected), and reports HdrHistogram percentiles, achieved rate,
+// goodput, errors by type and the server's stage timings per step.
 package bench

@@ -26,7 +26,8 @@ import (
 //
 // Batches are logged and applied one at a time, in the same order, so
 // that a store rebuilt from the log (features.Store.ApplyLog) holds what
-// this one does.
+// this one does. An event stamped 0 (a client leaving the time to the
+// server) is stamped with the engine's clock, as a request is.
 func (e *Engine) Event(events []eventlog.Event) (EventResult, error) {
 	var res EventResult
 	cfg := e.store.Config()
@@ -39,8 +40,16 @@ func (e *Engine) Event(events []eventlog.Event) (EventResult, error) {
 		lead = now().Add(cfg.MaxLead).UnixMilli()
 	}
 	good := events
+	var now int64
 	for i := range events {
 		ev := &events[i]
+		if ev.Time == 0 {
+			if now == 0 {
+				now = e.cfg.Clock().UnixMilli()
+			}
+			ev.Time = now
+			ev.Has |= eventlog.FTime
+		}
 		err := ev.Validate()
 		if err == nil && lead > 0 && ev.Time > lead {
 			err = fmt.Errorf("%s: ts %d is more than %v after the clock", ev.Type, ev.Time, cfg.MaxLead)
