@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -44,7 +43,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	token := fs.String("token", "", "shared token clients must send first (default $REELRANK_TOKEN; empty: none)")
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM); with --tls-key serves TLS")
 	keyFile := fs.String("tls-key", "", "TLS key (PEM)")
-	maxInFlight := fs.Int("max-inflight", 2*runtime.GOMAXPROCS(0), "requests served at once; beyond, requests are answered overloaded at once (a request is CPU-bound: about two per core keeps the admitted ones fast)")
+	maxInFlight := fs.Int("max-inflight", 0, "requests served at once; beyond, requests are answered overloaded at once (0: the server's default, 8 per core)")
 	k := fs.Int("k", 1000, "candidates recalled from the index")
 	nprobe := fs.Int("nprobe", 0, "inverted lists scanned a query (0: default)")
 	clock := fs.String("clock", "auto", "the engine's present: wall, data (the log's last event, moving on with the wall clock) or auto (data when the log ends over a day ago)")
