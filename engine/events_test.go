@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +119,29 @@ func TestEventLogUnwritable(t *testing.T) {
 	}
 	if w.store.Stats().Applied != before {
 		t.Fatal("an event that was not logged was applied")
+	}
+}
+
+// TestEventUnstamped checks that an event stamped 0 takes the engine's
+// clock and is applied and logged with it.
+func TestEventUnstamped(t *testing.T) {
+	w := newWorld(t, worldConfig{reels: 100, users: 5, authors: 10, seed: 21})
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	e := w.engine(t, Config{EventLog: path, Clock: w.clock()}, w.model(t, "v1", "A", 21))
+	ev := impressionEvent(0, 1, 3, w.author[3], 9)
+	ev.Has &^= eventlog.FTime
+	res, err := e.Event([]eventlog.Event{ev})
+	if err != nil || res.Accepted != 1 {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if got := w.store.Stats().Newest; got != w.now {
+		t.Errorf("the store's newest event is at %d, want the clock's %d", got, w.now)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`"ts":%d`, w.now); !bytes.Contains(data, []byte(want)) {
+		t.Errorf("the log line %q lacks %s", data, want)
 	}
 }
