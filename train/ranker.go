@@ -96,6 +96,11 @@ type RankerConfig struct {
 	// ScoreWeights are the final score's weights in the bundle (default
 	// watch 1, like 2, comment 3, share 4, follow 5).
 	ScoreWeights []float32
+	// Experts > 0 trains an MMoE of that many experts instead of the
+	// shared bottom, each an MLP of ExpertHidden widths (default 128, 64),
+	// with one softmax gate per head.
+	Experts      int
+	ExpertHidden []int
 }
 
 func (c *RankerConfig) fill() {
@@ -123,10 +128,16 @@ func (c *RankerConfig) fill() {
 	if len(c.ScoreWeights) == 0 {
 		c.ScoreWeights = []float32{1, 2, 3, 4, 5}
 	}
+	if c.Experts > 0 && len(c.ExpertHidden) == 0 {
+		c.ExpertHidden = []int{128, 64}
+	}
 }
 
 func (c *RankerConfig) check() error {
-	for _, h := range c.Hidden {
+	if c.Experts < 0 || c.Experts > 64 {
+		return fmt.Errorf("train: %d experts outside [0, 64]", c.Experts)
+	}
+	for _, h := range append(slices.Clone(c.Hidden), c.ExpertHidden...) {
 		if h < 1 || h > 4096 {
 			return fmt.Errorf("train: ranker hidden width %d outside [1, 4096]", h)
 		}
@@ -148,10 +159,10 @@ type rankerTrainer struct {
 	cfg     RankerConfig
 	d       *dataset
 	nz      normalizer
-	net     *mlp // bottom layers, then a linear layer of one logit per head
+	net     rankNet
 	in      int
 	workers int
-	works   []*mlpWork
+	works   []rankWork
 	weights []float32 // per row
 	log     func(format string, args ...any)
 }
@@ -161,13 +172,14 @@ func newRankerTrainer(cfg RankerConfig, d *dataset, train span, weights []float3
 	in := d.width + D
 	rt := &rankerTrainer{cfg: cfg, d: d, in: in, workers: workers, weights: weights, log: log}
 	rt.nz = fitNormalizer(in, train, 200_000, rng, rt.rawRow)
-	rt.net = newMLP(in, append(slices.Clone(cfg.Hidden), numHeads), kernels.ActNone, rng)
+	if cfg.Experts > 0 {
+		rt.net = newMMoE(in, cfg.Experts, cfg.ExpertHidden, numHeads, rng)
+	} else {
+		rt.net = bottomNet{newMLP(in, append(slices.Clone(cfg.Hidden), numHeads), kernels.ActNone, rng)}
+	}
 	// Start the heads at the base rates, so the first steps learn ranking
 	// rather than the bias.
-	last := rt.net.layers[len(rt.net.layers)-1]
-	for i := range last.w {
-		last.w[i] *= 0.1
-	}
+	rt.net.scaleHeads(0.1)
 	var pos [numHeads]float64
 	for i := train.lo; i < train.hi; i++ {
 		for h := range numHeads {
@@ -178,7 +190,7 @@ func newRankerTrainer(cfg RankerConfig, d *dataset, train span, weights []float3
 	}
 	for h := range numHeads {
 		p := (pos[h] + 1) / (float64(train.len()) + 2)
-		last.b[h] = float32(math.Log(p / (1 - p)))
+		rt.net.setHeadBias(h, float32(math.Log(p/(1-p))))
 	}
 	per := (cfg.Batch + workers - 1) / workers
 	for range workers {
@@ -194,8 +206,8 @@ func (rt *rankerTrainer) rawRow(dst []float32, i int) {
 }
 
 // fill writes the standardised inputs of rows idx into w's input.
-func (rt *rankerTrainer) fill(w *mlpWork, idx []int) {
-	x := w.acts[0]
+func (rt *rankerTrainer) fill(w rankWork, idx []int) {
+	x := w.input()
 	for r, i := range idx {
 		row := x[r*rt.in : (r+1)*rt.in]
 		rt.rawRow(row, i)
@@ -205,10 +217,9 @@ func (rt *rankerTrainer) fill(w *mlpWork, idx []int) {
 
 // lossGrad puts the gradient of the weighted per-head cross-entropy at the
 // logits into w's output gradient and returns the loss summed over rows.
-func (rt *rankerTrainer) lossGrad(w *mlpWork, idx []int, weighted bool) float64 {
-	L := len(rt.net.layers)
-	logits := w.acts[L]
-	grad := w.dacts[L]
+func (rt *rankerTrainer) lossGrad(w rankWork, idx []int, weighted bool) float64 {
+	logits := w.logits()
+	grad := w.dlogits()
 	var loss float64
 	for r, i := range idx {
 		y := rt.d.labels[i]
@@ -255,7 +266,7 @@ func (rt *rankerTrainer) epoch(ctx context.Context, perm []int, h *adamHyper) (f
 			rt.fill(w, idx)
 			rt.net.forward(w, len(idx))
 			losses[wi] = rt.lossGrad(w, idx, true)
-			rt.net.backward(w, len(idx), false)
+			rt.net.backward(w, len(idx))
 		})
 		works := rt.works
 		if len(batch) < 2*rt.workers {
@@ -274,7 +285,7 @@ func (rt *rankerTrainer) epoch(ctx context.Context, perm []int, h *adamHyper) (f
 // validLoss is the mean loss over the rows of s, unweighted.
 func (rt *rankerTrainer) validLoss(s span) float64 {
 	B := rt.cfg.Batch
-	per := len(rt.works[0].acts[0]) / rt.in
+	per := len(rt.works[0].input()) / rt.in
 	sums := make([]float64, rt.workers)
 	idx := make([][]int, rt.workers)
 	for b0 := s.lo; b0 < s.hi; b0 += B {
@@ -301,18 +312,17 @@ func (rt *rankerTrainer) validLoss(s span) float64 {
 }
 
 // snapshot copies the net's weights.
-func (rt *rankerTrainer) snapshot() [][2][]float32 {
-	out := make([][2][]float32, len(rt.net.layers))
-	for i, l := range rt.net.layers {
-		out[i] = [2][]float32{slices.Clone(l.w), slices.Clone(l.b)}
+func (rt *rankerTrainer) snapshot() [][]float32 {
+	var out [][]float32
+	for _, p := range rt.net.params() {
+		out = append(out, slices.Clone(p))
 	}
 	return out
 }
 
-func (rt *rankerTrainer) restore(s [][2][]float32) {
-	for i, l := range rt.net.layers {
-		copy(l.w, s[i][0])
-		copy(l.b, s[i][1])
+func (rt *rankerTrainer) restore(s [][]float32) {
+	for i, p := range rt.net.params() {
+		copy(p, s[i])
 	}
 }
 
@@ -327,23 +337,8 @@ type rankerEpoch struct {
 // export returns the trained net as a ranker.Multitask reading raw
 // features.
 func (rt *rankerTrainer) export(prec ranker.Precision) (*ranker.Multitask, error) {
-	L := len(rt.net.layers)
 	m := &ranker.Multitask{Spec: rt.d.spec, Tasks: headNames[:], Weights: slices.Clone(rt.cfg.ScoreWeights), Precision: prec}
-	for i, l := range rt.net.layers[:L-1] {
-		if i == 0 {
-			m.Bottom.Layers = append(m.Bottom.Layers, rt.nz.fold(l))
-		} else {
-			m.Bottom.Layers = append(m.Bottom.Layers, exportLayer(l))
-		}
-	}
-	last := rt.net.layers[L-1]
-	for h := range numHeads {
-		d := ranker.Dense{In: last.in, Out: 1, W: make([]float32, last.in), B: []float32{last.b[h]}, Act: kernels.ActSigmoid}
-		for i := range last.in {
-			d.W[i] = last.w[i*numHeads+h]
-		}
-		m.Heads = append(m.Heads, d)
-	}
+	rt.net.export(&rt.nz, m)
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("train: export ranker: %w", err)
 	}

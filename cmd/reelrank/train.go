@@ -52,7 +52,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	noLogQ := fs.Bool("no-logq", false, "train the towers without the sampling-bias correction")
 	uniform := fs.Int("uniform-negatives", 0, "reels drawn uniformly as extra negatives of each tower step (0: default 1024; -1: none)")
 	windows := fs.String("windows", "", "the feature store's counter windows, comma-separated durations (default 1h,24h,168h; at most 3)")
-	mmoe := fs.Int("experts", 0, "MMoE experts instead of a shared bottom (0: shared bottom)")
+	mmoe := fs.Int("experts", 0, "train an MMoE of this many experts (128-64 each, a gate per head) instead of the shared bottom")
 	precision := fs.String("precision", "auto", "served ranker precision: auto (bf16 if it costs < 0.001 AUC on every head), f32 or bf16")
 	users := fs.Int("retrieval-users", 500, "test users to evaluate retrieval on")
 	threads := fs.Int("threads", 0, "worker goroutines (0: all cores)")
@@ -80,9 +80,6 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	if *events == "" || *out == "" {
 		return errors.New("train: --events and --out are required")
 	}
-	if *mmoe != 0 {
-		return errors.New("train: --experts: the trainer fits a shared bottom; MMoE inference exists in package ranker but training it is not supported")
-	}
 	cfg := train.Config{Theta: float32(*theta), IPS: *ips, IPSClip: *ipsClip, ValidDays: *validDays, TestDays: *testDays,
 		RetrievalUsers: *users, Threads: *threads, Seed: *seed, Version: *version}
 	if *windows != "" {
@@ -95,6 +92,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	cfg.Ranker.Epochs = *epochs
+	cfg.Ranker.Experts = *mmoe
 	cfg.Towers = train.TowerConfig{Epochs: *towerEpochs, MinCount: *towerMin, Temperature: *towerTemp, IDDropout: *towerDrop,
 		LR: *towerLR, NoLogQ: *noLogQ, UniformNegatives: *uniform}
 	switch *precision {
