@@ -50,6 +50,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	towerDrop := fs.Float64("tower-id-dropout", 0, "share of examples trained without their id vector (0: default 0.25)")
 	towerLR := fs.Float64("tower-lr", 0, "two-tower learning rate (0: default)")
 	noLogQ := fs.Bool("no-logq", false, "train the towers without the sampling-bias correction")
+	towerBatch := fs.Int("tower-batch", 0, "rows of a tower step (0: default 1024)")
 	uniform := fs.Int("uniform-negatives", 0, "reels drawn uniformly as extra negatives of each tower step (0: default 1024; -1: none)")
 	windows := fs.String("windows", "", "the feature store's counter windows, comma-separated durations (default 1h,24h,168h; at most 3)")
 	mmoe := fs.Int("experts", 0, "train an MMoE of this many experts (128-64 each, a gate per head) instead of the shared bottom")
@@ -94,7 +95,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	cfg.Ranker.Epochs = *epochs
 	cfg.Ranker.Experts = *mmoe
 	cfg.Towers = train.TowerConfig{Epochs: *towerEpochs, MinCount: *towerMin, Temperature: *towerTemp, IDDropout: *towerDrop,
-		LR: *towerLR, NoLogQ: *noLogQ, UniformNegatives: *uniform}
+		LR: *towerLR, NoLogQ: *noLogQ, UniformNegatives: *uniform, Batch: *towerBatch}
 	switch *precision {
 	case "auto":
 		cfg.Precision = train.Auto
