@@ -97,8 +97,11 @@ func TestHedgeByPercentile(t *testing.T) {
 			t.Fatalf("user %d: %+v, %v", u, r, err)
 		}
 	}
-	if got := c.Counters(); got.HedgeWins < 4 {
-		t.Errorf("%d hedges won, want at least the 4 stalled requests", got.HedgeWins)
+	// Each stalled request was answered, so each was hedged. Which copy
+	// wins is a race: the server stalls whichever copy reaches it first,
+	// and the hedge can overtake the original on the other connection.
+	if got := c.Counters(); got.Hedges < 4 {
+		t.Errorf("%d hedges sent, want at least one for each of the 4 stalled requests", got.Hedges)
 	}
 	if got := s.Accepted(); got != 2 {
 		t.Errorf("%d connections, want 2", got)
