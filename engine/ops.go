@@ -181,7 +181,7 @@ func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
 		emb = r.Embedding
 	}
 	err = e.store.PutReel(features.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: r.Duration,
-		Embedding: emb, Category: int(r.Category)})
+		Embedding: emb, Category: int(r.Category), Language: int(r.Language)})
 	if err != nil {
 		return false, fmt.Errorf("%w: upsert: %w", ErrBadRequest, err)
 	}

@@ -172,6 +172,9 @@ type Reel struct {
 	// Description is accepted for the wire's sake; the features do not
 	// read it.
 	Description string
+	// Language is the reel's language as a profile code, numbered from 1
+	// as Context's; 0 is unknown.
+	Language uint16
 }
 
 // EventResult answers Event (wire.EventResponse).

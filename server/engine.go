@@ -84,7 +84,7 @@ func (h *engineHandler) Search(ctx context.Context, req *wire.SearchRequest) (*w
 func (h *engineHandler) Upsert(_ context.Context, req *wire.UpsertRequest) (*wire.UpsertResponse, error) {
 	r := &req.Reel
 	replaced, err := h.e.Upsert(engine.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: r.Duration, Category: r.Category,
-		Embedding: r.Embedding, Description: r.Description})
+		Embedding: r.Embedding, Description: r.Description, Language: r.Language})
 	if err != nil {
 		return nil, engineErr(err)
 	}

@@ -296,6 +296,7 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		}
 		d := &msg.Reel
 		d.ID, d.Author, d.Upload, d.Duration, d.Category = reel.Id(), reel.Author(), reel.UploadMs(), reel.Duration(), reel.Category()
+		d.Language = reel.Language()
 		setString(&d.Description, reel.Description())
 		d.Embedding, err = float32sInto(d.Embedding, vec(reel.Table(), 14, 4), "embedding values", MaxDim)
 		m = msg

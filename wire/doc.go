@@ -116,7 +116,8 @@
 //
 // UpsertRequest: reel {id, author, upload_ms, duration (seconds), category
 // (-1, the default, derives it from the embedding), embedding (0..MaxDim
-// values), description}. UpsertResponse: replaced. DeleteRequest: id.
+// values), description, language (a profile code from 1; 0 unknown)}.
+// UpsertResponse: replaced. DeleteRequest: id.
 // DeleteResponse: empty.
 //
 // EventRequest: events (at most MaxEvents), each with the event log's

@@ -286,6 +286,7 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 		fb.ReelAddUploadMs(b, r.Upload)
 		fb.ReelAddDuration(b, r.Duration)
 		fb.ReelAddCategory(b, r.Category)
+		fb.ReelAddLanguage(b, r.Language)
 		if emb != 0 {
 			fb.ReelAddEmbedding(b, emb)
 		}

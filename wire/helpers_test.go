@@ -88,7 +88,7 @@ func randMessage(r *rand.Rand, k Kind) Message {
 		return m
 	case KindUpsertRequest:
 		return &UpsertRequest{Reel: Reel{ID: r.Int64N(1 << 40), Author: r.Int64N(1e6), Upload: r.Int64N(2e12),
-			Duration: r.Float32() * 60, Category: r.Int32N(40) - 1, Embedding: floats(r.IntN(129)), Description: str(100)}}
+			Duration: r.Float32() * 60, Category: r.Int32N(40) - 1, Embedding: floats(r.IntN(129)), Description: str(100), Language: uint16(r.IntN(13))}}
 	case KindUpsertResponse:
 		return &UpsertResponse{Replaced: r.IntN(2) == 1}
 	case KindDeleteRequest:

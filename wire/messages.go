@@ -132,6 +132,9 @@ type Reel struct {
 	Category    int32
 	Embedding   []float32 // the content embedding, or empty
 	Description string
+	// Language is the reel's language as a profile code (numbered from 1
+	// in the feature store's order, as Context's); 0 is unknown.
+	Language uint16
 }
 
 // UpsertRequest adds a reel or replaces the one with its id.

@@ -53,7 +53,7 @@ var (
 	contextDesc = &tableDesc{"Context", []fieldDesc{
 		scalar(8), scalar(8), scalar(4), scalar(2), scalar(2), scalar(1), scalar(1), vecOf(8)}}
 	itemDesc  = &tableDesc{"Item", []fieldDesc{scalar(8), scalar(4), vecOf(4), scalar(8), scalar(1)}}
-	reelDesc  = &tableDesc{"Reel", []fieldDesc{scalar(8), scalar(8), scalar(8), scalar(4), scalar(4), vecOf(4), str}}
+	reelDesc  = &tableDesc{"Reel", []fieldDesc{scalar(8), scalar(8), scalar(8), scalar(4), scalar(4), vecOf(4), str, scalar(2)}}
 	eventDesc = &tableDesc{"Event", []fieldDesc{scalar(1), scalar(2), scalar(8), scalar(8), scalar(8), scalar(8),
 		scalar(8), scalar(4), scalar(8), str, scalar(4), scalar(4)}}
 

@@ -127,8 +127,20 @@ func (rcv *Reel) Description() []byte {
 	return nil
 }
 
+func (rcv *Reel) Language() uint16 {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(18))
+	if o != 0 {
+		return rcv._tab.GetUint16(o + rcv._tab.Pos)
+	}
+	return 0
+}
+
+func (rcv *Reel) MutateLanguage(n uint16) bool {
+	return rcv._tab.MutateUint16Slot(18, n)
+}
+
 func ReelStart(builder *flatbuffers.Builder) {
-	builder.StartObject(7)
+	builder.StartObject(8)
 }
 func ReelAddId(builder *flatbuffers.Builder, id int64) {
 	builder.PrependInt64Slot(0, id, 0)
@@ -153,6 +165,9 @@ func ReelStartEmbeddingVector(builder *flatbuffers.Builder, numElems int) flatbu
 }
 func ReelAddDescription(builder *flatbuffers.Builder, description flatbuffers.UOffsetT) {
 	builder.PrependUOffsetTSlot(6, flatbuffers.UOffsetT(description), 0)
+}
+func ReelAddLanguage(builder *flatbuffers.Builder, language uint16) {
+	builder.PrependUint16Slot(7, language, 0)
 }
 func ReelEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()
