@@ -524,10 +524,14 @@ func (g *mix) next() wire.Message {
 		reel := g.reel()
 		author := 1 + (reel*7919)%g.cfg.Users
 		secs := float32(1 + g.rng.IntN(30))
+		watched := c.Time + int64(secs*1000)
+		if c.Time == 0 {
+			watched = 0 // both left to the server's clock
+		}
 		return &wire.EventRequest{Events: []wire.Event{
 			{Type: wire.EventImpression, Has: uint16(eventlog.Required(eventlog.Impression)), Time: c.Time, User: user,
 				Reel: reel, Author: author, Session: c.Session, Position: c.Position, Propensity: 1, Arm: "load"},
-			{Type: wire.EventWatch, Has: uint16(eventlog.Required(eventlog.Watch)), Time: c.Time + int64(secs*1000),
+			{Type: wire.EventWatch, Has: uint16(eventlog.Required(eventlog.Watch)), Time: watched,
 				User: user, Reel: reel, Author: author, Session: c.Session, Position: c.Position, Seconds: secs,
 				Fraction: secs / 30},
 		}}

@@ -19,6 +19,7 @@ import (
 	"github.com/reelrank/reelrank/bench"
 	"github.com/reelrank/reelrank/client"
 	"github.com/reelrank/reelrank/engine"
+	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/kernels"
 	"github.com/reelrank/reelrank/ranker"
@@ -179,6 +180,20 @@ func openServing(ctx context.Context, dir string, cfg engine.Config, clock strin
 	}
 	if err := b.Check(store.Spec()); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
+	}
+	// The events served since the snapshot are in the served log, each
+	// fsynced before it was acknowledged: apply them again, so that a
+	// restart loses none. (The engine then appends to the same log.)
+	logPath := filepath.Join(dir, servedLog)
+	if _, err := os.Stat(logPath); err == nil {
+		st, err := store.ApplyLog(logPath, eventlog.Options{Tolerance: 10 * time.Minute})
+		if err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		if rerr := st.Report.Err(); rerr != nil {
+			logf("%s: %v", logPath, rerr)
+		}
+		logf("applied %d events served before from %s", st.Applied, logPath)
 	}
 	ix, err := openIndex(ctx, dir, logf)
 	if err != nil {

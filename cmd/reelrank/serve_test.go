@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/reelrank/reelrank/engine"
+	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/sim"
+	"github.com/reelrank/reelrank/train"
+)
+
+// TestServeKeepsEvents trains a small world, serves it, sends events, and
+// checks that a restarted server has them applied again from the served
+// log, and that a recommendation comes back both times.
+func TestServeKeepsEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	wdir := filepath.Join(dir, "world")
+	cfg := sim.DefaultConfig()
+	cfg.Users, cfg.Reels, cfg.Days, cfg.Seed = 1500, 2000, 5, 3
+	cfg.SessionsPerDay = 1
+	if _, err := sim.Generate(ctx, cfg, wdir, sim.GenerateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sim.Open(wdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tc := train.Config{Seed: 1, RetrievalUsers: 20}
+	tc.Ranker = train.RankerConfig{Hidden: []int{16}, Epochs: 1, Batch: 256}
+	tc.Towers = train.TowerConfig{Dim: 8, UserHidden: []int{16}, ReelHidden: []int{16}, Epochs: 1, Batch: 128, UniformNegatives: 64}
+	res, err := train.Run(ctx, w, filepath.Join(wdir, sim.FileEvents), tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdir := filepath.Join(dir, "model")
+	if err := writeTraining(mdir, res); err != nil {
+		t.Fatal(err)
+	}
+	logf := func(string, ...any) {}
+	e, err := openServing(ctx, mdir, engine.Config{}, "auto", logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Recommend(ctx, engine.RecommendRequest{User: 1, N: 5}); err != nil {
+		t.Fatal(err)
+	}
+	imp := eventlog.Event{Type: eventlog.Impression, Has: eventlog.Required(eventlog.Impression), User: 1, Reel: 2, Author: w.Reels()[1].Author,
+		Session: 77, Propensity: 0.5, Arm: "a"}
+	watch := eventlog.Event{Type: eventlog.Watch, Has: eventlog.Required(eventlog.Watch), User: 1, Reel: 2, Author: w.Reels()[1].Author,
+		Session: 77, Seconds: 5, Fraction: 0.9}
+	r, err := e.Event([]eventlog.Event{imp, watch})
+	if err != nil || r.Accepted != 2 {
+		t.Fatalf("event: %+v, %v", r, err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mdir, trainIndex)); err != nil {
+		t.Errorf("the index was not saved: %v", err)
+	}
+
+	// A second server over the same folder applies the two events again.
+	var lines []string
+	logf2 := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	e2, err := openServing(ctx, mdir, engine.Config{}, "auto", logf2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	found := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "applied 2 events served before from ") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the restarted server did not apply the served log: %q", lines)
+	}
+	if _, err := e2.Recommend(ctx, engine.RecommendRequest{User: 1, N: 5}); err != nil {
+		t.Fatal(err)
+	}
+}
