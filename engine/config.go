@@ -78,6 +78,12 @@ type Config struct {
 	// written and fsynced before it is applied and acknowledged.
 	EventLog string
 
+	// CatalogueLog, when set, is the path of the journal of Upsert and
+	// Delete (JSON lines, created when missing): every change is written
+	// and fsynced before it is applied and acknowledged, and New applies
+	// the journal again, so that a restarted engine keeps them.
+	CatalogueLog string
+
 	// Seed seeds the exploration draws: the same seed and the same
 	// sequence of requests give the same answers.
 	Seed uint64

@@ -47,6 +47,7 @@ type Engine struct {
 	explore explorePool
 
 	log     *eventLog
+	catLog  *eventLog  // the catalogue journal, or nil
 	eventMu sync.Mutex // orders Event batches when there is no log
 
 	scratch sync.Pool // *scratch
@@ -104,6 +105,14 @@ func New(cfg Config, store *features.Store, model *Model) (*Engine, error) {
 	}
 	if cfg.EventLog != "" {
 		if e.log, err = openLog(cfg.EventLog); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.CatalogueLog != "" {
+		if _, err := e.replayCatalogue(cfg.CatalogueLog); err != nil {
+			if e.log != nil {
+				e.log.close()
+			}
 			return nil, err
 		}
 	}
@@ -242,6 +251,11 @@ func (e *Engine) embedTime() int64 {
 
 // Close closes the event log. The engine must not be used after.
 func (e *Engine) Close() error {
+	if e.catLog != nil {
+		if err := e.catLog.close(); err != nil {
+			return err
+		}
+	}
 	if e.log != nil {
 		return e.log.close()
 	}

@@ -191,7 +191,17 @@ func (l *eventLog) appendLocked(events []eventlog.Event) error {
 		l.buf = eventlog.AppendJSON(l.buf, &events[i])
 		l.buf = append(l.buf, '\n')
 	}
-	_, err := l.f.Write(l.buf)
+	err := l.writeLocked(l.buf)
+	if cap(l.buf) > 4<<20 {
+		l.buf = nil
+	}
+	return err
+}
+
+// writeLocked appends whole lines as one write and fsyncs; on failure it
+// cuts the file back to where it was.
+func (l *eventLog) writeLocked(lines []byte) error {
+	_, err := l.f.Write(lines)
 	if err == nil {
 		err = l.f.Sync()
 	}
@@ -199,12 +209,9 @@ func (l *eventLog) appendLocked(events []eventlog.Event) error {
 		if terr := l.f.Truncate(l.size); terr != nil {
 			err = fmt.Errorf("%w (and cutting the partial batch off: %v)", err, terr)
 		}
-		return fmt.Errorf("event log %s: %w", l.path, err)
+		return fmt.Errorf("log %s: %w", l.path, err)
 	}
-	l.size += int64(len(l.buf))
-	if cap(l.buf) > 4<<20 {
-		l.buf = nil
-	}
+	l.size += int64(len(lines))
 	return nil
 }
 

@@ -159,8 +159,18 @@ func (e *Engine) Search(ctx context.Context, vector []float32, k, nprobe int, ex
 // the fresh pool, and a reel with little evidence the exploration pool.
 // Upserting a deleted reel brings it back. replaced reports whether the
 // store knew the reel.
+//
+// With Config.CatalogueLog set, the upsert is journaled (written and
+// fsynced) before it is applied, and New applies the journal again.
 func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
 	e.ctr.upserts.Add(1)
+	return e.upsertJournaled(r, true)
+}
+
+// upsert applies r without journaling it: the journal's replay.
+func (e *Engine) upsert(r Reel) (bool, error) { return e.upsertJournaled(r, false) }
+
+func (e *Engine) upsertJournaled(r Reel, journaled bool) (replaced bool, err error) {
 	switch {
 	case r.ID < 0 || r.Author < 0:
 		return false, badRequest("upsert", "reel %d, author %d: negative id", r.ID, r.Author)
@@ -174,6 +184,13 @@ func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
 	now := e.cfg.Clock().UnixMilli()
 	if r.Upload == 0 {
 		r.Upload = now
+	}
+	if journaled {
+		// A change the store then refuses stays in the journal; its replay
+		// is refused the same way, as it was when it was made.
+		if err := e.journal(catalogueEntry{Op: "upsert", Reel: &r}); err != nil {
+			return false, err
+		}
 	}
 	info, known := e.store.ReelInfo(r.ID)
 	var emb []float32
@@ -211,8 +228,18 @@ func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
 // the pools) and from Score; it stays in the feature store, whose events
 // may still name it. An unknown or already deleted reel is an error
 // wrapping ErrNotFound.
+//
+// With Config.CatalogueLog set, the delete is journaled before it is
+// applied, as Upsert is.
 func (e *Engine) Delete(id int64) error {
 	e.ctr.deletes.Add(1)
+	return e.deleteJournaled(id, true)
+}
+
+// del applies a delete without journaling it: the journal's replay.
+func (e *Engine) del(id int64) error { return e.deleteJournaled(id, false) }
+
+func (e *Engine) deleteJournaled(id int64, journaled bool) error {
 	if id < 0 {
 		return badRequest("delete", "reel %d is negative", id)
 	}
@@ -226,6 +253,11 @@ func (e *Engine) Delete(id int64) error {
 	inIndex := ix != nil && ix.Contains(id)
 	if e.isDeleted(id) || (!inStore && !inIndex) {
 		return fmt.Errorf("%w: delete: reel %d", ErrNotFound, id)
+	}
+	if journaled {
+		if err := e.journal(catalogueEntry{Op: "delete", ID: id}); err != nil {
+			return err
+		}
 	}
 	e.delMu.Lock()
 	e.deleted[id] = struct{}{}

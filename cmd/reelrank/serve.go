@@ -29,9 +29,12 @@ import (
 	"github.com/reelrank/reelrank/wire"
 )
 
-// servedLog is the event log Event requests are appended to, in the
-// serving folder.
-const servedLog = "served-events.jsonl"
+// servedLog is the event log Event requests are appended to, and
+// servedCatalogue the journal of Upsert and Delete, in the serving folder.
+const (
+	servedLog       = "served-events.jsonl"
+	servedCatalogue = "served-catalogue.jsonl"
+)
 
 // cmdServe runs `reelrank serve`.
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -217,6 +220,7 @@ func openServing(ctx context.Context, dir string, cfg engine.Config, clock strin
 		return nil, fmt.Errorf("serve: --clock %q: want wall, data or auto", clock)
 	}
 	cfg.EventLog = filepath.Join(dir, servedLog)
+	cfg.CatalogueLog = filepath.Join(dir, servedCatalogue)
 	e, err := engine.New(cfg, store, model)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

@@ -62,6 +62,9 @@ func TestServeKeepsEvents(t *testing.T) {
 	if err != nil || r.Accepted != 2 {
 		t.Fatalf("event: %+v, %v", r, err)
 	}
+	if _, err := e.Upsert(engine.Reel{ID: 99_999, Author: 3, Category: -1, Duration: 20}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,5 +91,8 @@ func TestServeKeepsEvents(t *testing.T) {
 	}
 	if _, err := e2.Recommend(ctx, engine.RecommendRequest{User: 1, N: 5}); err != nil {
 		t.Fatal(err)
+	}
+	if !e2.Model().Index().Contains(99_999) {
+		t.Error("the restarted server lost the upserted reel")
 	}
 }
