@@ -86,7 +86,9 @@
 // (the content part alone for a reel the tower has no id vector for) and
 // adds it to the index; with no index that can take it, the reel waits in
 // the fresh pool. Delete takes a reel out of the index and the pools.
-// Swap catches an incoming model's index up with both.
+// Swap catches an incoming model's index up with both. With
+// Config.CatalogueLog, both are journaled (fsynced before they apply) and
+// New replays the journal, so a restarted engine keeps them.
 //
 // Event validates a batch, appends the valid events to the event log and
 // fsyncs it, then applies them to the store, in that order and one batch
