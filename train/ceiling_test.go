@@ -12,6 +12,21 @@ import (
 	"github.com/reelrank/reelrank/sim"
 )
 
+// ceilingWorld opens the world REELRANK_WORLD names, or the tests' small
+// world, and returns it with its folder.
+func ceilingWorld(t *testing.T) (*sim.World, string) {
+	dir := os.Getenv("REELRANK_WORLD")
+	if dir == "" {
+		return openSmallWorld(t), smallWorld.dir
+	}
+	w, err := sim.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w, dir
+}
+
 // TestCeiling measures how much of the oracle's ranking power survives
 // when the latent truth is known only up to noise, as any model must
 // learn it from the log: a reel's quality from its few impressions, a
@@ -24,18 +39,7 @@ import (
 // folder for the default world's figures (BENCHMARKS.md); by default it
 // runs on the tests' small world.
 func TestCeiling(t *testing.T) {
-	var w *sim.World
-	dir := os.Getenv("REELRANK_WORLD")
-	if dir == "" {
-		w = openSmallWorld(t)
-		dir = smallWorld.dir
-	} else {
-		var err error
-		if w, err = sim.Open(dir); err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-	}
+	w, dir := ceilingWorld(t)
 	cfg := w.Config()
 	o := cfg.Oracle
 	from := cfg.Start.UnixMilli() + int64(cfg.Days-2)*int64(24*3600*1000)
@@ -165,16 +169,7 @@ func TestCeiling(t *testing.T) {
 // the latent truth (interest in the reel's topics, reel and author
 // quality, language) with noise on quality and interest.
 func TestRetrievalCeiling(t *testing.T) {
-	var w *sim.World
-	if dir := os.Getenv("REELRANK_WORLD"); dir == "" {
-		w = openSmallWorld(t)
-	} else {
-		var err error
-		if w, err = sim.Open(dir); err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-	}
+	w, _ := ceilingWorld(t)
 	cfg := w.Config()
 	o := cfg.Oracle
 	at := cfg.Start.UnixMilli() + int64(cfg.Days-2)*int64(24*3600*1000)

@@ -65,14 +65,7 @@ func (n bottomNet) setHeadBias(h int, b float32) { n.last().b[h] = b }
 func (n bottomNet) scaleHeads(f float32) { scaleBy(n.last().w, f) }
 
 func (n bottomNet) export(nz *normalizer, m *ranker.Multitask) {
-	L := len(n.layers)
-	for i, l := range n.layers[:L-1] {
-		if i == 0 {
-			m.Bottom.Layers = append(m.Bottom.Layers, nz.fold(l))
-		} else {
-			m.Bottom.Layers = append(m.Bottom.Layers, exportLayer(l))
-		}
-	}
+	m.Bottom = exportLayers(n.layers[:len(n.layers)-1], nz)
 	last := n.last()
 	for h := range last.out {
 		d := ranker.Dense{In: last.in, Out: 1, W: make([]float32, last.in), B: []float32{last.b[h]}, Act: kernels.ActSigmoid}
@@ -279,15 +272,7 @@ func (n *mmoeNet) scaleHeads(f float32) { scaleBy(n.hw, f) }
 func (n *mmoeNet) export(nz *normalizer, m *ranker.Multitask) {
 	mm := &ranker.MMoE{}
 	for _, x := range n.experts {
-		var out ranker.MLP
-		for i, l := range x.layers {
-			if i == 0 {
-				out.Layers = append(out.Layers, nz.fold(l))
-			} else {
-				out.Layers = append(out.Layers, exportLayer(l))
-			}
-		}
-		mm.Experts = append(mm.Experts, out)
+		mm.Experts = append(mm.Experts, exportLayers(x.layers, nz))
 	}
 	all := nz.fold(n.gates.layers[0]) // in × T·E
 	for t := range n.T {

@@ -73,6 +73,20 @@ func (nz *normalizer) fold(l *layer) ranker.Dense {
 	return d
 }
 
+// exportLayers returns layers as a ranker.MLP that reads raw inputs: the
+// first layer with nz folded in, the others as they are.
+func exportLayers(layers []*layer, nz *normalizer) ranker.MLP {
+	var out ranker.MLP
+	for i, l := range layers {
+		if i == 0 {
+			out.Layers = append(out.Layers, nz.fold(l))
+		} else {
+			out.Layers = append(out.Layers, exportLayer(l))
+		}
+	}
+	return out
+}
+
 func exportLayer(l *layer) ranker.Dense {
 	return ranker.Dense{In: l.in, Out: l.out, W: slices.Clone(l.w), B: slices.Clone(l.b), Act: l.act}
 }

@@ -417,20 +417,9 @@ func (tt *towerTrainer) train(ctx context.Context, rng *rand.Rand) ([]float64, e
 
 // export returns both towers reading raw features.
 func (tt *towerTrainer) export() (*ranker.UserTower, *ranker.ReelTower, error) {
-	fold := func(m *mlp, nz normalizer) ranker.MLP {
-		var out ranker.MLP
-		for i, l := range m.layers {
-			if i == 0 {
-				out.Layers = append(out.Layers, nz.fold(l))
-			} else {
-				out.Layers = append(out.Layers, exportLayer(l))
-			}
-		}
-		return out
-	}
-	ut := &ranker.UserTower{MLP: fold(tt.user, tt.unz)}
+	ut := &ranker.UserTower{MLP: exportLayers(tt.user.layers, &tt.unz)}
 	rt := &ranker.ReelTower{Dim: tt.cfg.Dim, IDs: slices.Clone(tt.ids), IDEmb: slices.Clone(tt.idEmb),
-		ReelFeatures: len(tt.d.spec.Reel), Content: fold(tt.reel, tt.rnz)}
+		ReelFeatures: len(tt.d.spec.Reel), Content: exportLayers(tt.reel.layers, &tt.rnz)}
 	if err := ut.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("train: export user tower: %w", err)
 	}
