@@ -241,18 +241,13 @@ func (n *mmoeNet) step(ws []rankWork, scale float32, h adamHyper) {
 		gw[i] = w.(*mmoeWork).gw
 	}
 	n.gates.step(gw, scale, h)
-	w0 := ws[0].(*mmoeWork)
-	for _, rw := range ws[1:] {
+	rest := make([]grads, len(ws)-1)
+	for k, rw := range ws[1:] {
 		w := rw.(*mmoeWork)
-		addTo(w0.ghw, w.ghw)
-		addTo(w0.ghb, w.ghb)
+		rest[k] = grads{w: w.ghw, b: w.ghb}
 	}
-	scaleBy(w0.ghw, scale)
-	scaleBy(w0.ghb, scale)
-	n.hwAdam.update(n.hw, w0.ghw, h)
-	hb := h
-	hb.decay = 0
-	n.hbAdam.update(n.hb, w0.ghb, hb)
+	w0 := ws[0].(*mmoeWork)
+	stepParams(n.hw, n.hb, &n.hwAdam, &n.hbAdam, grads{w: w0.ghw, b: w0.ghb}, rest, scale, h)
 }
 
 func (n *mmoeNet) params() [][]float32 {

@@ -214,18 +214,28 @@ func (m *mlp) refreshT() {
 // and applies Adam.
 func (m *mlp) step(works []*mlpWork, scale float32, h adamHyper) {
 	for i, l := range m.layers {
-		g := works[0].g[i]
-		for _, w := range works[1:] {
-			addTo(g.w, w.g[i].w)
-			addTo(g.b, w.g[i].b)
+		rest := make([]grads, len(works)-1)
+		for k, w := range works[1:] {
+			rest[k] = w.g[i]
 		}
-		scaleBy(g.w, scale)
-		scaleBy(g.b, scale)
-		l.adamW.update(l.w, g.w, h)
-		hb := h
-		hb.decay = 0
-		l.adamB.update(l.b, g.b, hb)
+		stepParams(l.w, l.b, &l.adamW, &l.adamB, works[0].g[i], rest, scale, h)
 	}
+}
+
+// stepParams sums the other workers' gradients into g, scales them and
+// takes an Adam step on the weights w (with weight decay) and the biases b
+// (without).
+func stepParams(w, b []float32, aw, ab *adam, g grads, rest []grads, scale float32, h adamHyper) {
+	for _, r := range rest {
+		addTo(g.w, r.w)
+		addTo(g.b, r.b)
+	}
+	scaleBy(g.w, scale)
+	scaleBy(g.b, scale)
+	aw.update(w, g.w, h)
+	hb := h
+	hb.decay = 0
+	ab.update(b, g.b, hb)
 }
 
 func addTo(dst, src []float32) {
