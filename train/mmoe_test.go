@@ -41,20 +41,8 @@ func TestMMoEGradients(t *testing.T) {
 	n.refreshT()
 	n.zeroGrads(w)
 	n.backward(w, rows)
-	check := func(name string, p []float32, g []float32) {
-		for _, k := range []int{0, len(p) / 2, len(p) - 1} {
-			orig := p[k]
-			const h = 1e-2
-			p[k] = orig + h
-			up := loss()
-			p[k] = orig - h
-			down := loss()
-			p[k] = orig
-			num := (up - down) / (2 * h)
-			if math.Abs(float64(g[k])-num) > 2e-2*math.Max(1, math.Abs(num)) {
-				t.Errorf("%s[%d]: gradient %v, finite difference %v", name, k, g[k], num)
-			}
-		}
+	check := func(name string, p, g []float32) {
+		checkGradient(t, name, p, g, []int{0, len(p) / 2, len(p) - 1}, loss)
 	}
 	check("head weights", n.hw, w.ghw)
 	check("head biases", n.hb, w.ghb)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -205,34 +206,28 @@ func TestLayerGradients(t *testing.T) {
 	m.zeroGrads(w)
 	m.backward(w, rows, true)
 	for li, l := range m.layers {
-		for _, k := range []int{0, len(l.w) / 2, len(l.w) - 1} {
-			orig := l.w[k]
-			const h = 1e-2
-			l.w[k] = orig + h
-			up := loss()
-			l.w[k] = orig - h
-			down := loss()
-			l.w[k] = orig
-			num := (up - down) / (2 * h)
-			if got := float64(w.g[li].w[k]); math.Abs(got-num) > 2e-2*math.Max(1, math.Abs(num)) {
-				t.Errorf("layer %d weight %d: gradient %v, finite difference %v", li, k, got, num)
-			}
-		}
+		checkGradient(t, fmt.Sprintf("layer %d weight", li), l.w, w.g[li].w, []int{0, len(l.w) / 2, len(l.w) - 1}, loss)
 	}
 	// The input gradient too.
-	loss()
 	dx := append([]float32(nil), w.dacts[0][:rows*in]...)
-	for _, k := range []int{0, 13, rows*in - 1} {
-		orig := x[k]
+	checkGradient(t, "input", x, dx, []int{0, 13, rows*in - 1}, loss)
+}
+
+// checkGradient compares g[k] with the central finite difference of loss
+// in p[k], for each k.
+func checkGradient(t *testing.T, name string, p, g []float32, ks []int, loss func() float64) {
+	t.Helper()
+	for _, k := range ks {
+		orig := p[k]
 		const h = 1e-2
-		x[k] = orig + h
+		p[k] = orig + h
 		up := loss()
-		x[k] = orig - h
+		p[k] = orig - h
 		down := loss()
-		x[k] = orig
+		p[k] = orig
 		num := (up - down) / (2 * h)
-		if math.Abs(float64(dx[k])-num) > 2e-2*math.Max(1, math.Abs(num)) {
-			t.Errorf("input %d: gradient %v, finite difference %v", k, dx[k], num)
+		if got := float64(g[k]); math.Abs(got-num) > 2e-2*math.Max(1, math.Abs(num)) {
+			t.Errorf("%s %d: gradient %v, finite difference %v", name, k, got, num)
 		}
 	}
 }
