@@ -79,7 +79,8 @@ func (m *Model) Bundle() *ranker.Bundle { return m.bundle }
 // Index returns the model's index.
 func (m *Model) Index() *ann.Index { return m.index }
 
-// embedChunk is how many reels one pass of EmbedReels computes.
+// embedChunk is how many reels BuildIndex embeds between checks of its
+// context.
 const embedChunk = 4096
 
 // EmbedReels returns the reel tower's embeddings of reels (len(ids) rows
@@ -88,34 +89,10 @@ const embedChunk = 4096
 // content part alone, as a new reel does.
 func EmbedReels(store *features.Store, tower *ranker.ReelTower, ids []int64, at int64) ([]float32, error) {
 	out := make([]float32, len(ids)*tower.Dim)
-	req := &features.Request{Embeddings: true, Context: features.Context{Time: at}}
-	if err := embedInto(store, tower, req, ids, out); err != nil {
-		return nil, err
+	if err := tower.EmbedStore(out, store, ids, at); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return out, nil
-}
-
-// embedInto embeds ids into out chunk by chunk, with req as scratch.
-func embedInto(store *features.Store, tower *ranker.ReelTower, req *features.Request, ids []int64, out []float32) error {
-	sp := store.Spec()
-	if tower.ReelFeatures != len(sp.Reel) || tower.Content.In() != len(sp.Reel)+sp.EmbedDim {
-		return fmt.Errorf("engine: embed reels: the reel tower reads %d reel features and %d inputs, the store gives %d and %d",
-			tower.ReelFeatures, tower.Content.In(), len(sp.Reel), len(sp.Reel)+sp.EmbedDim)
-	}
-	d := tower.Dim
-	req.Embeddings = true
-	for lo := 0; lo < len(ids); lo += embedChunk {
-		hi := min(len(ids), lo+embedChunk)
-		req.Reels = ids[lo:hi]
-		if err := store.Features(req); err != nil {
-			return fmt.Errorf("engine: embed reels: %w", err)
-		}
-		if err := tower.EmbedBatch(req.Reels, req.ReelVec, req.Emb, out[lo*d:hi*d]); err != nil {
-			return fmt.Errorf("engine: embed reels: %w", err)
-		}
-	}
-	req.Reels = nil
-	return nil
 }
 
 // BuildIndex embeds every reel of the store that has an upload time or a
@@ -153,13 +130,12 @@ func BuildIndex(ctx context.Context, store *features.Store, tower *ranker.ReelTo
 		return nil, fmt.Errorf("engine: build index: %w", err)
 	}
 	vecs := make([]float32, len(ids)*tower.Dim)
-	req := &features.Request{Context: features.Context{Time: at}}
 	for lo := 0; lo < len(ids); lo += embedChunk {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("engine: build index: %w", err)
 		}
 		hi := min(len(ids), lo+embedChunk)
-		if err := embedInto(store, tower, req, ids[lo:hi], vecs[lo*tower.Dim:hi*tower.Dim]); err != nil {
+		if err := tower.EmbedStore(vecs[lo*tower.Dim:hi*tower.Dim], store, ids[lo:hi], at); err != nil {
 			return nil, fmt.Errorf("engine: build index: %w", err)
 		}
 	}

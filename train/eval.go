@@ -123,12 +123,8 @@ func embedCatalogue(w *sim.World, s *features.Store, rt *ranker.ReelTower, t int
 	for _, r := range w.Reels() {
 		ids = append(ids, r.ID)
 	}
-	rv, emb, err := reelFeatures(s, ids, t)
-	if err != nil {
-		return nil, nil, err
-	}
 	vecs := make([]float32, len(ids)*rt.Dim)
-	if err := rt.EmbedBatch(ids, rv, emb, vecs); err != nil {
+	if err := rt.EmbedStore(vecs, s, ids, t); err != nil {
 		return nil, nil, fmt.Errorf("train: embed the catalogue: %w", err)
 	}
 	return ids, vecs, nil
