@@ -55,6 +55,14 @@ flatc:
 		(apt-get install -y flatbuffers-compiler || sudo apt-get install -y flatbuffers-compiler); } || \
 		{ echo "flatc not found: install Debian's flatbuffers-compiler 2.0.8"; exit 1; }
 
+vet:
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags purego $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
 generate-check:
 	@tmp=$$(mktemp -d) && $(GO) run kernels/gemm_asm_gen.go -out $$tmp && \
 	for f in gemm_amd64.s fmapeak_amd64.s; do \
@@ -79,9 +87,9 @@ test-purego:
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) -timeout 60m $(PKGS)
 
-## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files) for FUZZTIME (default 30s)
+## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files, wire, server, client) for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
-FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim ./ranker $(wildcard ./wire)
+FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim ./ranker ./wire ./server ./client
 fuzz: deps
 	@for p in $(FUZZPKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 		echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$p || exit 1; done; done
