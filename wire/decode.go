@@ -146,6 +146,16 @@ func setString(dst *string, b []byte) {
 	}
 }
 
+// keyInto sets *dst to the idempotency key b, refusing one over MaxKey
+// before copying it.
+func keyInto(dst *string, b []byte) error {
+	if len(b) > MaxKey {
+		return badRequest("idempotency key of %d bytes, over the limit of %d", len(b), MaxKey)
+	}
+	setString(dst, b)
+	return nil
+}
+
 // stringsInto decodes the vector of strings in the field at slot.
 func stringsInto(dst []string, t flatbuffers.Table, slot flatbuffers.VOffsetT, what string, limit int) ([]string, error) {
 	o := flatbuffers.UOffsetT(t.Offset(slot))
@@ -294,6 +304,9 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		if reel == nil {
 			return nil, badRequest("upsert without a reel")
 		}
+		if err := keyInto(&msg.Key, r.Key()); err != nil {
+			return nil, err
+		}
 		d := &msg.Reel
 		d.ID, d.Author, d.Upload, d.Duration, d.Category = reel.Id(), reel.Author(), reel.UploadMs(), reel.Duration(), reel.Category()
 		d.Language = reel.Language()
@@ -304,20 +317,28 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		var r fb.UpsertResponse
 		r.Init(t.Bytes, t.Pos)
 		msg := reuse[UpsertResponse](old)
-		msg.Replaced = r.Replaced()
+		msg.Replaced, msg.Replayed = r.Replaced(), r.Replayed()
 		m = msg
 	case KindDeleteRequest:
 		var r fb.DeleteRequest
 		r.Init(t.Bytes, t.Pos)
 		msg := reuse[DeleteRequest](old)
 		msg.ID = r.Id()
+		err = keyInto(&msg.Key, r.Key())
 		m = msg
 	case KindDeleteResponse:
-		m = reuse[DeleteResponse](old)
+		var r fb.DeleteResponse
+		r.Init(t.Bytes, t.Pos)
+		msg := reuse[DeleteResponse](old)
+		msg.Replayed = r.Replayed()
+		m = msg
 	case KindEventRequest:
 		msg := reuse[EventRequest](old)
 		var r fb.EventRequest
 		r.Init(t.Bytes, t.Pos)
+		if err := keyInto(&msg.Key, r.Key()); err != nil {
+			return nil, err
+		}
 		n := r.EventsLength()
 		if n > MaxEvents {
 			return nil, badRequest("events: %d, over the limit of %d", n, MaxEvents)
@@ -337,7 +358,7 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		msg := reuse[EventResponse](old)
 		var r fb.EventResponse
 		r.Init(t.Bytes, t.Pos)
-		msg.Accepted, msg.Rejected = r.Accepted(), r.Rejected()
+		msg.Accepted, msg.Rejected, msg.Replayed = r.Accepted(), r.Rejected(), r.Replayed()
 		setString(&msg.Reason, r.Reason())
 		m = msg
 	case KindStatsRequest:

@@ -116,20 +116,53 @@
 //
 // UpsertRequest: reel {id, author, upload_ms, duration (seconds), category
 // (-1, the default, derives it from the embedding), embedding (0..MaxDim
-// values), description, language (a profile code from 1; 0 unknown)}.
-// UpsertResponse: replaced. DeleteRequest: id.
-// DeleteResponse: empty.
+// values), description, language (a profile code from 1; 0 unknown)}, key.
+// UpsertResponse: replaced, replayed. DeleteRequest: id, key.
+// DeleteResponse: replayed.
 //
 // EventRequest: events (at most MaxEvents), each with the event log's
 // fields: type (numbered as eventlog.Type), has (eventlog.Field bits: which
 // fields the event carries), time_ms, user, reel, author, session,
-// position, propensity, arm, seconds, fraction. The engine validates each
-// event as the event log does. EventResponse: accepted, rejected, and the
-// reason the first rejected event was refused.
+// position, propensity, arm, seconds, fraction; and key. The engine
+// validates each event as the event log does. EventResponse: accepted,
+// rejected, the reason the first rejected event was refused, and replayed.
+//
+// The key of the three writes and the replayed flag of their answers are
+// the next section's.
 //
 // StatsResponse: uptime_us, requests, errors (errors[c] counts the error
 // responses of code c), index_size, model_version, connections, in_flight,
 // events. HealthResponse: ok and a status line.
+//
+// # Idempotent writes
+//
+// A client that loses its connection with a write in flight cannot tell
+// whether the server applied it. So that it may send it again, the writes
+// (Upsert, Delete, Event) carry an idempotency key: a string of up to
+// MaxKey (128) bytes chosen by the client, empty for none. A write carrying
+// a key is applied at most once however often it is sent, on any
+// connection to the same server. The first attempt is applied and its
+// answer recorded under the key; a retry is not applied again but answered
+// with the first attempt's result, with replayed set in the answer
+// (UpsertResponse.Replayed, DeleteResponse.Replayed,
+// EventResponse.Replayed):
+//
+//	req := &wire.EventRequest{Events: batch, Key: "9f86d081884c7d659a2feaa0c55ad015"}
+//	// sent, the connection breaks before the answer; sent again:
+//	// EventResponse{Accepted: 20, Replayed: true}, the events counted once
+//
+// Keys are the client's choice and the server treats them as opaque bytes;
+// a random 128-bit value (32 hex digits) per write is recommended, since a
+// key names one request: never reuse it for another write, whose answer
+// would be the first one's. Only answers of writes that were applied are
+// recorded: a write refused with an Error (BadRequest, Overloaded,
+// DeadlineExceeded, ...) changed nothing, and sending it again applies it
+// anew. The server remembers a bounded number of recent keys (the oldest
+// are forgotten first) and keeps them in its own memory: a retry belongs
+// soon after its first attempt, and on the same server. A key it has
+// forgotten, or a write without one, is applied as new. Package client sets a
+// random key on every write that has none and sends such writes again when
+// their connection breaks.
 //
 // # Authentication
 //
@@ -170,7 +203,8 @@
 // finite (no NaN or Inf in vectors, scores, probabilities, propensities or
 // durations); the counts MaxN, MaxCandidates, MaxK, MaxNprobe, MaxDim,
 // MaxExclude, MaxRecent, MaxHeads, MaxEvents, MaxErrorCodes; strings up to
-// MaxString bytes; the timeout up to MaxTimeout; and the shape rules above
+// MaxString bytes and idempotency keys up to MaxKey; the timeout up to
+// MaxTimeout; and the shape rules above
 // (an item has one probability per head, a Score response len(scores) ×
 // len(heads) probabilities, a Search response as many scores as ids). A
 // message that breaks one is an *Error of code BadRequest. Enum values this

@@ -279,7 +279,7 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 		return fb.SearchResponseEnd(b)
 	case *UpsertRequest:
 		r := &m.Reel
-		emb, desc := e.float32s(r.Embedding), e.str(r.Description)
+		emb, desc, key := e.float32s(r.Embedding), e.str(r.Description), e.str(m.Key)
 		fb.ReelStart(b)
 		fb.ReelAddId(b, r.ID)
 		fb.ReelAddAuthor(b, r.Author)
@@ -296,17 +296,26 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 		reel := fb.ReelEnd(b)
 		fb.UpsertRequestStart(b)
 		fb.UpsertRequestAddReel(b, reel)
+		if key != 0 {
+			fb.UpsertRequestAddKey(b, key)
+		}
 		return fb.UpsertRequestEnd(b)
 	case *UpsertResponse:
 		fb.UpsertResponseStart(b)
 		fb.UpsertResponseAddReplaced(b, m.Replaced)
+		fb.UpsertResponseAddReplayed(b, m.Replayed)
 		return fb.UpsertResponseEnd(b)
 	case *DeleteRequest:
+		key := e.str(m.Key)
 		fb.DeleteRequestStart(b)
 		fb.DeleteRequestAddId(b, m.ID)
+		if key != 0 {
+			fb.DeleteRequestAddKey(b, key)
+		}
 		return fb.DeleteRequestEnd(b)
 	case *DeleteResponse:
 		fb.DeleteResponseStart(b)
+		fb.DeleteResponseAddReplayed(b, m.Replayed)
 		return fb.DeleteResponseEnd(b)
 	case *EventRequest:
 		from := len(e.offs)
@@ -334,9 +343,13 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 		if len(m.Events) != 0 {
 			events = e.offsets(from)
 		}
+		key := e.str(m.Key)
 		fb.EventRequestStart(b)
 		if events != 0 {
 			fb.EventRequestAddEvents(b, events)
+		}
+		if key != 0 {
+			fb.EventRequestAddKey(b, key)
 		}
 		return fb.EventRequestEnd(b)
 	case *EventResponse:
@@ -347,6 +360,7 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 		if reason != 0 {
 			fb.EventResponseAddReason(b, reason)
 		}
+		fb.EventResponseAddReplayed(b, m.Replayed)
 		return fb.EventResponseEnd(b)
 	case *StatsRequest:
 		fb.StatsRequestStart(b)

@@ -91,3 +91,40 @@ func ExampleDecode() {
 	// bad request | wire: file identifier "a fr", want "RRW1": wire: malformed frame
 	// bad request | bad request: search: k = 0 outside 1..10000
 }
+
+// A write with an idempotency key is applied once: the server records its
+// answer under the key and answers a retry from the record, Replayed.
+func ExampleEventRequest_key() {
+	applied := map[string]*wire.EventResponse{} // the server's record of recent keys
+	serve := func(payload []byte) *wire.EventResponse {
+		var env wire.Envelope
+		if err := wire.Decode(payload, &env); err != nil {
+			panic(err)
+		}
+		req := env.Body.(*wire.EventRequest)
+		if first, ok := applied[req.Key]; ok {
+			replay := *first
+			replay.Replayed = true
+			return &replay
+		}
+		resp := &wire.EventResponse{Accepted: uint32(len(req.Events))} // apply the events
+		if req.Key != "" {
+			applied[req.Key] = resp
+		}
+		return resp
+	}
+
+	payload, err := wire.Encode(&wire.Envelope{RequestID: 1, Body: &wire.EventRequest{
+		Key:    "3f7a9c0e5b2d4e61a8c9f0b1d2e3f405", // 128 random bits, hex
+		Events: []wire.Event{{Type: wire.EventLike, User: 7, Reel: 42}, {Type: wire.EventShare, User: 7, Reel: 42}},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%+v\n", *serve(payload))
+	// The answer was lost with the connection: the client sends it again.
+	fmt.Printf("%+v\n", *serve(payload))
+	// Output:
+	// {Accepted:2 Rejected:0 Reason: Replayed:false}
+	// {Accepted:2 Rejected:0 Reason: Replayed:true}
+}

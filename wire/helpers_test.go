@@ -47,6 +47,12 @@ func randMessage(r *rand.Rand, k Kind) Message {
 		}
 		return v
 	}
+	key := func() string { // empty half the time, up to MaxKey bytes otherwise
+		if r.IntN(2) == 0 {
+			return ""
+		}
+		return str(MaxKey)
+	}
 	us := func() time.Duration { return time.Duration(r.IntN(1e6)) * time.Microsecond }
 	ctx := func() Context {
 		return Context{Time: r.Int64N(2e12), Session: r.Int64N(1e9), Position: r.Int32N(100),
@@ -88,15 +94,15 @@ func randMessage(r *rand.Rand, k Kind) Message {
 		return m
 	case KindUpsertRequest:
 		return &UpsertRequest{Reel: Reel{ID: r.Int64N(1 << 40), Author: r.Int64N(1e6), Upload: r.Int64N(2e12),
-			Duration: r.Float32() * 60, Category: r.Int32N(40) - 1, Embedding: floats(r.IntN(129)), Description: str(100), Language: uint16(r.IntN(13))}}
+			Duration: r.Float32() * 60, Category: r.Int32N(40) - 1, Embedding: floats(r.IntN(129)), Description: str(100), Language: uint16(r.IntN(13))}, Key: key()}
 	case KindUpsertResponse:
-		return &UpsertResponse{Replaced: r.IntN(2) == 1}
+		return &UpsertResponse{Replaced: r.IntN(2) == 1, Replayed: r.IntN(2) == 1}
 	case KindDeleteRequest:
-		return &DeleteRequest{ID: r.Int64N(1 << 40)}
+		return &DeleteRequest{ID: r.Int64N(1 << 40), Key: key()}
 	case KindDeleteResponse:
-		return &DeleteResponse{}
+		return &DeleteResponse{Replayed: r.IntN(2) == 1}
 	case KindEventRequest:
-		m := &EventRequest{}
+		m := &EventRequest{Key: key()}
 		if n := r.IntN(20); n > 0 {
 			m.Events = make([]Event, n)
 			for i := range m.Events {
@@ -107,7 +113,7 @@ func randMessage(r *rand.Rand, k Kind) Message {
 		}
 		return m
 	case KindEventResponse:
-		return &EventResponse{Accepted: r.Uint32(), Rejected: r.Uint32(), Reason: str(30)}
+		return &EventResponse{Accepted: r.Uint32(), Rejected: r.Uint32(), Reason: str(30), Replayed: r.IntN(2) == 1}
 	case KindStatsRequest:
 		return &StatsRequest{}
 	case KindStatsResponse:

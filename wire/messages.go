@@ -138,18 +138,33 @@ type Reel struct {
 }
 
 // UpsertRequest adds a reel or replaces the one with its id.
-type UpsertRequest struct{ Reel Reel }
+type UpsertRequest struct {
+	Reel Reel
+	// Key is the request's idempotency key (at most MaxKey bytes; empty
+	// for none): a server applies a write with a key at most once, and
+	// answers a repeat from its record of the first attempt. See the
+	// package documentation, Idempotent writes.
+	Key string
+}
 
 // UpsertResponse answers an UpsertRequest.
 type UpsertResponse struct {
 	Replaced bool // a reel with this id existed
+	// Replayed says the server answered from its record of an earlier
+	// request with the same Key instead of applying this one.
+	Replayed bool
 }
 
 // DeleteRequest removes a reel; an unknown id is answered NotFound.
-type DeleteRequest struct{ ID int64 }
+type DeleteRequest struct {
+	ID  int64
+	Key string // the idempotency key, as UpsertRequest's
+}
 
 // DeleteResponse answers a DeleteRequest.
-type DeleteResponse struct{}
+type DeleteResponse struct {
+	Replayed bool // answered from the record of an earlier request with the same Key
+}
 
 // Event is one event with the event log's fields (eventlog.Event without
 // Line): Has holds eventlog.Field bits, Type is numbered as eventlog.Type.
@@ -169,13 +184,20 @@ type Event struct {
 }
 
 // EventRequest carries a batch of events for the feature store and the log.
-type EventRequest struct{ Events []Event }
+type EventRequest struct {
+	Events []Event
+	Key    string // the idempotency key of the whole batch, as UpsertRequest's
+}
 
 // EventResponse answers an EventRequest: how many events were applied, how
 // many refused, and why the first refused one was.
 type EventResponse struct {
 	Accepted, Rejected uint32
 	Reason             string
+	// Replayed says the counts are those of an earlier request with the
+	// same Key, which the server answered from its record: no event of
+	// this one was applied again.
+	Replayed bool
 }
 
 // StatsRequest asks for the server's counters.
@@ -288,6 +310,13 @@ func checkString(what, s string) error {
 	return nil
 }
 
+func checkKey(key string) error {
+	if len(key) > MaxKey {
+		return badRequest("idempotency key of %d bytes, over the limit of %d", len(key), MaxKey)
+	}
+	return nil
+}
+
 func checkStrings(what string, ss []string, limit int) error {
 	if len(ss) > limit {
 		return badRequest("%d %s, over the limit of %d", len(ss), what, limit)
@@ -391,17 +420,20 @@ func (m *UpsertRequest) check() error {
 	if r.Category < -1 {
 		return badRequest("upsert: category %d", r.Category)
 	}
-	return firstErr(checkID("reel", r.ID), checkID("author", r.Author), checkFloat("duration", r.Duration),
+	return firstErr(checkKey(m.Key), checkID("reel", r.ID), checkID("author", r.Author), checkFloat("duration", r.Duration),
 		checkFloats("embedding", r.Embedding, MaxDim), checkString("description", r.Description))
 }
 
 func (*UpsertResponse) check() error { return nil }
 
-func (m *DeleteRequest) check() error { return checkID("reel", m.ID) }
+func (m *DeleteRequest) check() error { return firstErr(checkKey(m.Key), checkID("reel", m.ID)) }
 
 func (*DeleteResponse) check() error { return nil }
 
 func (m *EventRequest) check() error {
+	if err := checkKey(m.Key); err != nil {
+		return err
+	}
 	if len(m.Events) > MaxEvents {
 		return badRequest("events: %d, over the limit of %d", len(m.Events), MaxEvents)
 	}

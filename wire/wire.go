@@ -42,6 +42,7 @@ const (
 	MaxEvents     = 10000     // EventRequest.Events
 	MaxString     = 64 << 10  // bytes of any string
 	MaxErrorCodes = 256       // StatsResponse.Errors
+	MaxKey        = 128       // bytes of the idempotency key of an Upsert, Delete or Event request
 	MaxTimeout    = time.Hour // Envelope.Timeout
 )
 

@@ -644,3 +644,114 @@ func TestSharedStrings(t *testing.T) {
 		t.Fatalf("got %d events, last %+v", len(m.Events), m.Events[n-1])
 	}
 }
+
+// TestIdempotencyKey: the three writes carry a key of up to MaxKey bytes
+// and their answers a Replayed flag; a longer key is a bad request both
+// when encoded and when a peer that does not check sends one; and a frame
+// without the fields (an older peer's) decodes with no key, not replayed.
+func TestIdempotencyKey(t *testing.T) {
+	key := strings.Repeat("k", MaxKey)
+	for _, m := range []Message{
+		&UpsertRequest{Reel: Reel{ID: 1, Category: -1}, Key: key},
+		&DeleteRequest{ID: 1, Key: key},
+		&EventRequest{Events: []Event{{Type: EventLike}}, Key: key},
+		&UpsertResponse{Replaced: true, Replayed: true},
+		&DeleteResponse{Replayed: true},
+		&EventResponse{Accepted: 1, Replayed: true},
+	} {
+		buf, err := Encode(&Envelope{RequestID: 3, Body: m})
+		if err != nil {
+			t.Fatalf("%T: %v", m, err)
+		}
+		env, err := decodeErr(buf)
+		if err != nil || !equalEnvelopes(env, &Envelope{RequestID: 3, Body: m}) {
+			t.Fatalf("%T: got %+v, %v; want %+v", m, env.Body, err, m)
+		}
+	}
+
+	long := key + "x"
+	for _, m := range []Message{
+		&UpsertRequest{Reel: Reel{ID: 1, Category: -1}, Key: long},
+		&DeleteRequest{ID: 1, Key: long},
+		&EventRequest{Key: long},
+	} {
+		_, err := Encode(&Envelope{RequestID: 1, Body: m})
+		if Code(err) != BadRequest || !strings.Contains(err.Error(), "idempotency key of 129 bytes") {
+			t.Errorf("%T with a key of %d bytes: Encode gave %v, want a bad request", m, len(long), err)
+		}
+	}
+
+	// A peer that does not check: the generated code directly.
+	raw := func(body func(b *flatbuffers.Builder, key flatbuffers.UOffsetT) (fb.Body, flatbuffers.UOffsetT), key string) []byte {
+		b := flatbuffers.NewBuilder(0)
+		var k flatbuffers.UOffsetT
+		if key != "" {
+			k = b.CreateString(key)
+		}
+		typ, off := body(b, k)
+		return buildRaw(b, typ, off)
+	}
+	bodies := map[string]func(b *flatbuffers.Builder, key flatbuffers.UOffsetT) (fb.Body, flatbuffers.UOffsetT){
+		"upsert": func(b *flatbuffers.Builder, key flatbuffers.UOffsetT) (fb.Body, flatbuffers.UOffsetT) {
+			fb.ReelStart(b)
+			fb.ReelAddId(b, 5)
+			reel := fb.ReelEnd(b)
+			fb.UpsertRequestStart(b)
+			fb.UpsertRequestAddReel(b, reel)
+			if key != 0 {
+				fb.UpsertRequestAddKey(b, key)
+			}
+			return fb.BodyUpsertRequest, fb.UpsertRequestEnd(b)
+		},
+		"delete": func(b *flatbuffers.Builder, key flatbuffers.UOffsetT) (fb.Body, flatbuffers.UOffsetT) {
+			fb.DeleteRequestStart(b)
+			fb.DeleteRequestAddId(b, 5)
+			if key != 0 {
+				fb.DeleteRequestAddKey(b, key)
+			}
+			return fb.BodyDeleteRequest, fb.DeleteRequestEnd(b)
+		},
+		"event": func(b *flatbuffers.Builder, key flatbuffers.UOffsetT) (fb.Body, flatbuffers.UOffsetT) {
+			fb.EventRequestStart(b)
+			if key != 0 {
+				fb.EventRequestAddKey(b, key)
+			}
+			return fb.BodyEventRequest, fb.EventRequestEnd(b)
+		},
+	}
+	for name, body := range bodies {
+		env, err := decodeErr(raw(body, long))
+		if Code(err) != BadRequest || errors.Is(err, ErrMalformed) || env.RequestID != 42 || env.Body != nil {
+			t.Errorf("%s with a key of %d bytes: %v (request id %d), want a bad request under id 42", name, len(long), err, env.RequestID)
+		}
+		env, err = decodeErr(raw(body, ""))
+		if err != nil {
+			t.Fatalf("%s without a key: %v", name, err)
+		}
+		var got string
+		switch m := env.Body.(type) {
+		case *UpsertRequest:
+			got = m.Key
+		case *DeleteRequest:
+			got = m.Key
+		case *EventRequest:
+			got = m.Key
+		}
+		if got != "" {
+			t.Errorf("%s without a key decoded with key %q", name, got)
+		}
+	}
+
+	// Answers of a server that predates the flag: not replayed.
+	b := flatbuffers.NewBuilder(0)
+	fb.DeleteResponseStart(b)
+	env, err := decodeErr(buildRaw(b, fb.BodyDeleteResponse, fb.DeleteResponseEnd(b)))
+	if err != nil || env.Body.(*DeleteResponse).Replayed {
+		t.Errorf("an empty DeleteResponse: %+v, %v", env.Body, err)
+	}
+	// Decoding into a reused message clears a key the new frame lacks.
+	env = &Envelope{Body: &DeleteRequest{ID: 9, Key: "old"}}
+	if err := Decode(raw(bodies["delete"], ""), env); err != nil || env.Body.(*DeleteRequest).Key != "" {
+		t.Errorf("reused DeleteRequest: %+v, %v", env.Body, err)
+	}
+}

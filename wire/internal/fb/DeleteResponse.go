@@ -33,8 +33,23 @@ func (rcv *DeleteResponse) Table() flatbuffers.Table {
 	return rcv._tab
 }
 
+func (rcv *DeleteResponse) Replayed() bool {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(4))
+	if o != 0 {
+		return rcv._tab.GetBool(o + rcv._tab.Pos)
+	}
+	return false
+}
+
+func (rcv *DeleteResponse) MutateReplayed(n bool) bool {
+	return rcv._tab.MutateBoolSlot(4, n)
+}
+
 func DeleteResponseStart(builder *flatbuffers.Builder) {
-	builder.StartObject(0)
+	builder.StartObject(1)
+}
+func DeleteResponseAddReplayed(builder *flatbuffers.Builder, replayed bool) {
+	builder.PrependBoolSlot(0, replayed, false)
 }
 func DeleteResponseEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()

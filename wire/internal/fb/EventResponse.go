@@ -65,8 +65,20 @@ func (rcv *EventResponse) Reason() []byte {
 	return nil
 }
 
+func (rcv *EventResponse) Replayed() bool {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(10))
+	if o != 0 {
+		return rcv._tab.GetBool(o + rcv._tab.Pos)
+	}
+	return false
+}
+
+func (rcv *EventResponse) MutateReplayed(n bool) bool {
+	return rcv._tab.MutateBoolSlot(10, n)
+}
+
 func EventResponseStart(builder *flatbuffers.Builder) {
-	builder.StartObject(3)
+	builder.StartObject(4)
 }
 func EventResponseAddAccepted(builder *flatbuffers.Builder, accepted uint32) {
 	builder.PrependUint32Slot(0, accepted, 0)
@@ -76,6 +88,9 @@ func EventResponseAddRejected(builder *flatbuffers.Builder, rejected uint32) {
 }
 func EventResponseAddReason(builder *flatbuffers.Builder, reason flatbuffers.UOffsetT) {
 	builder.PrependUOffsetTSlot(2, flatbuffers.UOffsetT(reason), 0)
+}
+func EventResponseAddReplayed(builder *flatbuffers.Builder, replayed bool) {
+	builder.PrependBoolSlot(3, replayed, false)
 }
 func EventResponseEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()

@@ -46,11 +46,22 @@ func (rcv *UpsertRequest) Reel(obj *Reel) *Reel {
 	return nil
 }
 
+func (rcv *UpsertRequest) Key() []byte {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(6))
+	if o != 0 {
+		return rcv._tab.ByteVector(o + rcv._tab.Pos)
+	}
+	return nil
+}
+
 func UpsertRequestStart(builder *flatbuffers.Builder) {
-	builder.StartObject(1)
+	builder.StartObject(2)
 }
 func UpsertRequestAddReel(builder *flatbuffers.Builder, reel flatbuffers.UOffsetT) {
 	builder.PrependUOffsetTSlot(0, flatbuffers.UOffsetT(reel), 0)
+}
+func UpsertRequestAddKey(builder *flatbuffers.Builder, key flatbuffers.UOffsetT) {
+	builder.PrependUOffsetTSlot(1, flatbuffers.UOffsetT(key), 0)
 }
 func UpsertRequestEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()

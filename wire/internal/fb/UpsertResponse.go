@@ -45,11 +45,26 @@ func (rcv *UpsertResponse) MutateReplaced(n bool) bool {
 	return rcv._tab.MutateBoolSlot(4, n)
 }
 
+func (rcv *UpsertResponse) Replayed() bool {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(6))
+	if o != 0 {
+		return rcv._tab.GetBool(o + rcv._tab.Pos)
+	}
+	return false
+}
+
+func (rcv *UpsertResponse) MutateReplayed(n bool) bool {
+	return rcv._tab.MutateBoolSlot(6, n)
+}
+
 func UpsertResponseStart(builder *flatbuffers.Builder) {
-	builder.StartObject(1)
+	builder.StartObject(2)
 }
 func UpsertResponseAddReplaced(builder *flatbuffers.Builder, replaced bool) {
 	builder.PrependBoolSlot(0, replaced, false)
+}
+func UpsertResponseAddReplayed(builder *flatbuffers.Builder, replayed bool) {
+	builder.PrependBoolSlot(1, replayed, false)
 }
 func UpsertResponseEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()
