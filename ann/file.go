@@ -9,11 +9,10 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
-	"os"
-	"path/filepath"
 	"sync"
 	"unsafe"
 
+	"github.com/reelrank/reelrank/internal/fsutil"
 	"github.com/reelrank/reelrank/kernels"
 )
 
@@ -242,7 +241,7 @@ func (w *fileWriter) beginSection(s fileSection) {
 // Save sees one state of the index: Add, Delete and Compact wait for it,
 // while searches go on (it holds each list's read lock only while writing
 // that list's arrays).
-func (ix *Index) Save(path string) (err error) {
+func (ix *Index) Save(path string) error {
 	if !littleEndian {
 		return errBigEndian
 	}
@@ -307,17 +306,12 @@ func (ix *Index) Save(path string) (err error) {
 		binary.LittleEndian.PutUint64(b[80:], math.Float64bits(e.rsum))
 	}
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	f, err := fsutil.CreateTemp(path, 0o644)
 	if err != nil {
 		return fmt.Errorf("ann: save: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := &fileWriter{bw: bufio.NewWriterSize(f, 1<<20)}
+	defer f.Abort()
+	w := &fileWriter{bw: bufio.NewWriterSize(f.File, 1<<20)}
 	w.write(make([]byte, headerSize)) // written again at the end
 	w.beginSection(h.sec[secCentroids])
 	w.write(asBytes(ix.centroids))
@@ -374,22 +368,10 @@ func (ix *Index) Save(path string) (err error) {
 	if err := w.bw.Flush(); err != nil {
 		return fmt.Errorf("ann: save: %w", err)
 	}
-	if _, err := f.WriteAt(h.encode(), 0); err != nil {
+	if _, err := f.File.WriteAt(h.encode(), 0); err != nil {
 		return fmt.Errorf("ann: save: %w", err)
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("ann: save: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("ann: save: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("ann: save: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("ann: save: %w", err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("ann: save: %w", err)
 	}
 	return nil

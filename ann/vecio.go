@@ -27,6 +27,8 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/reelrank/reelrank/internal/fsutil"
 )
 
 // MaxVectorDim is the largest dimension a vector file may declare; a larger one means
@@ -594,48 +596,10 @@ func encode4[T float32 | int32](w io.Writer, data []T, dim int) error {
 	return nil
 }
 
-// writeAtomic writes path through a synced temporary file in the same folder, renamed
-// over path once complete. On error the temporary file is removed and path is untouched.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+// writeAtomic writes path atomically with the content write writes (see fsutil.WriteFile).
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := fsutil.WriteFile(path, 0o644, write); err != nil {
 		return fmt.Errorf("ann: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("ann: write %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, ioBufSize)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// Make the rename durable; a folder that cannot be synced is not an error.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -79,47 +78,29 @@ func (s *Store) LogCheckpoint() eventlog.Checkpoint {
 
 // SaveSnapshot writes the store's whole state to path: to a temporary file
 // in the same folder, synced, then renamed over path, so that a crash
-// leaves either the old snapshot or the new one. Writers wait while it
-// runs; readers do not.
-func (s *Store) SaveSnapshot(path string) (err error) {
+// leaves either the old snapshot or the new one. The file is its owner's
+// alone (mode 0600). Writers wait while it runs; readers do not.
+func (s *Store) SaveSnapshot(path string) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("features: snapshot %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err := fsutil.WriteFile(path, 0o600, func(w io.Writer) error {
+		h := crc32.New(castagnoli)
+		bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<20)
+		e := &snapEncoder{w: bw}
+		s.encode(e)
+		if e.err == nil {
+			e.err = bw.Flush()
 		}
-	}()
-	h := crc32.New(castagnoli)
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
-	e := &snapEncoder{w: bw}
-	s.encode(e)
-	if e.err == nil {
-		e.err = bw.Flush()
-	}
-	if e.err != nil {
-		return fmt.Errorf("features: snapshot %s: %w", path, e.err)
-	}
-	var tail [4 + len(snapEnd)]byte
-	binary.LittleEndian.PutUint32(tail[:], h.Sum32())
-	copy(tail[4:], snapEnd)
-	if _, err = tmp.Write(tail[:]); err != nil {
-		return fmt.Errorf("features: snapshot %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("features: snapshot %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("features: snapshot %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("features: snapshot %s: %w", path, err)
-	}
-	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
+		if e.err != nil {
+			return e.err
+		}
+		var tail [4 + len(snapEnd)]byte
+		binary.LittleEndian.PutUint32(tail[:], h.Sum32())
+		copy(tail[4:], snapEnd)
+		_, err := w.Write(tail[:])
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("features: snapshot %s: %w", path, err)
 	}
 	return nil

@@ -179,21 +179,16 @@ func Save(dir string, b *Bundle) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
-	files := []struct {
+	type file struct {
 		name string
 		data []byte
-	}{{ModelFile, encodeModel(b)}}
+	}
+	files := []file{{ModelFile, encodeModel(b)}}
 	if b.Report != nil {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{ReportFile, b.Report})
+		files = append(files, file{ReportFile, b.Report})
 	}
 	if b.ReportJSON != nil {
-		files = append(files, struct {
-			name string
-			data []byte
-		}{ReportJSONFile, b.ReportJSON})
+		files = append(files, file{ReportJSONFile, b.ReportJSON})
 	}
 	m := manifest{Format: manifestFormat, FormatVersion: FormatVersion, ModelVersion: b.Version}
 	for _, f := range files {
@@ -208,37 +203,26 @@ func Save(dir string, b *Bundle) error {
 	if err := checkReplaceable(dir); err != nil {
 		return err
 	}
-	parent, base := filepath.Dir(dir), filepath.Base(dir)
-	tmp, err := os.MkdirTemp(parent, "."+base+".tmp-")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer os.RemoveAll(tmp) // after a failure: once in place, tmp is gone
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
+	// The manifest last: a folder with a manifest has all its files.
+	files = append(files, file{ManifestFile, mj})
 	for _, f := range files {
-		if err := writeSync(filepath.Join(tmp, f.name), f.data); err != nil {
+		err := fsutil.WriteFile(filepath.Join(tmp, f.name), 0o644, func(w io.Writer) error {
+			_, err := w.Write(f.data)
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("ranker: save %s: %w", dir, err)
 		}
 	}
-	// The manifest last: a folder with a manifest has all its files.
-	if err := writeSync(filepath.Join(tmp, ManifestFile), mj); err != nil {
-		return fmt.Errorf("ranker: save %s: %w", dir, err)
-	}
-	if err := fsutil.SyncDir(tmp); err != nil {
-		return fmt.Errorf("ranker: save %s: %w", dir, err)
-	}
-	if err := swapDir(tmp, dir); err != nil {
-		return fmt.Errorf("ranker: save %s: %w", dir, err)
-	}
-	done = true
-	if err := fsutil.SyncDir(parent); err != nil {
+	if err := fsutil.ReplaceDir(tmp, dir); err != nil {
 		return fmt.Errorf("ranker: save %s: %w", dir, err)
 	}
 	return nil
@@ -260,47 +244,6 @@ func checkReplaceable(dir string) error {
 		return fmt.Errorf("ranker: save %s: the folder exists and is not a bundle (no %s); refusing to replace it", dir, ManifestFile)
 	}
 	return nil
-}
-
-// swapDir renames tmp to dir. Linux cannot rename a folder over a
-// non-empty one, so an existing dir is first renamed aside and removed
-// after; a crash between the two renames leaves the complete old bundle
-// aside and the complete new one at tmp, never a half bundle at dir.
-func swapDir(tmp, dir string) error {
-	err := os.Rename(tmp, dir)
-	if err == nil {
-		return nil
-	}
-	if _, serr := os.Stat(dir); serr != nil {
-		return err
-	}
-	old := tmp + ".old"
-	if err := os.Rename(dir, old); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if rerr := os.Rename(old, dir); rerr != nil {
-			return fmt.Errorf("%w (and restoring the old bundle from %s: %v)", err, old, rerr)
-		}
-		return err
-	}
-	return os.RemoveAll(old)
-}
-
-func writeSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // Load reads the bundle in dir, checking its manifest, the sizes and

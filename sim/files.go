@@ -89,21 +89,24 @@ type manifest struct {
 	Files      []FileInfo  `json:"files"`
 }
 
-// outFile is a file being written under a temporary name; commit renames it.
+// outFile is a file being written under a temporary name; commit puts it
+// in place.
 type outFile struct {
-	dir, name, tmp string
-	f              *os.File
-	bw             *bufio.Writer
-	crc            uint32
-	n              int64
+	path string
+	t    *fsutil.Temp
+	bw   *bufio.Writer
+	crc  uint32
+	n    int64
 }
 
 func createOut(dir, name string) (*outFile, error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp*")
+	path := filepath.Join(dir, name)
+	// Not private, as a temporary file would be: the world is data to share.
+	t, err := fsutil.CreateTemp(path, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("sim: create %s: %w", filepath.Join(dir, name), err)
+		return nil, fmt.Errorf("sim: create %s: %w", path, err)
 	}
-	return &outFile{dir: dir, name: name, tmp: f.Name(), f: f, bw: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &outFile{path: path, t: t, bw: bufio.NewWriterSize(t.File, 1<<20)}, nil
 }
 
 func (o *outFile) Write(p []byte) (int, error) {
@@ -111,45 +114,36 @@ func (o *outFile) Write(p []byte) (int, error) {
 	n, err := o.bw.Write(p)
 	o.n += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("sim: write %s: %w", filepath.Join(o.dir, o.name), err)
+		return n, fmt.Errorf("sim: write %s: %w", o.path, err)
 	}
 	return n, nil
 }
 
-// finish flushes and syncs the temporary file and returns its entry.
+// finish flushes and syncs the temporary file and returns its entry. The
+// sync here, before Generate takes the old world's manifest away, keeps
+// commit's own sync short.
 func (o *outFile) finish() (FileInfo, error) {
-	path := filepath.Join(o.dir, o.name)
-	if err := o.bw.Flush(); err != nil {
-		return FileInfo{}, fmt.Errorf("sim: write %s: %w", path, err)
+	err := o.bw.Flush()
+	if err == nil {
+		err = o.t.File.Sync()
 	}
-	// CreateTemp makes the file private; the world is data to share.
-	if err := o.f.Chmod(0o644); err != nil {
-		return FileInfo{}, fmt.Errorf("sim: chmod %s: %w", path, err)
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("sim: write %s: %w", o.path, err)
 	}
-	if err := o.f.Sync(); err != nil {
-		return FileInfo{}, fmt.Errorf("sim: sync %s: %w", path, err)
-	}
-	if err := o.f.Close(); err != nil {
-		return FileInfo{}, fmt.Errorf("sim: close %s: %w", path, err)
-	}
-	o.f = nil
-	return FileInfo{Name: o.name, Bytes: o.n, CRC32C: fmt.Sprintf("%08x", o.crc)}, nil
+	return FileInfo{Name: filepath.Base(o.path), Bytes: o.n, CRC32C: fmt.Sprintf("%08x", o.crc)}, nil
 }
 
+// commit puts the finished file in place.
 func (o *outFile) commit() error {
-	if err := os.Rename(o.tmp, filepath.Join(o.dir, o.name)); err != nil {
-		return fmt.Errorf("sim: rename %s: %w", filepath.Join(o.dir, o.name), err)
+	if err := o.t.Commit(); err != nil {
+		return fmt.Errorf("sim: write %s: %w", o.path, err)
 	}
 	return nil
 }
 
-// discard removes the temporary file (after an error).
-func (o *outFile) discard() {
-	if o.f != nil {
-		o.f.Close()
-	}
-	os.Remove(o.tmp)
-}
+// discard removes the temporary file (after an error); after commit it
+// does nothing.
+func (o *outFile) discard() { o.t.Abort() }
 
 func putHeader(b []byte, kind string, recSize uint32, count uint64, p1, p2 uint32) []byte {
 	b = append(b, binMagic...)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/internal/fsutil"
 	"github.com/reelrank/reelrank/ranker"
 	"github.com/reelrank/reelrank/sim"
 	"github.com/reelrank/reelrank/train"
@@ -159,30 +160,18 @@ func writeTraining(dir string, res *train.Result) error {
 
 // writeIDs writes one decimal id per line, atomically.
 func writeIDs(path string, ids []int64) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	err := fsutil.WriteFile(path, 0o644, func(w io.Writer) error {
+		var buf []byte
+		for _, id := range ids {
+			buf = strconv.AppendInt(buf[:0], id, 10)
+			buf = append(buf, '\n')
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	bw := bufio.NewWriter(f)
-	var buf []byte
-	for _, id := range ids {
-		buf = strconv.AppendInt(buf[:0], id, 10)
-		buf = append(buf, '\n')
-		bw.Write(buf)
-	}
-	err = bw.Flush()
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
