@@ -50,9 +50,21 @@ func WriteFrame(w io.Writer, payload []byte) error {
 	return nil
 }
 
+// frameChunk is the first allocation of a frame that does not fit the
+// caller's buffer: a frame's buffer grows from it as its bytes arrive,
+// doubling, so that a header claiming a large frame costs no more memory
+// than the bytes that follow it (at most twice as much).
+const frameChunk = 64 << 10
+
 // ReadFrame reads one frame from r and returns its payload, in buf when it
 // has the capacity (else in a new slice). max bounds the payload (0 or less
 // means DefaultMaxFrame; it is capped at MaxFrameLimit).
+//
+// The payload is read into buf at once when it fits; otherwise into a
+// buffer that starts at 64 KiB (or buf's capacity, when larger) and
+// doubles as the bytes arrive, never beyond the frame's length. A peer
+// that declares a large frame and sends a few bytes costs no more than the
+// first chunk.
 //
 // It returns io.EOF only when r ends at a frame boundary, an error wrapping
 // io.ErrUnexpectedEOF when it ends inside a frame, ErrMalformed for a
@@ -67,14 +79,20 @@ func ReadFrame(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
 		max = DefaultMaxFrame
 	}
 	max = min(max, MaxFrameLimit)
-	var hdr [HeaderSize]byte
-	if n, err := io.ReadFull(r, hdr[:]); err != nil {
-		if err == io.EOF {
+	// Peek rather than read into an array, which would escape through
+	// io.Reader: a frame read into a buffer that fits allocates nothing.
+	hdr, err := r.Peek(HeaderSize)
+	if err != nil {
+		if err == io.EOF && len(hdr) == 0 {
 			return nil, io.EOF
 		}
-		return nil, fmt.Errorf("wire: read frame header (%d of %d bytes): %w", n, HeaderSize, err)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("wire: read frame header (%d of %d bytes): %w", len(hdr), HeaderSize, err)
 	}
-	size := int64(binary.LittleEndian.Uint32(hdr[:]))
+	size := int64(binary.LittleEndian.Uint32(hdr))
+	r.Discard(HeaderSize)
 	switch {
 	case size == 0:
 		return nil, fmt.Errorf("wire: frame of 0 bytes: %w", ErrMalformed)
@@ -84,14 +102,45 @@ func ReadFrame(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("wire: frame of %d bytes, over the maximum of %d: %w", size, max, ErrFrameTooLarge)
 	}
-	buf = grow(buf, int(size))
-	if n, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	n := int(size)
+	if cap(buf) >= n {
+		buf = buf[:n]
+		if got, err := io.ReadFull(r, buf); err != nil {
+			return nil, shortFrame(size, got, err)
 		}
-		return nil, fmt.Errorf("wire: read frame of %d bytes (got %d): %w", size, n, err)
+		return buf, nil
 	}
-	return buf, nil
+	// The frame does not fit: grow a buffer as its bytes arrive.
+	buf = buf[:cap(buf)]
+	if len(buf) < frameChunk {
+		buf = make([]byte, min(n, frameChunk))
+	}
+	got := 0
+	for {
+		m, err := io.ReadFull(r, buf[got:])
+		got += m
+		if err != nil {
+			return nil, shortFrame(size, got, err)
+		}
+		if got == n {
+			return buf, nil
+		}
+		// Grow only once the next byte has arrived.
+		if _, err := r.Peek(1); err != nil {
+			return nil, shortFrame(size, got, err)
+		}
+		next := make([]byte, min(n, 2*len(buf)))
+		copy(next, buf[:got])
+		buf = next
+	}
+}
+
+// shortFrame is the error of a frame whose payload ended after got bytes.
+func shortFrame(size int64, got int, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("wire: read frame of %d bytes (got %d): %w", size, got, err)
 }
 
 // discard skips size bytes of an oversized frame.
