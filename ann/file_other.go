@@ -34,5 +34,3 @@ func mapFile(path string) (data []byte, release func() error, err error) {
 	return data, func() error { return nil }, nil
 }
 
-// syncDir does nothing: these systems cannot sync a folder.
-func syncDir(string) error { return nil }

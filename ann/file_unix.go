@@ -10,5 +10,3 @@ func mapFile(path string) (data []byte, release func() error, err error) {
 	return fsutil.Map(path)
 }
 
-// syncDir flushes a folder's entries (a rename in it) to disk.
-func syncDir(dir string) error { return fsutil.SyncDir(dir) }

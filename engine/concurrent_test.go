@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -15,7 +14,7 @@ import (
 func TestConcurrentRecommendEventSwap(t *testing.T) {
 	w := newWorld(t, worldConfig{reels: 600, users: 20, authors: 60, known: 300, fresh: 10, seed: 30})
 	m1, m2 := w.model(t, "v1", "A", 30), w.model(t, "v2", "B", 31)
-	e := w.engine(t, Config{EventLog: filepath.Join(t.TempDir(), "log"), Exploration: Thompson, Epsilon: 0.2}, m1)
+	e := w.engine(t, Config{Dir: t.TempDir(), Exploration: Thompson, Epsilon: 0.2}, m1)
 	rounds := 40
 	if testing.Short() {
 		rounds = 12

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 )
@@ -73,16 +74,28 @@ type Config struct {
 	// for is an error.
 	Weights map[string]float32
 
-	// EventLog, when set, is the path of the event log Event appends to
-	// (newline-delimited JSON, created when missing): every batch is
-	// written and fsynced before it is applied and acknowledged.
-	EventLog string
-
-	// CatalogueLog, when set, is the path of the journal of Upsert and
-	// Delete (JSON lines, created when missing): every change is written
-	// and fsynced before it is applied and acknowledged, and New applies
-	// the journal again, so that a restarted engine keeps them.
-	CatalogueLog string
+	// Dir, when set, is the folder of the engine's durable state: the
+	// event log, the catalogue journal and the checkpoints (see Open).
+	// Every write is logged and fsynced before it is acknowledged, and a
+	// restart over the same folder applies every acknowledged write again.
+	Dir string
+	// MaxLead refuses events stamped more than MaxLead after the engine's
+	// clock (default 5 min; negative: no bound).
+	MaxLead time.Duration
+	// CheckpointInterval is how often the engine checkpoints its folder
+	// (default 10 min; negative: never on a timer), and CheckpointBytes the
+	// size of the event log past which it checkpoints at once (default
+	// 256 MiB; negative: never on size). See Engine.Checkpoint.
+	CheckpointInterval time.Duration
+	CheckpointBytes    int64
+	// MaxKeys is how many idempotency keys the engine remembers, the
+	// oldest forgotten first (default 1,000,000; negative: none, and keys
+	// are ignored).
+	MaxKeys int
+	// Logger receives what goes wrong off the request path (a failed log,
+	// a failed checkpoint), with the paths clients are not told. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 
 	// Seed seeds the exploration draws: the same seed and the same
 	// sequence of requests give the same answers.
@@ -123,6 +136,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.MaxLead == 0 {
+		c.MaxLead = 5 * time.Minute
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = 10 * time.Minute
+	}
+	if c.CheckpointBytes == 0 {
+		c.CheckpointBytes = 256 << 20
+	}
+	if c.MaxKeys == 0 {
+		c.MaxKeys = 1_000_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return c
 }

@@ -35,8 +35,9 @@ type Engine struct {
 
 	live atomic.Pointer[live]
 
-	// writeMu orders Upsert, Delete and Swap: each sees the others'
-	// changes to the index and the pools whole.
+	// writeMu orders the writes (Event, Upsert, Delete) and Swap: each
+	// sees the others' changes whole, and writes are logged in the order
+	// they are applied.
 	writeMu  sync.Mutex
 	upserted map[int64]struct{} // reels upserted since start, for Swap to catch an index up
 
@@ -46,9 +47,10 @@ type Engine struct {
 	fresh   freshPool
 	explore explorePool
 
-	log     *eventLog
-	catLog  *eventLog  // the catalogue journal, or nil
-	eventMu sync.Mutex // orders Event batches when there is no log
+	// dur is the engine's folder (Config.Dir), or nil. keys is the
+	// ledger of idempotency keys; writeMu guards it.
+	dur  *durable
+	keys *ledger
 
 	scratch sync.Pool // *scratch
 	seq     atomic.Uint64
@@ -66,9 +68,19 @@ type live struct {
 // New returns an engine over store (which must already hold the catalogue
 // and the events applied so far) serving model. model may be nil: the
 // engine then answers ErrUnavailable until Swap installs one. With
-// Config.EventLog set, it opens (or creates) the log, cutting off a last
-// line left incomplete by a crash.
+// Config.Dir set it is Open with store as the base.
 func New(cfg Config, store *features.Store, model *Model) (*Engine, error) {
+	if store == nil {
+		return nil, errors.New("engine: nil store")
+	}
+	if cfg.Dir != "" {
+		return Open(cfg, model, func() (*features.Store, error) { return store, nil })
+	}
+	return newEngine(cfg, store, model)
+}
+
+// newEngine returns an engine over store with nothing durable.
+func newEngine(cfg Config, store *features.Store, model *Model) (*Engine, error) {
 	if store == nil {
 		return nil, errors.New("engine: nil store")
 	}
@@ -78,7 +90,7 @@ func New(cfg Config, store *features.Store, model *Model) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, store: store, spec: store.Spec(), prior: store.Config().PriorStrength,
 		upserted: map[int64]struct{}{}, deleted: map[int64]struct{}{}, started: time.Now(),
-		logExplore: float32(math.Log1p(cfg.ExploreImpressions))}
+		logExplore: float32(math.Log1p(cfg.ExploreImpressions)), keys: newLedger(cfg.MaxKeys)}
 	var err error
 	if e.impCol, e.wtCol, err = rateColumns(store); err != nil {
 		return nil, err
@@ -103,22 +115,13 @@ func New(cfg Config, store *features.Store, model *Model) (*Engine, error) {
 			e.explore.add(r.ID)
 		}
 	}
-	if cfg.EventLog != "" {
-		if e.log, err = openLog(cfg.EventLog); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.CatalogueLog != "" {
-		if _, err := e.replayCatalogue(cfg.CatalogueLog); err != nil {
-			if e.log != nil {
-				e.log.close()
-			}
-			return nil, err
-		}
-	}
 	e.scratch.New = func() any { return newScratch() }
 	return e, nil
 }
+
+// Store returns the engine's feature store: with Config.Dir, the one its
+// checkpoint was loaded into, or the base.
+func (e *Engine) Store() *features.Store { return e.store }
 
 // rateColumns finds the reel features of the longest window that
 // exploration reads: log impressions and the smoothed watch-through rate.
@@ -249,15 +252,12 @@ func (e *Engine) embedTime() int64 {
 	return max(e.cfg.Clock().UnixMilli(), e.store.Stats().Newest)
 }
 
-// Close closes the event log. The engine must not be used after.
+// Close stops the checkpoints and closes the logs (it takes no
+// checkpoint: call Checkpoint first for a short replay at the next start).
+// The engine must not be used after.
 func (e *Engine) Close() error {
-	if e.catLog != nil {
-		if err := e.catLog.close(); err != nil {
-			return err
-		}
-	}
-	if e.log != nil {
-		return e.log.close()
+	if e.dur != nil {
+		return e.dur.close()
 	}
 	return nil
 }
@@ -363,6 +363,11 @@ func (e *Engine) Health() Health {
 	lv := e.live.Load()
 	if lv == nil {
 		return Health{Status: "no model"}
+	}
+	if e.dur != nil {
+		if why := e.dur.logHealth(); why != "" {
+			return Health{Status: why}
+		}
 	}
 	n := lv.m.index.Len()
 	fresh, pinned := e.fresh.size()

@@ -1,99 +1,159 @@
 package engine
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sync"
-	"time"
+	"strings"
 
 	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
-	"github.com/reelrank/reelrank/internal/fsutil"
 )
 
-// Event validates a batch of events, appends the valid ones to the event
-// log (written and fsynced before anything else happens), applies them to
-// the feature store, and puts uploaded reels in the fresh and exploration
-// pools. Invalid events are counted as rejected, with the first one's
-// reason; they are neither logged nor applied. The error is only for a log
-// that cannot be written (wrapping ErrUnavailable): then nothing of the
-// batch was applied, and the log holds none of it.
-//
-// Batches are logged and applied one at a time, in the same order, so
-// that a store rebuilt from the log (features.Store.ApplyLog) holds what
-// this one does. An event stamped 0 (a client leaving the time to the
-// server) is stamped with the engine's clock, as a request is.
+// Event is EventKeyed without a key.
 func (e *Engine) Event(events []eventlog.Event) (EventResult, error) {
-	var res EventResult
-	cfg := e.store.Config()
-	lead := int64(0)
-	if cfg.MaxLead > 0 {
-		now := time.Now
-		if cfg.Now != nil {
-			now = cfg.Now
-		}
-		lead = now().Add(cfg.MaxLead).UnixMilli()
+	return e.EventKeyed("", events)
+}
+
+// EventKeyed admits a batch of events, logs the admitted ones, applies
+// them to the feature store, and puts uploaded reels in the fresh and
+// exploration pools.
+//
+// One rule says what is admitted (features.Store.Admit): a valid event,
+// stamped at most Config.MaxLead after the engine's clock and within what
+// the store can apply. An event stamped 0 (a client leaving the time to
+// the server) takes the engine's clock first. The others are counted as
+// rejected, with the first one's reason, and neither logged nor applied.
+// With Config.Dir the admitted events are appended to the event log and
+// applied in one step, in the log's order, and the call returns once an
+// fsync holds them (concurrent batches share one); a restart applies the
+// logged events again, all of them, in the same order, whatever their
+// time and the clock then say.
+//
+// A non-empty key (at most MaxKey bytes) makes the batch idempotent: a
+// batch with a key the engine has seen is not applied again but answered
+// with the first one's result, Replayed set (after waiting for that one's
+// fsync). The error is only for a log that cannot be written (wrapping
+// ErrUnavailable, and ErrNoSpace for a full disk): then nothing of the
+// batch was acknowledged.
+func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, error) {
+	if len(key) > MaxKey {
+		return EventResult{}, badRequest("event", "key of %d bytes, over %d", len(key), MaxKey)
 	}
-	good := events
-	var now int64
+	e.writeMu.Lock()
+	if ent, ok := e.keys.get(key); ok {
+		e.writeMu.Unlock()
+		return e.replayedEvent(key, ent)
+	}
+	var res EventResult
+	now := e.cfg.Clock().UnixMilli()
+	good := events[:0:0]
 	for i := range events {
-		ev := &events[i]
+		ev := events[i]
 		if ev.Time == 0 {
-			if now == 0 {
-				now = e.cfg.Clock().UnixMilli()
-			}
 			ev.Time = now
 			ev.Has |= eventlog.FTime
 		}
-		err := ev.Validate()
-		if err == nil && lead > 0 && ev.Time > lead {
-			err = fmt.Errorf("%s: ts %d is more than %v after the clock", ev.Type, ev.Time, cfg.MaxLead)
-		}
-		if err != nil {
+		normalize(&ev)
+		if err := e.store.Admit(&ev, now, e.cfg.MaxLead); err != nil {
 			if res.Rejected == 0 {
 				res.Reason = fmt.Sprintf("event %d: %v", i, err)
-				good = append([]eventlog.Event(nil), events[:i]...)
 			}
 			res.Rejected++
 			continue
 		}
-		if res.Rejected > 0 {
-			good = append(good, *ev)
-		}
-	}
-	if len(good) > 0 {
-		if err := e.applyEvents(good); err != nil {
-			e.ctr.rejected.Add(uint64(len(events)))
-			return EventResult{Rejected: uint32(len(events)), Reason: err.Error()}, err
-		}
+		good = append(good, ev)
 	}
 	res.Accepted = uint32(len(good))
+	if len(good) == 0 {
+		e.writeMu.Unlock()
+		e.ctr.rejected.Add(uint64(res.Rejected))
+		return res, nil
+	}
+	var next uint64
+	if d := e.dur; d != nil {
+		buf := appendBatch(nil, good, key, &res)
+		var err error
+		if _, next, err = d.events.Append(buf); err != nil {
+			e.writeMu.Unlock()
+			return e.failedEvents(events, err)
+		}
+	}
+	e.applyEvents(good)
+	e.keys.put(key, ledgerEntry{kind: keyEvent, durable: next, accepted: res.Accepted, rejected: res.Rejected, reason: res.Reason})
+	e.writeMu.Unlock()
+	if d := e.dur; d != nil {
+		if err := d.events.Sync(next); err != nil {
+			return e.failedEvents(events, err)
+		}
+		d.afterWrite()
+	}
 	e.ctr.accepted.Add(uint64(res.Accepted))
 	e.ctr.rejected.Add(uint64(res.Rejected))
 	return res, nil
 }
 
-// applyEvents logs and applies a batch of valid events.
-func (e *Engine) applyEvents(good []eventlog.Event) error {
-	if e.log != nil {
-		e.log.mu.Lock()
-		defer e.log.mu.Unlock()
-		if err := e.log.appendLocked(good); err != nil {
-			return fmt.Errorf("%w: events: %w", ErrUnavailable, err)
-		}
-	} else {
-		e.eventMu.Lock()
-		defer e.eventMu.Unlock()
+// replayedEvent answers a batch whose key the ledger holds.
+func (e *Engine) replayedEvent(key string, ent ledgerEntry) (EventResult, error) {
+	if ent.kind != keyEvent {
+		return EventResult{}, badRequest("event", "key %q named another kind of write", key)
 	}
-	// The events passed the store's own checks above, so Apply refuses
-	// none of them.
+	if d := e.dur; d != nil && ent.durable > 0 {
+		if err := d.events.Sync(ent.durable); err != nil {
+			return EventResult{}, e.logFailure(0, err)
+		}
+	}
+	return EventResult{Accepted: ent.accepted, Rejected: ent.rejected, Reason: ent.reason, Replayed: true}, nil
+}
+
+func (e *Engine) failedEvents(events []eventlog.Event, err error) (EventResult, error) {
+	err = e.logFailure(0, err)
+	e.ctr.rejected.Add(uint64(len(events)))
+	return EventResult{Rejected: uint32(len(events)), Reason: err.Error()}, err
+}
+
+// normalize clears what the log does not keep of an event (the fields its
+// Has leaves out, an arm's invalid UTF-8), so that the event applied now
+// is the event a replay of its line applies.
+func normalize(ev *eventlog.Event) {
+	h := ev.Has
+	if h&eventlog.FUser == 0 {
+		ev.User = 0
+	}
+	if h&eventlog.FReel == 0 {
+		ev.Reel = 0
+	}
+	if h&eventlog.FAuthor == 0 {
+		ev.Author = 0
+	}
+	if h&eventlog.FSession == 0 {
+		ev.Session = 0
+	}
+	if h&eventlog.FPosition == 0 {
+		ev.Position = 0
+	}
+	if h&eventlog.FProp == 0 {
+		ev.Propensity = 0
+	}
+	if h&eventlog.FArm == 0 {
+		ev.Arm = ""
+	} else {
+		ev.Arm = strings.ToValidUTF8(ev.Arm, "\uFFFD")
+	}
+	if h&eventlog.FSeconds == 0 {
+		ev.Seconds = 0
+	}
+	if h&eventlog.FFraction == 0 {
+		ev.Fraction = 0
+	}
+	ev.Line = 0
+}
+
+// applyEvents applies a batch of admitted events; the caller holds
+// writeMu.
+func (e *Engine) applyEvents(good []eventlog.Event) {
+	// Admit passed them, and a logged event passed it when it was logged:
+	// Apply refuses none.
 	if err := e.store.Apply(good); err != nil && !features.IsApplyError(err) {
-		return fmt.Errorf("engine: events: %w", err)
+		e.cfg.Logger.Error("events not applied", "err", err)
 	}
 	now := e.cfg.Clock().UnixMilli()
 	oldest := now - e.cfg.FreshWindow.Milliseconds()
@@ -105,121 +165,4 @@ func (e *Engine) applyEvents(good []eventlog.Event) error {
 		e.fresh.add(ev.Reel, ev.Time, oldest, false)
 		e.explore.add(ev.Reel)
 	}
-	return nil
-}
-
-// eventLog appends batches of events to a newline-delimited JSON log.
-type eventLog struct {
-	mu   sync.Mutex
-	f    *os.File
-	path string
-	size int64 // bytes of whole lines in the file
-	buf  []byte
-}
-
-// openLog opens the log at path for appending, creating it (and syncing
-// its folder) when missing. A last line without its newline, left by a
-// crash in the middle of a write that was never acknowledged, is cut off
-// so that the next batch starts on a line of its own.
-func openLog(path string) (*eventLog, error) {
-	_, err := os.Stat(path)
-	created := errors.Is(err, fs.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("engine: event log: %w", err)
-	}
-	l := &eventLog{f: f, path: path}
-	if err := l.repair(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if created {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("engine: event log %s: %w", path, err)
-		}
-		if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("engine: event log %s: %w", path, err)
-		}
-	}
-	return l, nil
-}
-
-// repair finds the end of the last whole line and truncates after it.
-func (l *eventLog) repair() error {
-	fi, err := l.f.Stat()
-	if err != nil {
-		return fmt.Errorf("engine: event log %s: %w", l.path, err)
-	}
-	size := fi.Size()
-	var head [2]byte
-	if n, _ := l.f.ReadAt(head[:], 0); n == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		return fmt.Errorf("engine: event log %s is gzip-compressed; the engine appends to a plain log", l.path)
-	}
-	end := size
-	buf := make([]byte, 64<<10)
-	for end > 0 {
-		lo := max(0, end-int64(len(buf)))
-		chunk := buf[:end-lo]
-		if _, err := l.f.ReadAt(chunk, lo); err != nil && err != io.EOF {
-			return fmt.Errorf("engine: event log %s: %w", l.path, err)
-		}
-		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
-			end = lo + int64(i) + 1
-			break
-		}
-		end = lo
-	}
-	if end < size {
-		if err := l.f.Truncate(end); err != nil {
-			return fmt.Errorf("engine: event log %s: cut the incomplete last line: %w", l.path, err)
-		}
-		if err := l.f.Sync(); err != nil {
-			return fmt.Errorf("engine: event log %s: %w", l.path, err)
-		}
-	}
-	l.size = end
-	return nil
-}
-
-// appendLocked writes the events as one write and fsyncs; on failure it
-// cuts the file back to where it was, so that no part of the batch stays.
-func (l *eventLog) appendLocked(events []eventlog.Event) error {
-	l.buf = l.buf[:0]
-	for i := range events {
-		l.buf = eventlog.AppendJSON(l.buf, &events[i])
-		l.buf = append(l.buf, '\n')
-	}
-	err := l.writeLocked(l.buf)
-	if cap(l.buf) > 4<<20 {
-		l.buf = nil
-	}
-	return err
-}
-
-// writeLocked appends whole lines as one write and fsyncs; on failure it
-// cuts the file back to where it was.
-func (l *eventLog) writeLocked(lines []byte) error {
-	_, err := l.f.Write(lines)
-	if err == nil {
-		err = l.f.Sync()
-	}
-	if err != nil {
-		if terr := l.f.Truncate(l.size); terr != nil {
-			err = fmt.Errorf("%w (and cutting the partial batch off: %v)", err, terr)
-		}
-		return fmt.Errorf("log %s: %w", l.path, err)
-	}
-	l.size += int64(len(lines))
-	return nil
-}
-
-func (l *eventLog) close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("engine: event log %s: %w", l.path, err)
-	}
-	return nil
 }

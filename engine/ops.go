@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -150,56 +151,104 @@ func (e *Engine) Search(ctx context.Context, vector []float32, k, nprobe int, ex
 	return out, nil
 }
 
-// Upsert adds a reel, or replaces the one with its id: it puts it in the
-// feature store, embeds it with the served model's reel tower (the content
-// part alone for a reel the tower has no id vector for, as for any new
-// reel) and adds it to the index; when there is no index that can take
-// it, the reel waits in the fresh pool, served from there, until a model's
-// index takes it at Swap. A reel uploaded within the fresh window joins
-// the fresh pool, and a reel with little evidence the exploration pool.
-// Upserting a deleted reel brings it back. replaced reports whether the
-// store knew the reel.
-//
-// With Config.CatalogueLog set, the upsert is journaled (written and
-// fsynced) before it is applied, and New applies the journal again.
+// Upsert is UpsertKeyed without a key; replaced reports whether the store
+// knew the reel.
 func (e *Engine) Upsert(r Reel) (replaced bool, err error) {
-	e.ctr.upserts.Add(1)
-	return e.upsertJournaled(r, true)
+	res, err := e.UpsertKeyed("", r)
+	return res.Replaced, err
 }
 
-// upsert applies r without journaling it: the journal's replay.
-func (e *Engine) upsert(r Reel) (bool, error) { return e.upsertJournaled(r, false) }
-
-func (e *Engine) upsertJournaled(r Reel, journaled bool) (replaced bool, err error) {
+// UpsertKeyed adds a reel, or replaces the one with its id: it puts it in
+// the feature store, embeds it with the served model's reel tower (the
+// content part alone for a reel the tower has no id vector for, as for any
+// new reel) and adds it to the index; when there is no index that can
+// take it, the reel waits in the fresh pool, served from there, until a
+// model's index takes it at Swap. A reel uploaded within the fresh window
+// joins the fresh pool, and a reel with little evidence the exploration
+// pool. Upserting a deleted reel brings it back. An upload time of 0 is
+// the engine's clock.
+//
+// A reel the store would refuse is refused before anything is written.
+// With Config.Dir the upsert is appended to the catalogue journal and
+// applied in one step, and acknowledged once fsynced; a restart applies it
+// again. A non-empty key makes it idempotent, as for EventKeyed.
+func (e *Engine) UpsertKeyed(key string, r Reel) (WriteResult, error) {
+	e.ctr.upserts.Add(1)
 	switch {
+	case len(key) > MaxKey:
+		return WriteResult{}, badRequest("upsert", "key of %d bytes, over %d", len(key), MaxKey)
 	case r.ID < 0 || r.Author < 0:
-		return false, badRequest("upsert", "reel %d, author %d: negative id", r.ID, r.Author)
+		return WriteResult{}, badRequest("upsert", "reel %d, author %d: negative id", r.ID, r.Author)
 	case r.Category < -1:
-		return false, badRequest("upsert", "reel %d: category %d", r.ID, r.Category)
+		return WriteResult{}, badRequest("upsert", "reel %d: category %d", r.ID, r.Category)
 	case r.Upload < 0:
-		return false, badRequest("upsert", "reel %d: negative upload time %d", r.ID, r.Upload)
+		return WriteResult{}, badRequest("upsert", "reel %d: negative upload time %d", r.ID, r.Upload)
+	}
+	if len(r.Embedding) == 0 {
+		r.Embedding = nil
+	}
+	if err := e.store.CheckReel(storeReel(&r)); err != nil {
+		return WriteResult{}, fmt.Errorf("%w: upsert: %w", ErrBadRequest, err)
 	}
 	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	now := e.cfg.Clock().UnixMilli()
-	if r.Upload == 0 {
-		r.Upload = now
+	if ent, ok := e.keys.get(key); ok {
+		e.writeMu.Unlock()
+		return e.replayedWrite("upsert", keyUpsert, key, ent)
 	}
-	if journaled {
-		// A change the store then refuses stays in the journal; its replay
-		// is refused the same way, as it was when it was made.
-		if err := e.journal(catalogueEntry{Op: "upsert", Reel: &r}); err != nil {
-			return false, err
+	if r.Upload == 0 {
+		r.Upload = e.cfg.Clock().UnixMilli()
+	}
+	var next uint64
+	if d := e.dur; d != nil {
+		line, err := json.Marshal(catalogueEntry{Op: "upsert", Reel: &r, Ev: d.events.Next(), Key: key})
+		if err != nil {
+			e.writeMu.Unlock()
+			return WriteResult{}, fmt.Errorf("%w: upsert: %w", ErrBadRequest, err)
+		}
+		if _, next, err = d.cat.Append(append(line, '\n')); err != nil {
+			e.writeMu.Unlock()
+			return WriteResult{}, e.logFailure(1, err)
 		}
 	}
-	info, known := e.store.ReelInfo(r.ID)
-	var emb []float32
-	if len(r.Embedding) > 0 {
-		emb = r.Embedding
-	}
-	err = e.store.PutReel(features.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: r.Duration,
-		Embedding: emb, Category: int(r.Category), Language: int(r.Language)})
+	replaced, err := e.applyUpsert(r)
 	if err != nil {
+		// CheckReel passed it: the store and the check disagree.
+		e.writeMu.Unlock()
+		return WriteResult{}, fmt.Errorf("engine: upsert: %w", err)
+	}
+	e.keys.put(key, ledgerEntry{kind: keyUpsert, durable: next, replaced: replaced})
+	e.writeMu.Unlock()
+	if d := e.dur; d != nil {
+		if err := d.cat.Sync(next); err != nil {
+			return WriteResult{}, e.logFailure(1, err)
+		}
+	}
+	return WriteResult{Replaced: replaced}, nil
+}
+
+// replayedWrite answers an Upsert or Delete whose key the ledger holds.
+func (e *Engine) replayedWrite(op string, kind uint8, key string, ent ledgerEntry) (WriteResult, error) {
+	if ent.kind != kind {
+		return WriteResult{}, badRequest(op, "key %q named another kind of write", key)
+	}
+	if d := e.dur; d != nil && ent.durable > 0 {
+		if err := d.cat.Sync(ent.durable); err != nil {
+			return WriteResult{}, e.logFailure(1, err)
+		}
+	}
+	return WriteResult{Replaced: ent.replaced, Replayed: true}, nil
+}
+
+func storeReel(r *Reel) features.Reel {
+	return features.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: r.Duration,
+		Embedding: r.Embedding, Category: int(r.Category), Language: int(r.Language)}
+}
+
+// applyUpsert applies an admitted upsert; the caller holds writeMu.
+func (e *Engine) applyUpsert(r Reel) (replaced bool, err error) {
+	now := e.cfg.Clock().UnixMilli()
+	info, known := e.store.ReelInfo(r.ID)
+	if err := e.store.PutReel(storeReel(&r)); err != nil {
 		return false, fmt.Errorf("%w: upsert: %w", ErrBadRequest, err)
 	}
 	indexed := false
@@ -224,46 +273,76 @@ func (e *Engine) upsertJournaled(r Reel, journaled bool) (replaced bool, err err
 	return known, nil
 }
 
-// Delete removes a reel from everything the engine serves from (the index,
-// the pools) and from Score; it stays in the feature store, whose events
-// may still name it. An unknown or already deleted reel is an error
-// wrapping ErrNotFound.
-//
-// With Config.CatalogueLog set, the delete is journaled before it is
-// applied, as Upsert is.
+// Delete is DeleteKeyed without a key.
 func (e *Engine) Delete(id int64) error {
-	e.ctr.deletes.Add(1)
-	return e.deleteJournaled(id, true)
+	_, err := e.DeleteKeyed("", id)
+	return err
 }
 
-// del applies a delete without journaling it: the journal's replay.
-func (e *Engine) del(id int64) error { return e.deleteJournaled(id, false) }
-
-func (e *Engine) deleteJournaled(id int64, journaled bool) error {
-	if id < 0 {
-		return badRequest("delete", "reel %d is negative", id)
+// DeleteKeyed removes a reel from everything the engine serves from (the
+// index, the pools) and from Score; it stays in the feature store, whose
+// events may still name it. An unknown or already deleted reel is an error
+// wrapping ErrNotFound. With Config.Dir the delete is journaled as Upsert
+// is; a non-empty key makes it idempotent (a retry of a delete that was
+// applied answers Replayed, not NotFound).
+func (e *Engine) DeleteKeyed(key string, id int64) (WriteResult, error) {
+	e.ctr.deletes.Add(1)
+	switch {
+	case len(key) > MaxKey:
+		return WriteResult{}, badRequest("delete", "key of %d bytes, over %d", len(key), MaxKey)
+	case id < 0:
+		return WriteResult{}, badRequest("delete", "reel %d is negative", id)
 	}
 	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	_, inStore := e.store.ReelInfo(id)
-	var ix *ann.Index
-	if lv := e.live.Load(); lv != nil {
-		ix = lv.m.index
+	if ent, ok := e.keys.get(key); ok {
+		e.writeMu.Unlock()
+		return e.replayedWrite("delete", keyDelete, key, ent)
 	}
-	inIndex := ix != nil && ix.Contains(id)
-	if e.isDeleted(id) || (!inStore && !inIndex) {
-		return fmt.Errorf("%w: delete: reel %d", ErrNotFound, id)
+	if !e.deletable(id) {
+		e.writeMu.Unlock()
+		return WriteResult{}, fmt.Errorf("%w: delete: reel %d", ErrNotFound, id)
 	}
-	if journaled {
-		if err := e.journal(catalogueEntry{Op: "delete", ID: id}); err != nil {
-			return err
+	var next uint64
+	if d := e.dur; d != nil {
+		line, _ := json.Marshal(catalogueEntry{Op: "delete", ID: id, Ev: d.events.Next(), Key: key}) // plain fields: no error
+		var err error
+		if _, next, err = d.cat.Append(append(line, '\n')); err != nil {
+			e.writeMu.Unlock()
+			return WriteResult{}, e.logFailure(1, err)
 		}
+	}
+	e.applyDelete(id) // deletable: no error
+	e.keys.put(key, ledgerEntry{kind: keyDelete, durable: next})
+	e.writeMu.Unlock()
+	if d := e.dur; d != nil {
+		if err := d.cat.Sync(next); err != nil {
+			return WriteResult{}, e.logFailure(1, err)
+		}
+	}
+	return WriteResult{}, nil
+}
+
+// deletable reports whether reel id is there to delete; the caller holds
+// writeMu.
+func (e *Engine) deletable(id int64) bool {
+	_, inStore := e.store.ReelInfo(id)
+	inIndex := false
+	if lv := e.live.Load(); lv != nil {
+		inIndex = lv.m.index.Contains(id)
+	}
+	return !e.isDeleted(id) && (inStore || inIndex)
+}
+
+// applyDelete applies a delete; the caller holds writeMu.
+func (e *Engine) applyDelete(id int64) error {
+	if !e.deletable(id) {
+		return fmt.Errorf("%w: delete: reel %d", ErrNotFound, id)
 	}
 	e.delMu.Lock()
 	e.deleted[id] = struct{}{}
 	e.delMu.Unlock()
-	if inIndex {
-		ix.Delete(id) // known to be there: no error
+	if lv := e.live.Load(); lv != nil && lv.m.index.Contains(id) {
+		lv.m.index.Delete(id) // known to be there: no error
 	}
 	delete(e.upserted, id)
 	e.fresh.remove(id)

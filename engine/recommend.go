@@ -79,7 +79,9 @@ func checkContext(op string, user int64, c *Context) error {
 func (e *Engine) featureContext(user int64, c *Context, prof *features.User) (features.Context, int64) {
 	t := c.Time
 	if t == 0 {
-		t = e.cfg.Clock().UnixMilli()
+		// The present, or the oldest time the store still answers when
+		// admitted events lie ahead of the clock (up to Config.MaxLead).
+		t = max(e.cfg.Clock().UnixMilli(), e.store.Stats().Newest-e.store.Config().Tolerance.Milliseconds())
 	}
 	*prof = features.User{ID: user, Country: int(c.Country) - 1, Language: int(c.Language) - 1,
 		AgeBucket: int(c.AgeBucket) - 1, Device: int(c.Device) - 1}

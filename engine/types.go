@@ -183,7 +183,22 @@ type EventResult struct {
 	// Reason says why the first rejected event was, with its index in the
 	// batch; empty when none was.
 	Reason string
+	// Replayed says the answer is that of an earlier batch with the same
+	// idempotency key, which was applied then and not again now.
+	Replayed bool
 }
+
+// WriteResult answers Upsert and Delete.
+type WriteResult struct {
+	// Replaced (Upsert) reports whether the store knew the reel.
+	Replaced bool
+	// Replayed says the answer is that of an earlier write with the same
+	// idempotency key, which was applied then and not again now.
+	Replayed bool
+}
+
+// MaxKey is the longest idempotency key, in bytes (wire.MaxKey).
+const MaxKey = 128
 
 // Health answers whether the engine can serve (wire.HealthResponse).
 type Health struct {

@@ -62,46 +62,83 @@ func (s *Store) Apply(events []eventlog.Event) error {
 }
 
 // applyLocked applies events; validated says that they come from an
-// eventlog.Reader, which delivers only events that passed Validate.
+// eventlog.Reader, which delivers only events that passed Validate. It
+// applies every valid event whatever its time: what is admitted is
+// decided once, by Admit, when an event is first accepted, so that a log
+// replayed later gives the same state whatever the clock says then.
 func (s *Store) applyLocked(events []eventlog.Event, validated bool) error {
 	var bad *ApplyError
-	lead := int64(math.MaxInt64)
-	if s.cfg.MaxLead > 0 {
-		now := time.Now
-		if s.cfg.Now != nil {
-			now = s.cfg.Now
-		}
-		lead = now().Add(s.cfg.MaxLead).UnixMilli()
-	}
 	for i := range events {
 		if i%warmBatch == 0 {
 			s.warm(events[i:min(i+warmBatch, len(events))])
 		}
 		e := &events[i]
-		if validated && e.Time <= lead {
-			s.touch(e.Time)
-			s.apply1(e)
-			continue
-		}
-		err := e.Validate()
-		if err == nil && e.Time > lead {
-			err = fmt.Errorf("ts %d is more than %v after the clock", e.Time, s.cfg.MaxLead)
-		}
-		if err != nil {
-			if bad == nil {
-				bad = &ApplyError{Total: len(events)}
+		if !validated {
+			if err := e.Validate(); err != nil {
+				if bad == nil {
+					bad = &ApplyError{Total: len(events)}
+				}
+				bad.Bad++
+				if len(bad.First) < keepBadEvents {
+					bad.First = append(bad.First, BadEvent{Index: i, Line: e.Line, Reason: err.Error()})
+				}
+				continue
 			}
-			bad.Bad++
-			if len(bad.First) < keepBadEvents {
-				bad.First = append(bad.First, BadEvent{Index: i, Line: e.Line, Reason: err.Error()})
-			}
-			continue
 		}
 		s.touch(e.Time)
 		s.apply1(e)
 	}
 	if bad != nil {
 		return bad
+	}
+	return nil
+}
+
+// Horizon returns the oldest event time the store can still apply: an
+// event older than its newest event by more than horizonTaus of its
+// slowest decay constant would add less than float32's resolution to
+// every counter (exp(-17) < 2^-24), so it would move nothing but the
+// count of events applied. Zero before any event.
+func (s *Store) Horizon() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.horizonLocked()
+}
+
+// horizonTaus is ln(2^24) rounded up: past it, a decayed count is below
+// float32's resolution.
+const horizonTaus = 17
+
+func (s *Store) horizonLocked() int64 {
+	if !s.set {
+		return 0
+	}
+	slowest := 0.0
+	for _, t := range s.tau {
+		slowest = math.Max(slowest, t)
+	}
+	return s.newest - int64(horizonTaus*slowest)
+}
+
+// Admit is the one rule of what the store takes, applied when an event is
+// first accepted (the engine checks every live event with it before
+// logging it; a log replayed later is applied whole, without it): the
+// event must pass eventlog's Validate, lie at most lead after now (a
+// client whose clock runs years ahead would otherwise move every decayed
+// counter's landmark and every later request would lie in the store's
+// past; lead <= 0 turns this off), and lie within the store's Horizon.
+// now and the event times are Unix milliseconds.
+func (s *Store) Admit(e *eventlog.Event, now int64, lead time.Duration) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if lead > 0 && e.Time > now+lead.Milliseconds() {
+		return fmt.Errorf("%s: ts %d is %v after the clock, over the lead of %v", e.Type, e.Time,
+			time.Duration(e.Time-now)*time.Millisecond, lead)
+	}
+	if h := s.Horizon(); e.Time < h {
+		return fmt.Errorf("%s: ts %d is older than the store can apply (before %d, %v before its newest event)",
+			e.Type, e.Time, h, time.Duration(s.Stats().Newest-h)*time.Millisecond)
 	}
 	return nil
 }

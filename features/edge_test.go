@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,21 +192,49 @@ func TestFollowerCountSaturates(t *testing.T) {
 	}
 }
 
-func TestMaxLeadRefusesFutureEvents(t *testing.T) {
-	clock := time.UnixMilli(t0 + 3600e3)
-	s := newTestStore(t, Config{MaxLead: time.Hour, Now: func() time.Time { return clock }})
+// TestAdmit checks the one rule of what the store takes: a valid event
+// within the lead of the clock and within the horizon. Apply itself takes
+// every valid event, so that a replayed log gives the same state whatever
+// the clock says then.
+func TestAdmit(t *testing.T) {
+	s := newTestStore(t, Config{})
+	now := t0 + 3600e3
+	lead := time.Hour
 	far := impression(t0+10*365*86400e3, 1, 2, 3, 4, 0) // ten years ahead
-	err := s.Apply([]eventlog.Event{impression(t0, 1, 2, 3, 4, 0), far, simple(eventlog.Like, t0+1, 1, 2, 3, 4, 0)})
-	var ae *ApplyError
-	if !errors.As(err, &ae) || ae.Bad != 1 || ae.First[0].Index != 1 {
-		t.Fatalf("err %v", err)
+	if err := s.Admit(&far, now, lead); err == nil || !strings.Contains(err.Error(), "after the clock") {
+		t.Fatalf("an event ten years ahead: %v", err)
 	}
-	r := &Request{User: 1, Reels: []int64{2}, Context: Context{Time: t0 + 2}}
-	if err := s.Features(r); err != nil {
-		t.Fatalf("the store still answers the present: %v", err)
+	at := impression(now+lead.Milliseconds(), 1, 2, 3, 4, 0)
+	if err := s.Admit(&at, now, lead); err != nil {
+		t.Fatalf("an event at the lead: %v", err)
 	}
-	if got := feature(t, s, r, 0, "reel_log_imp_1h"); got == 0 {
-		t.Fatal("the counters decayed to nothing")
+	if err := s.Admit(&far, now, 0); err != nil {
+		t.Fatalf("no lead: %v", err)
+	}
+	bad := simple(eventlog.Like, 0, 1, 2, 3, 4, 0)
+	if err := s.Admit(&bad, now, lead); err == nil {
+		t.Fatal("an invalid event admitted")
+	}
+	if s.Horizon() != 0 {
+		t.Fatal("a horizon before any event")
+	}
+	if err := s.Apply([]eventlog.Event{impression(t0, 1, 2, 3, 4, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	h := s.Horizon()
+	if want := t0 - int64(horizonTaus*(7*24*time.Hour).Milliseconds()); h != want {
+		t.Fatalf("horizon %d, want %d", h, want)
+	}
+	old, edge := impression(h-1, 1, 2, 3, 4, 0), impression(h, 1, 2, 3, 4, 0)
+	if err := s.Admit(&old, now, lead); err == nil || !strings.Contains(err.Error(), "older than the store can apply") {
+		t.Fatalf("an event past the horizon: %v", err)
+	}
+	if err := s.Admit(&edge, now, lead); err != nil {
+		t.Fatalf("an event at the horizon: %v", err)
+	}
+	// Apply takes what it is given, whatever its time.
+	if err := s.Apply([]eventlog.Event{far}); err != nil {
+		t.Fatal(err)
 	}
 }
 

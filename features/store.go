@@ -337,22 +337,8 @@ func clampSlot(v, width int) uint8 {
 // embedding, the category is the nearest centroid once the clustering is
 // fitted (FitCategories).
 func (s *Store) PutReel(r Reel) error {
-	if r.ID < 0 || r.Author < 0 {
-		return fmt.Errorf("features: put reel %d: %w", r.ID, ErrBadID)
-	}
-	if r.Embedding != nil {
-		if err := s.checkEmbedding(r.Embedding); err != nil {
-			return fmt.Errorf("features: put reel %d: %w", r.ID, err)
-		}
-	}
-	if r.Category < -1 || r.Category >= s.cfg.Categories {
-		return fmt.Errorf("features: put reel %d: category %d outside [-1, %d)", r.ID, r.Category, s.cfg.Categories)
-	}
-	if !(r.Duration >= 0 && r.Duration < 1e6) {
-		return fmt.Errorf("features: put reel %d: duration %v outside [0, 1e6) s", r.ID, r.Duration)
-	}
-	if r.Language < 0 {
-		return fmt.Errorf("features: put reel %d: language code %d is negative", r.ID, r.Language)
+	if err := s.CheckReel(r); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -380,6 +366,28 @@ func (s *Store) PutReel(r Reel) error {
 		m.cat, m.catGiven = int16(r.Category), true
 	case s.centroids != nil && m.hasEmb:
 		m.cat = int16(nearest(s.reels.emb[int(i)*d:int(i+1)*d], s.centroids, d))
+	}
+	return nil
+}
+
+// CheckReel reports what PutReel would refuse r for, without putting it.
+func (s *Store) CheckReel(r Reel) error {
+	if r.ID < 0 || r.Author < 0 {
+		return fmt.Errorf("features: put reel %d: %w", r.ID, ErrBadID)
+	}
+	if r.Embedding != nil {
+		if err := s.checkEmbedding(r.Embedding); err != nil {
+			return fmt.Errorf("features: put reel %d: %w", r.ID, err)
+		}
+	}
+	if r.Category < -1 || r.Category >= s.cfg.Categories {
+		return fmt.Errorf("features: put reel %d: category %d outside [-1, %d)", r.ID, r.Category, s.cfg.Categories)
+	}
+	if !(r.Duration >= 0 && r.Duration < 1e6) {
+		return fmt.Errorf("features: put reel %d: duration %v outside [0, 1e6) s", r.ID, r.Duration)
+	}
+	if r.Language < 0 {
+		return fmt.Errorf("features: put reel %d: language code %d is negative", r.ID, r.Language)
 	}
 	return nil
 }

@@ -83,19 +83,20 @@ func (h *engineHandler) Search(ctx context.Context, req *wire.SearchRequest) (*w
 
 func (h *engineHandler) Upsert(_ context.Context, req *wire.UpsertRequest) (*wire.UpsertResponse, error) {
 	r := &req.Reel
-	replaced, err := h.e.Upsert(engine.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: r.Duration, Category: r.Category,
+	res, err := h.e.UpsertKeyed(req.Key, engine.Reel{ID: r.ID, Author: r.Author, Upload: r.Upload, Duration: r.Duration, Category: r.Category,
 		Embedding: r.Embedding, Description: r.Description, Language: r.Language})
 	if err != nil {
 		return nil, engineErr(err)
 	}
-	return &wire.UpsertResponse{Replaced: replaced}, nil
+	return &wire.UpsertResponse{Replaced: res.Replaced, Replayed: res.Replayed}, nil
 }
 
 func (h *engineHandler) Delete(_ context.Context, req *wire.DeleteRequest) (*wire.DeleteResponse, error) {
-	if err := h.e.Delete(req.ID); err != nil {
+	res, err := h.e.DeleteKeyed(req.Key, req.ID)
+	if err != nil {
 		return nil, engineErr(err)
 	}
-	return &wire.DeleteResponse{}, nil
+	return &wire.DeleteResponse{Replayed: res.Replayed}, nil
 }
 
 func (h *engineHandler) Event(_ context.Context, req *wire.EventRequest) (*wire.EventResponse, error) {
@@ -105,11 +106,11 @@ func (h *engineHandler) Event(_ context.Context, req *wire.EventRequest) (*wire.
 			Author: we.Author, Session: we.Session, Position: we.Position, Propensity: we.Propensity, Arm: we.Arm,
 			Seconds: we.Seconds, Fraction: we.Fraction}
 	}
-	r, err := h.e.Event(evs)
+	r, err := h.e.EventKeyed(req.Key, evs)
 	if err != nil {
 		return nil, engineErr(err)
 	}
-	return &wire.EventResponse{Accepted: r.Accepted, Rejected: r.Rejected, Reason: r.Reason}, nil
+	return &wire.EventResponse{Accepted: r.Accepted, Rejected: r.Rejected, Reason: r.Reason, Replayed: r.Replayed}, nil
 }
 
 func (h *engineHandler) Health(context.Context, *wire.HealthRequest) (*wire.HealthResponse, error) {

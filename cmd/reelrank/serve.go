@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,8 +20,8 @@ import (
 	"github.com/reelrank/reelrank/bench"
 	"github.com/reelrank/reelrank/client"
 	"github.com/reelrank/reelrank/engine"
-	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/internal/wal"
 	"github.com/reelrank/reelrank/kernels"
 	"github.com/reelrank/reelrank/ranker"
 	"github.com/reelrank/reelrank/server"
@@ -29,11 +30,14 @@ import (
 	"github.com/reelrank/reelrank/wire"
 )
 
-// servedLog is the event log Event requests are appended to, and
-// servedCatalogue the journal of Upsert and Delete, in the serving folder.
+// servedDir is the engine's folder (engine.Config.Dir) in the serving
+// folder: its event log, catalogue journal and checkpoints. legacyLog and
+// legacyCatalogue are the single-file logs an older layout kept beside it;
+// serve adopts them into the folder once.
 const (
-	servedLog       = "served-events.jsonl"
-	servedCatalogue = "served-catalogue.jsonl"
+	servedDir       = "served"
+	legacyLog       = "served-events.jsonl"
+	legacyCatalogue = "served-catalogue.jsonl"
 )
 
 // cmdServe runs `reelrank serve`.
@@ -52,6 +56,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	nprobe := fs.Int("nprobe", 0, "inverted lists scanned a query (0: default)")
 	clock := fs.String("clock", "auto", "the engine's present: wall, data (the log's last event, moving on with the wall clock) or auto (data when the log ends over a day ago)")
 	sample := fs.Bool("sample", true, "print one live recommendation once serving")
+	insecure := fs.Bool("insecure", false, "serve a non-loopback address without a token")
+	maxLead := fs.Duration("max-lead", 5*time.Minute, "refuse events stamped more than this after the engine's clock")
+	ckEvery := fs.Duration("checkpoint-every", 10*time.Minute, "snapshot the feature store and truncate the logs this often (negative: never on a timer)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +67,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if *token == "" {
 		*token = os.Getenv("REELRANK_TOKEN")
+	}
+	if *token == "" && !*insecure && !loopback(*addr) {
+		return fmt.Errorf("serve: %s is not a loopback address and no token is set: set --token (or $REELRANK_TOKEN), or pass --insecure to serve it open", *addr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,13 +89,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	eng, err := openServing(ctx, *dir, engine.Config{K: *k, Nprobe: *nprobe}, *clock, logf)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := openServing(ctx, *dir, engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: logger}, *clock, logf)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
 	srv, err := server.New(server.Config{Addr: *addr, MetricsAddr: *metrics, Token: *token, TLS: tlsCfg, MaxInFlight: *maxInFlight,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, server.EngineHandler(eng))
+		Logger: logger}, server.EngineHandler(eng))
 	if err != nil {
 		return err
 	}
@@ -95,7 +106,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m := eng.Model()
-	fmt.Fprintf(stdout, "reelrank: serving model %s over %d reels on %s", m.Version(), m.Index().Len(), srv.Addr())
+	fmt.Fprintf(stdout, "reelrank: serving model %s over %d reels on %s (auth %s, TLS %s)", m.Version(), m.Index().Len(), srv.Addr(),
+		onOff(*token != ""), onOff(tlsCfg != nil))
 	if a := srv.MetricsAddr(); a != nil {
 		fmt.Fprintf(stdout, ", metrics on http://%s/metrics", a)
 	}
@@ -170,33 +182,35 @@ func printSample(ctx context.Context, addr, token string, useTLS bool, stdout io
 	return nil
 }
 
+// loopback reports whether addr's host is a loopback address (a host
+// name resolves: "localhost" is loopback, an empty host is every address).
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 // openServing loads what `reelrank train --out dir` wrote (building the
-// index from the reel vectors on first use) and returns an engine over it.
+// index from the reel vectors on first use) and returns an engine over it,
+// durable in dir/served: the engine restores what was served before
+// (its checkpoint, the logs' tails) itself.
 func openServing(ctx context.Context, dir string, cfg engine.Config, clock string, logf func(string, ...any)) (*engine.Engine, error) {
 	b, err := ranker.Load(filepath.Join(dir, trainBundleDir))
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
-	}
-	store, err := features.LoadSnapshot(filepath.Join(dir, trainSnapshot))
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	if err := b.Check(store.Spec()); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	// The events served since the snapshot are in the served log, each
-	// fsynced before it was acknowledged: apply them again, so that a
-	// restart loses none. (The engine then appends to the same log.)
-	logPath := filepath.Join(dir, servedLog)
-	if _, err := os.Stat(logPath); err == nil {
-		st, err := store.ApplyLog(logPath, eventlog.Options{Tolerance: 10 * time.Minute})
-		if err != nil {
-			return nil, fmt.Errorf("serve: %w", err)
-		}
-		if rerr := st.Report.Err(); rerr != nil {
-			logf("%s: %v", logPath, rerr)
-		}
-		logf("applied %d events served before from %s", st.Applied, logPath)
 	}
 	ix, err := openIndex(ctx, dir, logf)
 	if err != nil {
@@ -206,26 +220,70 @@ func openServing(ctx context.Context, dir string, cfg engine.Config, clock strin
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	newest := store.Stats().Newest
+	cfg.Dir = filepath.Join(dir, servedDir)
+	if err := adoptLegacy(dir, cfg.Dir, logf); err != nil {
+		return nil, err
+	}
+	// The clock: on a simulated world whose log ended long ago, the data's
+	// clock, from the newest event the state holds (the checkpoint's, or
+	// the base snapshot's when there is none yet).
 	switch clock {
-	case "wall":
-	case "auto", "data":
-		if clock == "data" || time.Since(time.UnixMilli(newest)) > 24*time.Hour {
-			start := time.Now()
-			at := time.UnixMilli(newest)
-			cfg.Clock = func() time.Time { return at.Add(time.Since(start)) }
-			logf("the log ends at %s: serving on the data's clock from there", at.UTC().Format(time.RFC3339))
-		}
+	case "wall", "auto", "data":
 	default:
 		return nil, fmt.Errorf("serve: --clock %q: want wall, data or auto", clock)
 	}
-	cfg.EventLog = filepath.Join(dir, servedLog)
-	cfg.CatalogueLog = filepath.Join(dir, servedCatalogue)
-	e, err := engine.New(cfg, store, model)
+	var clockFn func() time.Time
+	pick := func(newest int64) {
+		if clock == "data" || (clock == "auto" && time.Since(time.UnixMilli(newest)) > 24*time.Hour) {
+			began := time.Now()
+			at := time.UnixMilli(newest)
+			clockFn = func() time.Time { return at.Add(time.Since(began)) }
+			logf("the log ends at %s: serving on the data's clock from there", at.UTC().Format(time.RFC3339))
+		} else {
+			clockFn = time.Now
+		}
+	}
+	if newest, ok, err := engine.CheckpointNewest(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	} else if ok {
+		pick(newest)
+	}
+	cfg.Clock = func() time.Time { return clockFn() }
+	start := time.Now()
+	e, err := engine.Open(cfg, model, func() (*features.Store, error) {
+		store, err := features.LoadSnapshot(filepath.Join(dir, trainSnapshot))
+		if err == nil && clockFn == nil {
+			pick(store.Stats().Newest)
+		}
+		return store, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	st := e.Stats()
+	logf("state restored in %.2f s: %d events applied, %d users, %d reels", time.Since(start).Seconds(), st.Events, st.Users, st.Reels)
 	return e, nil
+}
+
+// adoptLegacy moves the single-file logs of the older layout into the
+// engine's folder, once. (Catalogue entries of that layout carry no event
+// count: they replay before the adopted events.)
+func adoptLegacy(dir, state string, logf func(string, ...any)) error {
+	for _, l := range []struct{ file, name string }{{legacyLog, "events"}, {legacyCatalogue, "catalogue"}} {
+		path := filepath.Join(dir, l.file)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		lg, err := wal.Open(wal.Options{Dir: state, Name: l.name, Legacy: path})
+		if err != nil {
+			return fmt.Errorf("serve: adopt %s: %w", path, err)
+		}
+		if err := lg.Close(); err != nil {
+			return fmt.Errorf("serve: adopt %s: %w", path, err)
+		}
+		logf("moved %s into %s", path, state)
+	}
+	return nil
 }
 
 // openIndex opens dir's index, building it from the reel vectors when it
