@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/reelrank/reelrank/internal/wal"
 	"log/slog"
 	"math"
 	"time"
@@ -96,6 +97,9 @@ type Config struct {
 	// a failed checkpoint), with the paths clients are not told. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// fs, when set, is the file system of the logs (tests inject faults).
+	fs wal.FS
 
 	// Seed seeds the exploration draws: the same seed and the same
 	// sequence of requests give the same answers.

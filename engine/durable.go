@@ -154,10 +154,10 @@ func Open(cfg Config, model *Model, base func() (*features.Store, error)) (*Engi
 	if err != nil {
 		return nil, err
 	}
-	if d.events, err = wal.Open(wal.Options{Dir: cfg.Dir, Name: eventsName, Check: checkEventLine}); err != nil {
+	if d.events, err = wal.Open(wal.Options{Dir: cfg.Dir, Name: eventsName, Check: checkEventLine, FS: cfg.fs}); err != nil {
 		return nil, fmt.Errorf("engine: event log: %w", err)
 	}
-	if d.cat, err = wal.Open(wal.Options{Dir: cfg.Dir, Name: catalogueName, Check: checkCatalogueLine}); err != nil {
+	if d.cat, err = wal.Open(wal.Options{Dir: cfg.Dir, Name: catalogueName, Check: checkCatalogueLine, FS: cfg.fs}); err != nil {
 		d.events.Close()
 		return nil, fmt.Errorf("engine: catalogue journal: %w", err)
 	}
