@@ -40,14 +40,6 @@ type Config struct {
 	// Tolerance is how far before the newest applied event a request's time
 	// may lie and still be answered (default 60 s); see ErrPast.
 	Tolerance time.Duration
-	// MaxLead, when positive, refuses events stamped more than MaxLead
-	// after the wall clock (Now): one event from a client whose clock is
-	// years ahead would otherwise move every decayed counter's landmark and
-	// decay the store to nothing. Zero, the default, turns the check off,
-	// as replaying a simulated log set in the future needs.
-	MaxLead time.Duration
-	// Now is the wall clock for MaxLead; nil means time.Now.
-	Now func() time.Time
 }
 
 // DefaultConfig returns the configuration the zero value stands for.
@@ -114,8 +106,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("features: WatchThrough %v outside (0, 1]", c.WatchThrough)
 	case c.Tolerance < 0:
 		return fmt.Errorf("features: negative Tolerance %v", c.Tolerance)
-	case c.MaxLead < 0:
-		return fmt.Errorf("features: negative MaxLead %v", c.MaxLead)
 	}
 	fastest := c.CategoryWindow
 	for _, w := range append(c.Windows, c.CategoryWindow, c.HistoryWindow) {

@@ -43,14 +43,13 @@ type snapConfig struct {
 	Countries, Languages, AgeBuckets, Devices int
 	LastReels                                 int
 	Tolerance                                 int64
-	MaxLead                                   int64
 }
 
 func toSnapConfig(c Config) snapConfig {
 	sc := snapConfig{EmbedDim: c.EmbedDim, Categories: c.Categories, CategoryWindow: int64(c.CategoryWindow),
 		HistoryWindow: int64(c.HistoryWindow), PriorStrength: c.PriorStrength, WatchThrough: c.WatchThrough,
 		Countries: c.Countries, Languages: c.Languages, AgeBuckets: c.AgeBuckets, Devices: c.Devices,
-		LastReels: c.LastReels, Tolerance: int64(c.Tolerance), MaxLead: int64(c.MaxLead)}
+		LastReels: c.LastReels, Tolerance: int64(c.Tolerance)}
 	for _, w := range c.Windows {
 		sc.Windows = append(sc.Windows, int64(w))
 	}
@@ -61,7 +60,7 @@ func (sc snapConfig) config() Config {
 	c := Config{EmbedDim: sc.EmbedDim, Categories: sc.Categories, CategoryWindow: time.Duration(sc.CategoryWindow),
 		HistoryWindow: time.Duration(sc.HistoryWindow), PriorStrength: sc.PriorStrength, WatchThrough: sc.WatchThrough,
 		Countries: sc.Countries, Languages: sc.Languages, AgeBuckets: sc.AgeBuckets, Devices: sc.Devices,
-		LastReels: sc.LastReels, Tolerance: time.Duration(sc.Tolerance), MaxLead: time.Duration(sc.MaxLead)}
+		LastReels: sc.LastReels, Tolerance: time.Duration(sc.Tolerance)}
 	for _, w := range sc.Windows {
 		c.Windows = append(c.Windows, time.Duration(w))
 	}
@@ -245,8 +244,7 @@ func (e *snapEncoder) f32s(v []float32) {
 }
 
 // LoadSnapshot reads a snapshot written by SaveSnapshot into a new store
-// with the snapshot's configuration (Config.Now, a function, is not kept:
-// the loaded store uses time.Now). Resume the log after it with ApplyLog.
+// with the snapshot's configuration. Resume the log after it with ApplyLog.
 func LoadSnapshot(path string) (*Store, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
