@@ -12,7 +12,7 @@
 //
 //	ix, err := engine.BuildIndex(ctx, store, bundle.ReelTower, ann.Options{Refine: ann.RefineF16}, 0)
 //	m, err := engine.NewModel(bundle, ix, "control")
-//	e, err := engine.New(engine.Config{EventLog: "events.jsonl"}, store, m)
+//	e, err := engine.Open(engine.Config{Dir: "served"}, m, loadBaseStore)
 //	resp, err := e.Recommend(ctx, engine.RecommendRequest{User: 42, N: 20,
 //		Context: engine.Context{Session: 7, Position: 40, Recent: shown}})
 //
@@ -86,21 +86,59 @@
 // (the content part alone for a reel the tower has no id vector for) and
 // adds it to the index; with no index that can take it, the reel waits in
 // the fresh pool. Delete takes a reel out of the index and the pools.
-// Swap catches an incoming model's index up with both. With
-// Config.CatalogueLog, both are journaled (fsynced before they apply) and
-// New replays the journal, so a restarted engine keeps them.
+// Swap catches an incoming model's index up with both.
 //
-// Event validates a batch, appends the valid events to the event log and
-// fsyncs it, then applies them to the store, in that order and one batch
-// at a time: an acknowledged event is on disk, and the log replays into
-// the same store. A crash in the middle of a write leaves a last line
-// without its newline, which the next engine cuts off.
+// Event admits a batch by one rule, features.Store.Admit: a valid event,
+// stamped at most Config.MaxLead (5 min) after the engine's clock (an
+// event stamped 0 takes the clock), and within what the store can apply
+// (its Horizon). The rest is rejected, counted, and neither logged nor
+// applied. The rule is applied once, when an event is first accepted; a
+// replay applies every logged event.
+//
+// # Durability
+//
+// With Config.Dir (Open; New with a Dir is Open over its store), every
+// write is durable before it is acknowledged, and a restart over the same
+// folder comes back to the state of an engine that never stopped:
+//
+//   - An Event batch goes to the event log, an Upsert or Delete to the
+//     catalogue journal (both internal/wal: segment files, one writer,
+//     files 0600). A write is appended and applied under one lock, so the
+//     order in memory is the order in the logs; it is acknowledged once an
+//     fsync holds it, and concurrent writes share one fsync (group
+//     commit). A catalogue entry records how many events were logged
+//     before it, and a replay interleaves the two logs as they were
+//     applied, with the same results.
+//   - A log that fails a write or an fsync stops taking writes
+//     (fail-stop): every later write is answered ErrUnavailable, Health
+//     says why, and a restart starts from what is on disk. A full disk is
+//     ErrNoSpace. Nothing of a refused write is acknowledged, and the
+//     errors name no path (the operator's log, Config.Logger, has them).
+//   - A write with an idempotency key (EventKeyed, UpsertKeyed,
+//     DeleteKeyed) is applied once however often it is sent: a retry is
+//     answered with the first result, Replayed set. The key is logged with
+//     the write and kept in checkpoints, so that a retry after a crash is
+//     recognised; the engine remembers Config.MaxKeys keys.
+//   - Checkpoint (every CheckpointInterval, or once the event log passes
+//     CheckpointBytes) snapshots the store, writes checkpoint.json (where
+//     the logs resume, the reels upserted and deleted since the model,
+//     the keys), drops the log segments the snapshot holds and the older
+//     snapshot, and compacts the index's deleted slots. A restart loads
+//     the snapshot and replays the tails; the folder holds one snapshot
+//     and what was written since.
+//   - A damaged record before a log's end is an error naming it, not a
+//     silent skip; a torn last record (a crash in the middle of a write
+//     that was never acknowledged) is cut.
+//
+// A write is visible to requests from the moment it is applied, a little
+// before its fsync returns; if that fsync fails, the engine has served
+// from a write it then refuses (and stops taking writes).
 //
 // # Errors
 //
 // Every error of a request wraps ErrBadRequest (a bad id, n, vector or
 // time), ErrNotFound (a reel that does not exist or was deleted),
-// ErrUnavailable (no model, or an event log that cannot be written), or
+// ErrUnavailable (no model, or a log that cannot be written), or
 // the context's error when its deadline passed: a request whose deadline
 // has already passed fails before any work.
 //
