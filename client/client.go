@@ -3,6 +3,8 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +30,7 @@ const hedgeBurst = 10
 // concurrent use; one Client serves a whole process.
 type Client struct {
 	opt      Options
+	dialNet  dialFunc // opens a connection's socket: TCP, or a pipe in tests
 	replicas []*replica
 	encs     sync.Pool // *wire.Encoder
 	rr       atomic.Uint64
@@ -61,7 +64,7 @@ type Counters struct {
 	Requests  uint64 // requests made
 	Hedges    uint64 // second copies sent
 	HedgeWins uint64 // hedged requests answered by the second copy
-	Retries   uint64 // reads sent again after their connection broke
+	Retries   uint64 // reads and keyed writes sent again after their connection broke
 	Dials     uint64 // connections opened (the first ones and redials)
 }
 
@@ -77,6 +80,11 @@ func Dial(ctx context.Context, addr string, opt Options) (*Client, error) {
 // later. Requests go round-robin over replicas and their connections; a
 // hedged request's second copy goes to another replica.
 func DialReplicas(ctx context.Context, addrs []string, opt Options) (*Client, error) {
+	return dialReplicas(ctx, addrs, opt, dialTCP)
+}
+
+// dialReplicas is DialReplicas with the function that opens sockets.
+func dialReplicas(ctx context.Context, addrs []string, opt Options, dialNet dialFunc) (*Client, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("client: dial: no address")
 	}
@@ -93,7 +101,7 @@ func DialReplicas(ctx context.Context, addrs []string, opt Options) (*Client, er
 		opt.TLS = opt.TLS.Clone()
 		opt.TLS.ServerName = host
 	}
-	c := &Client{opt: opt, closed: make(chan struct{})}
+	c := &Client{opt: opt, dialNet: dialNet, closed: make(chan struct{})}
 	c.encs.New = func() any { return new(wire.Encoder) }
 	if opt.HedgePercentile > 0 {
 		for _, k := range hedgeable {
@@ -208,7 +216,7 @@ func (r *replica) dial(ctx context.Context, c *Client, i int) (*conn, error) {
 		return nil, ErrClosed
 	}
 	c.dials.Add(1)
-	cn, br, err := dialConn(ctx, r.addr, &c.opt)
+	cn, br, err := dialConn(ctx, r.addr, &c.opt, c.dialNet)
 	if err != nil {
 		f := min(r.failures.Add(1), 16)
 		r.downUntil.Store(time.Now().Add(min(minBackoff<<(f-1), maxBackoff)).UnixNano())
@@ -280,6 +288,12 @@ func (c *Client) pick(ctx context.Context, avoidR int, avoidC *conn) (*conn, int
 // and returns the server's answer, which is of the request's response
 // kind. An error answer is returned as an error wrapping the *wire.Error.
 // The typed methods (Recommend, Score, …) call Do.
+//
+// A write (Upsert, Delete, Event) without a Key is sent with a random one
+// unless Options.NoIdempotencyKey is set. A read, or a write with a key,
+// whose connection breaks before the answer is sent once more on another
+// connection (a keyed write to the same replica, which holds the record
+// of its key) before ErrConnLost is returned.
 func (c *Client) Do(ctx context.Context, req wire.Message) (wire.Message, error) {
 	k := req.Kind()
 	switch {
@@ -298,18 +312,25 @@ func (c *Client) Do(ctx context.Context, req wire.Message) (wire.Message, error)
 	}
 	c.requests.Add(1)
 	start := time.Now()
+	req, keyed := c.keyed(req)
 	var r result
+	ri := -1
 	read := isHedgeable(k)
 	if c.opt.hedging() && read {
 		r = c.hedged(ctx, req)
 	} else {
-		r = c.once(ctx, req)
+		r, ri = c.once(ctx, req, -1)
 	}
-	if read && errors.Is(r.err, ErrConnLost) && ctx.Err() == nil && !c.isClosed() {
+	if (read || keyed) && errors.Is(r.err, ErrConnLost) && ctx.Err() == nil && !c.isClosed() {
 		// The connection broke under the request (a server closing it as
-		// idle, or restarting): a read is safe to send again, once.
+		// idle, or restarting): a read is safe to send again, once, and
+		// so is a write with a key, which the replica that may have
+		// applied it answers from its record.
 		c.retries.Add(1)
-		r = c.once(ctx, req)
+		if read {
+			ri = -1
+		}
+		r, _ = c.once(ctx, req, ri)
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -326,17 +347,64 @@ func (c *Client) Do(ctx context.Context, req wire.Message) (wire.Message, error)
 	return r.body, nil
 }
 
-// once sends req on one connection and waits for its answer.
-func (c *Client) once(ctx context.Context, req wire.Message) result {
-	cn, _, err := c.pick(ctx, -1, nil)
+// once sends req on one connection, of replica ri or (for ri < 0) of any,
+// and waits for its answer. It returns the replica it sent to, or -1.
+func (c *Client) once(ctx context.Context, req wire.Message, ri int) (result, int) {
+	var (
+		cn  *conn
+		err error
+	)
+	if ri >= 0 {
+		cn, err = c.replicas[ri].get(ctx, c, nil)
+	} else {
+		cn, ri, err = c.pick(ctx, -1, nil)
+	}
 	if err != nil {
-		return result{err: err}
+		return result{err: err}, -1
 	}
 	cl, err := cn.send(ctx, req, &c.encs)
 	if err != nil {
-		return result{err: err}
+		return result{err: err}, ri
 	}
-	return cl.wait(ctx, req.Kind())
+	return cl.wait(ctx, req.Kind()), ri
+}
+
+// newKey returns a random idempotency key: 16 bytes in hex.
+func newKey() string {
+	var b [16]byte
+	rand.Read(b[:]) // crypto/rand's Read never fails (Go 1.24 and later)
+	return hex.EncodeToString(b[:])
+}
+
+// keyed returns req as it is to be sent, and whether it carries an
+// idempotency key: a write without one gets a new key, in a copy, unless
+// Options.NoIdempotencyKey says not to.
+func (c *Client) keyed(req wire.Message) (wire.Message, bool) {
+	auto := !c.opt.NoIdempotencyKey
+	switch m := req.(type) {
+	case *wire.UpsertRequest:
+		if m.Key == "" && auto {
+			cp := *m
+			cp.Key = newKey()
+			return &cp, true
+		}
+		return m, m.Key != ""
+	case *wire.DeleteRequest:
+		if m.Key == "" && auto {
+			cp := *m
+			cp.Key = newKey()
+			return &cp, true
+		}
+		return m, m.Key != ""
+	case *wire.EventRequest:
+		if m.Key == "" && auto {
+			cp := *m
+			cp.Key = newKey()
+			return &cp, true
+		}
+		return m, m.Key != ""
+	}
+	return req, false
 }
 
 // hedged sends req, and a second copy to another replica or connection
@@ -431,6 +499,8 @@ func (c *Client) takeHedge() bool {
 }
 
 // The kinds that may be hedged: reads, which a server may answer twice.
+// Writes are not, even with a key: both copies would reach different
+// replicas, and each would apply it.
 var hedgeable = [...]wire.Kind{wire.KindRecommendRequest, wire.KindScoreRequest, wire.KindSearchRequest,
 	wire.KindStatsRequest, wire.KindHealthRequest}
 
@@ -475,17 +545,22 @@ func (c *Client) Search(ctx context.Context, req *wire.SearchRequest) (*wire.Sea
 	return typed[*wire.SearchResponse](ctx, c, req)
 }
 
-// Upsert adds a reel or replaces the one with its id.
+// Upsert adds a reel or replaces the one with its id. Without a Key in
+// req it is sent with a random one (see Options.NoIdempotencyKey);
+// resp.Replayed says the server had applied it before.
 func (c *Client) Upsert(ctx context.Context, req *wire.UpsertRequest) (*wire.UpsertResponse, error) {
 	return typed[*wire.UpsertResponse](ctx, c, req)
 }
 
 // Delete removes a reel; an unknown id is a *wire.Error of code NotFound.
+// It gets a key as Upsert does.
 func (c *Client) Delete(ctx context.Context, req *wire.DeleteRequest) (*wire.DeleteResponse, error) {
 	return typed[*wire.DeleteResponse](ctx, c, req)
 }
 
 // Event sends a batch of events to the feature store and the event log.
+// It gets a key as Upsert does: a batch sent again after a broken
+// connection is counted once.
 func (c *Client) Event(ctx context.Context, req *wire.EventRequest) (*wire.EventResponse, error) {
 	return typed[*wire.EventResponse](ctx, c, req)
 }

@@ -233,7 +233,8 @@ func TestMaxInFlight(t *testing.T) {
 }
 
 // A connection the server drops fails its pending calls with ErrConnLost
-// (a write is not sent again); the next call dials a new connection.
+// (a write without a key is not sent again); the next call dials a new
+// connection.
 func TestBrokenConnectionRecovery(t *testing.T) {
 	s := start(t, func(ctx context.Context, req *wire.Envelope) wire.Message {
 		if r, ok := req.Body.(*wire.DeleteRequest); ok && r.ID == 666 {
@@ -242,7 +243,7 @@ func TestBrokenConnectionRecovery(t *testing.T) {
 		}
 		return clienttest.StaticAnswer("v1", req.Body)
 	}, clienttest.Config{})
-	c := dial(t, client.Options{PoolSize: 1}, s.Addr)
+	c := dial(t, client.Options{PoolSize: 1, NoIdempotencyKey: true}, s.Addr)
 	if _, err := c.Health(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +292,95 @@ func TestReadRetriedOnLostConnection(t *testing.T) {
 	}
 	if got := c.Counters(); got.Retries != 1 || got.Dials != 2 || s.Requests() != 2 {
 		t.Errorf("Counters() = %+v after %d requests, want 1 retry, 2 dials, 2 requests", got, s.Requests())
+	}
+}
+
+// A write whose connection breaks after the server received it is sent
+// again on a new connection with the same idempotency key, and the caller
+// gets the answer to the second sending.
+func TestWriteRetriedWithSameKey(t *testing.T) {
+	var (
+		s       *clienttest.Server
+		mu      sync.Mutex
+		keys    []string
+		dropped bool
+	)
+	s = start(t, func(ctx context.Context, req *wire.Envelope) wire.Message {
+		m, ok := req.Body.(*wire.EventRequest)
+		if !ok {
+			return clienttest.StaticAnswer("v1", req.Body)
+		}
+		mu.Lock()
+		keys = append(keys, m.Key)
+		first := !dropped
+		dropped = true
+		mu.Unlock()
+		if first {
+			s.DropConns() // received, and the answer is lost with the connection
+			return nil
+		}
+		return &wire.EventResponse{Accepted: uint32(len(m.Events)), Replayed: true}
+	}, clienttest.Config{})
+	c := dial(t, client.Options{PoolSize: 1}, s.Addr)
+	req := &wire.EventRequest{Events: []wire.Event{{Type: wire.EventLike, User: 1, Reel: 2}, {Type: wire.EventShare, User: 1, Reel: 2}}}
+	resp, err := c.Event(context.Background(), req)
+	if err != nil {
+		t.Fatalf("event across a dropped connection: %v", err)
+	}
+	if resp.Accepted != 2 || !resp.Replayed {
+		t.Errorf("answer %+v, want the second sending's: 2 accepted, replayed", resp)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 2 || keys[0] != keys[1] || len(keys[0]) != 32 || strings.Trim(keys[0], "0123456789abcdef") != "" {
+		t.Errorf("the server saw keys %q, want one key of 32 hex digits twice", keys)
+	}
+	if req.Key != "" {
+		t.Errorf("the caller's request was given key %q", req.Key)
+	}
+	if got := c.Counters(); got.Retries != 1 || got.Dials != 2 {
+		t.Errorf("Counters() = %+v, want 1 retry and 2 dials", got)
+	}
+
+	// A key the caller sets is the one sent; each write gets its own.
+	keys = keys[:0]
+	mu.Unlock()
+	for _, k := range []string{"mine", "", ""} {
+		if _, err := c.Event(context.Background(), &wire.EventRequest{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	if len(keys) != 3 || keys[0] != "mine" || keys[1] == keys[2] || len(keys[1]) != 32 {
+		t.Errorf("keys sent: %q, want \"mine\" and two different random keys", keys)
+	}
+}
+
+// With Options.NoIdempotencyKey a write without a key is sent without one,
+// and a broken connection fails it: it is not sent twice.
+func TestNoIdempotencyKey(t *testing.T) {
+	var (
+		s    *clienttest.Server
+		sent atomic.Int64
+		key  atomic.Value
+	)
+	s = start(t, func(ctx context.Context, req *wire.Envelope) wire.Message {
+		if m, ok := req.Body.(*wire.UpsertRequest); ok {
+			key.Store(m.Key)
+			if sent.Add(1) == 1 {
+				s.DropConns()
+				return nil
+			}
+		}
+		return clienttest.StaticAnswer("v1", req.Body)
+	}, clienttest.Config{})
+	c := dial(t, client.Options{PoolSize: 1, NoIdempotencyKey: true}, s.Addr)
+	_, err := c.Upsert(context.Background(), &wire.UpsertRequest{Reel: wire.Reel{ID: 1, Category: -1}})
+	if !errors.Is(err, client.ErrConnLost) || sent.Load() != 1 || key.Load() != "" {
+		t.Fatalf("err = %v after %d sendings with key %q, want ErrConnLost after one without a key", err, sent.Load(), key.Load())
+	}
+	if _, err := c.Upsert(context.Background(), &wire.UpsertRequest{Reel: wire.Reel{ID: 1, Category: -1}, Key: "k"}); err != nil || key.Load() != "k" {
+		t.Fatalf("a key the caller set: %v, sent %q", err, key.Load())
 	}
 }
 
@@ -489,7 +579,7 @@ func TestWriteTimeout(t *testing.T) {
 			nc.Close()
 		}
 	}()
-	c := dial(t, client.Options{PoolSize: 1, WriteTimeout: 50 * time.Millisecond}, ln.Addr().String())
+	c := dial(t, client.Options{PoolSize: 1, WriteTimeout: 50 * time.Millisecond, NoIdempotencyKey: true}, ln.Addr().String())
 	emb := make([]float32, wire.MaxDim) // 16 KB a frame
 	var wg sync.WaitGroup
 	var lost atomic.Int64
@@ -497,7 +587,7 @@ func TestWriteTimeout(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			// A write, so not sent again on a new connection.
+			// A write without a key, so not sent again on a new connection.
 			_, err := c.Upsert(ctx, &wire.UpsertRequest{Reel: wire.Reel{ID: id, Category: -1, Embedding: emb}})
 			switch {
 			case errors.Is(err, client.ErrConnLost):

@@ -76,14 +76,22 @@ func (r *result) final() bool {
 	return false
 }
 
-// dialConn opens a connection to addr: TCP, then TLS and the token
-// exchange when opt asks for them, all within opt.DialTimeout. It
-// returns the connection and its reader, for start.
-func dialConn(ctx context.Context, addr string, opt *Options) (*conn, *bufio.Reader, error) {
+// dialFunc opens the socket of a connection to addr.
+type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// dialTCP is the dialFunc of DialReplicas.
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// dialConn opens a connection to addr: the socket from dialNet, then TLS
+// and the token exchange when opt asks for them, all within
+// opt.DialTimeout. It returns the connection and its reader, for start.
+func dialConn(ctx context.Context, addr string, opt *Options, dialNet dialFunc) (*conn, *bufio.Reader, error) {
 	ctx, cancel := context.WithTimeout(ctx, opt.DialTimeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := dialNet(ctx, addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: dial %s: %w", addr, err)
 	}

@@ -43,10 +43,34 @@
 //
 // ErrConnLost says the connection broke with the request in flight (it
 // may or may not have been served); the next request dials a new
-// connection. A read (Recommend, Score, Search, Stats, Health) whose
-// connection breaks is sent once more on another before ErrConnLost is
-// returned; a write is not, since it may have been applied. ErrBadResponse says the server's answer made no sense;
-// ErrClosed that the Client was closed.
+// connection. A read (Recommend, Score, Search, Stats, Health), or a
+// write with an idempotency key (below), whose connection breaks is sent
+// once more on another before ErrConnLost is returned. ErrBadResponse
+// says the server's answer made no sense; ErrClosed that the Client was
+// closed.
+//
+// # Writes
+//
+// Upsert, Delete and Event change the server, and a write whose
+// connection breaks may or may not have been applied. So every write
+// carries an idempotency key (package wire, Idempotent writes): the
+// server applies a write with a given key at most once, and answers a
+// repeat from its record, with Replayed set in the answer. A write whose
+// Key is empty is sent with a random one (16 bytes from crypto/rand, in
+// hex), and when its connection breaks it is sent again with the same key
+// on a new connection to the same replica:
+//
+//	resp, err := c.Event(ctx, &wire.EventRequest{Events: batch})
+//	// resp.Accepted counts the batch once, even if it was sent twice;
+//	// resp.Replayed says the second sending found it applied.
+//
+// To send a write again yourself (after a timeout, or from another
+// process), set Key, and use the same Key for every attempt:
+//
+//	req := &wire.UpsertRequest{Reel: reel, Key: uploadID}
+//
+// Options.NoIdempotencyKey sends writes without a key as they are, never
+// twice.
 //
 // # Connections
 //
@@ -69,8 +93,8 @@
 // first answer wins; the slower copy is abandoned. An Overloaded or
 // Unavailable answer, or a broken connection, does not settle a hedged
 // request while the other copy may still succeed. Options.HedgeBudget
-// keeps hedges to a share of requests. Writes are never hedged: an Event
-// sent twice would be counted twice.
+// keeps hedges to a share of requests. Writes are never hedged: the two
+// copies would reach two replicas, and each would apply it.
 //
 // # Shards
 //

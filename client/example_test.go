@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/reelrank/reelrank/client"
@@ -90,4 +91,51 @@ func ExampleSharded() {
 	// reel 1502 score 0.60
 	// reel 1002 score 0.50
 	// shard-a,shard-b
+}
+
+// A write gets an idempotency key, so that it can be sent again when its
+// connection breaks: here the server (a fake that keeps a record of keys)
+// drops the connection after applying the first sending, and the client's
+// second sending is answered from the record.
+func ExampleClient_Event() {
+	var (
+		srv     *clienttest.Server
+		mu      sync.Mutex
+		applied = map[string]*wire.EventResponse{} // the server's record, by key
+	)
+	srv, err := clienttest.Start(func(_ context.Context, req *wire.Envelope) wire.Message {
+		m := req.Body.(*wire.EventRequest)
+		mu.Lock()
+		defer mu.Unlock()
+		if first, ok := applied[m.Key]; ok {
+			replay := *first
+			replay.Replayed = true
+			return &replay
+		}
+		applied[m.Key] = &wire.EventResponse{Accepted: uint32(len(m.Events))}
+		srv.DropConns() // the answer is lost
+		return nil
+	}, clienttest.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	c, err := client.Dial(context.Background(), srv.Addr, client.Options{PoolSize: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	resp, err := c.Event(context.Background(), &wire.EventRequest{Events: []wire.Event{
+		{Type: wire.EventLike, User: 7, Reel: 42}, {Type: wire.EventShare, User: 7, Reel: 42}}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("accepted", resp.Accepted, "replayed", resp.Replayed)
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Println("applied under", len(applied), "key, sent", srv.Requests(), "times")
+	// Output:
+	// accepted 2 replayed true
+	// applied under 1 key, sent 2 times
 }

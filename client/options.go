@@ -51,6 +51,16 @@ type Options struct {
 	// its context to end.
 	MaxInFlight int
 
+	// NoIdempotencyKey sends writes (Upsert, Delete, Event) whose Key is
+	// empty without one. By default such a write is sent with a random key
+	// (16 bytes from crypto/rand, in hex; set in a copy, the caller's
+	// request is left as it is), so that it can be sent again when its
+	// connection breaks and still be applied once (see package wire,
+	// Idempotent writes). A write without a key is never sent twice: a
+	// broken connection fails it with ErrConnLost. A Key the caller sets
+	// is always sent.
+	NoIdempotencyKey bool
+
 	// HedgeDelay, when positive, hedges reads (Recommend, Score, Search,
 	// Stats, Health): a request still unanswered after this long is sent
 	// again to another replica (or, with one replica, another

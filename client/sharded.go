@@ -328,9 +328,15 @@ func EventShard(e *wire.Event, n int) int {
 }
 
 // Event splits the batch by EventShard and sends the parts in parallel;
-// the answer adds up the shards' counts, and its reason is the first
-// shard's (in shard order) that gave one. When a shard fails, the error
-// says which; the other parts may have been applied.
+// the answer adds up the shards' counts, its reason is the first shard's
+// (in shard order) that gave one, and it is Replayed when any shard
+// answered its part from the record of an earlier attempt. When a shard
+// fails, the error says which; the other parts may have been applied.
+// Every part carries req.Key (each shard keeps its own record of keys), so
+// a batch sent again with the same key after such a failure is applied
+// where it was not and answered from the record where it was. Without a
+// key each shard's Client gives its part one of its own, which covers a
+// broken connection but not a second call.
 func (s *Sharded) Event(ctx context.Context, req *wire.EventRequest) (*wire.EventResponse, error) {
 	n := len(s.shards)
 	parts := make([][]wire.Event, n)
@@ -348,7 +354,7 @@ func (s *Sharded) Event(ctx context.Context, req *wire.EventRequest) (*wire.Even
 		only = []int{0}
 	}
 	resps, err := s.fanOut(ctx, only, false, func(ctx context.Context, i int) (wire.Message, error) {
-		return s.shards[i].Event(ctx, &wire.EventRequest{Events: parts[i]})
+		return s.shards[i].Event(ctx, &wire.EventRequest{Events: parts[i], Key: req.Key})
 	})
 	if err != nil {
 		return nil, err
@@ -358,6 +364,7 @@ func (s *Sharded) Event(ctx context.Context, req *wire.EventRequest) (*wire.Even
 		r := resps[i].(*wire.EventResponse)
 		out.Accepted += r.Accepted
 		out.Rejected += r.Rejected
+		out.Replayed = out.Replayed || r.Replayed
 		if out.Reason == "" && r.Reason != "" {
 			out.Reason = "shard " + strconv.Itoa(i) + ": " + r.Reason
 		}

@@ -298,3 +298,56 @@ func TestShardedStats(t *testing.T) {
 		t.Errorf("Do(stats) = %+v, %v", m, err)
 	}
 }
+
+// keyedEvents is a fake server that applies an event batch once per key,
+// as a real one does, and answers a repeat from its record.
+type keyedEvents struct {
+	mu      sync.Mutex
+	applied map[string]*wire.EventResponse
+	keys    []string
+}
+
+func (k *keyedEvents) handle(_ context.Context, req *wire.Envelope) wire.Message {
+	m, ok := req.Body.(*wire.EventRequest)
+	if !ok {
+		return clienttest.StaticAnswer("v", req.Body)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys = append(k.keys, m.Key)
+	if first, ok := k.applied[m.Key]; ok {
+		replay := *first
+		replay.Replayed = true
+		return &replay
+	}
+	resp := &wire.EventResponse{Accepted: uint32(len(m.Events))}
+	k.applied[m.Key] = resp
+	return resp
+}
+
+// A sharded batch with a key sends the key with every part; sent again,
+// it is answered from the shards' records, Replayed.
+func TestShardedEventKey(t *testing.T) {
+	ks := []*keyedEvents{{applied: map[string]*wire.EventResponse{}}, {applied: map[string]*wire.EventResponse{}}}
+	sh, _ := shards(t, client.ShardedOptions{}, ks[0].handle, ks[1].handle)
+	inSession := uint16(eventlog.Required(eventlog.Watch))
+	var evs []wire.Event
+	for u := range int64(10) {
+		evs = append(evs, wire.Event{Type: wire.EventWatch, Has: inSession, Time: 1, User: u, Reel: 100 + u})
+	}
+	req := &wire.EventRequest{Events: evs, Key: "batch-1"}
+	for attempt, wantReplayed := range []bool{false, true} {
+		resp, err := sh.Event(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Accepted != uint32(len(evs)) || resp.Replayed != wantReplayed {
+			t.Errorf("attempt %d: %+v, want %d accepted, replayed %v", attempt, resp, len(evs), wantReplayed)
+		}
+	}
+	for i, k := range ks {
+		if len(k.keys) != 2 || k.keys[0] != "batch-1" || k.keys[1] != "batch-1" {
+			t.Errorf("shard %d saw keys %q, want batch-1 twice", i, k.keys)
+		}
+	}
+}
