@@ -58,8 +58,14 @@
 // was told failed can be there after a restart, as with any write-ahead
 // log. A client that retries needs an idempotency key for exactly once.
 //
-// The errors name files and are for the operator's log. Cause turns one
-// into a short phrase without paths that may be sent to a client.
+// A caller that applies records before their Sync, as above, holds in
+// memory records that a failed Sync leaves in doubt; since the log then
+// takes no more writes, the way back is a restart, which replays what the
+// disk holds.
+//
+// The errors name files and are for the operator's log only: the engine
+// must not forward them to clients verbatim. Cause turns one into a short
+// phrase without paths for the client.
 //
 // # Files
 //
@@ -106,12 +112,14 @@
 //     changes nothing: skipping the record would silently lose an
 //     acknowledged write, and keeping it would hand the engine garbage.
 //
-// To get going again after ErrCorrupt, an operator stops the server,
-// copies the damaged file somewhere safe, and then either mends the line
-// named by hand or moves the file out of the folder (and, to keep no gap,
-// the segments after it as well, which loses their records). Nothing is
-// done automatically.
-//
 // Open then fsyncs the last segment, so that records a crashed process
 // wrote but never synced are durable before the log counts them synced.
+//
+// Nothing is repaired automatically after ErrCorrupt: only the operator
+// can say what the damaged record was. To get going again, stop the
+// server and copy the folder somewhere safe; then either restore the
+// named line by hand, or give up the records from it on: cut the file at
+// the byte offset named and move every later segment out of the folder
+// (Open refuses a gap). Damage in the oldest segment can also be given up
+// by moving that one segment out; First then moves up.
 package wal
