@@ -19,7 +19,7 @@ import (
 func TestAuth(t *testing.T) {
 	const token = "s3cret-token"
 	h := &fakeHandler{}
-	s, addr := startServer(t, Config{Token: token, ReadTimeout: 100 * time.Millisecond}, h)
+	s, addr := startServer(t, Config{Token: token, ReadTimeout: 100 * time.Millisecond, AuthTimeout: 100 * time.Millisecond}, h)
 
 	t.Run("ok", func(t *testing.T) {
 		c := dial(t, addr)
@@ -78,7 +78,7 @@ func TestAuth(t *testing.T) {
 		c.expectClosed()
 	})
 	t.Run("silent", func(t *testing.T) {
-		// No token within the read timeout: closed, while an authenticated
+		// No token within the authentication timeout: closed, while an authenticated
 		// connection may stay idle.
 		silent := dial(t, addr)
 		silent.expectClosed()

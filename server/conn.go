@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reelrank/reelrank/wire"
@@ -21,21 +23,24 @@ import (
 var (
 	errDraining = errors.New("server shutting down")
 	errIdle     = errors.New("idle timeout")
+	errAuthTime = errors.New("no token within the authentication timeout")
 	// errProtocol ends a connection after an answer that closes it (a
 	// failed authentication); the answer is written first.
 	errProtocol = errors.New("closed by the protocol")
 )
 
 // A conn is one client connection: a reader goroutine (run) that reads
-// frames, answers what it can at once and starts a goroutine per admitted
-// request, and a writer goroutine (writeLoop) that writes the encoded
-// responses in batches, in the order they are ready.
+// frames, answers what it can at once and hands the rest to admission
+// (which runs them in workers, see admit.go), and a writer goroutine
+// (writeLoop) that writes the encoded responses in batches, in the order
+// they are ready.
 //
 // Every response holds a slot of the connection's pipeline from before its
 // request is read until it is written: the reader takes one before each
 // frame (blocking, and so no longer reading, when MaxPipeline responses are
 // owed), the writer gives them back. So the response channel, as deep as
-// the pipeline, never blocks a sender.
+// the pipeline, never blocks a sender. The reader also stops while the
+// responses encoded and not yet written pass MaxUnsent bytes.
 //
 // An idle connection holds no buffer: the reader waits for the first bytes
 // of a frame in a small array (which holds a whole small request, so that
@@ -45,12 +50,25 @@ var (
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	addr   netip.Addr // the remote IP address, for MaxConnsPerAddr
+	opened time.Time
 	ctx    context.Context // cancelled when the connection breaks or the server closes
 	cancel context.CancelFunc
 
 	out        chan *[]byte  // encoded response frames, from the server's BufferPool
 	slots      chan struct{} // the pipeline: a send takes a slot, a receive gives it back
 	writerDone chan struct{}
+
+	// unsent counts the bytes of the responses queued for the writer and
+	// not yet written, and peak its largest value; written tells a reader
+	// waiting for it to fall that the writer wrote. pauses counts the
+	// reader's stops for it.
+	unsent  atomic.Int64
+	peak    atomic.Int64
+	pauses  atomic.Int64
+	written chan struct{}
+
+	q taskQueue // requests waiting for a slot, guarded by the scheduler's lock
 
 	mu   sync.Mutex // guards idle against Shutdown's wake-up
 	idle bool       // the reader waits for the first bytes of a frame
@@ -64,13 +82,16 @@ type conn struct {
 	authed   bool
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, addr netip.Addr) *conn {
 	c := &conn{
 		s:          s,
 		nc:         nc,
+		addr:       addr,
+		opened:     time.Now(),
 		out:        make(chan *[]byte, s.cfg.MaxPipeline),
 		slots:      make(chan struct{}, s.cfg.MaxPipeline),
 		writerDone: make(chan struct{}),
+		written:    make(chan struct{}, 1),
 		authed:     s.cfg.Token == "",
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
@@ -90,6 +111,11 @@ func (c *conn) run() {
 			ctx, cancel = context.WithTimeout(ctx, s.cfg.ReadTimeout)
 			defer cancel()
 		}
+		if dl, ok := c.authDeadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl)
+			defer cancel()
+		}
 		if err := tc.HandshakeContext(ctx); err != nil {
 			s.log.Debug("TLS handshake failed", "remote", remote, "err", err)
 			c.nc.Close()
@@ -100,6 +126,8 @@ func (c *conn) run() {
 	go c.writeLoop()
 	err := c.readLoop()
 	linger := c.drain()
+	// The requests still queued are the broken connection's: forget them.
+	s.adm.drop(c)
 	c.closeConn(linger && !errors.Is(err, io.EOF))
 	if c.br != nil {
 		c.releaseReader()
@@ -108,6 +136,11 @@ func (c *conn) run() {
 	case errors.Is(err, io.EOF), errors.Is(err, errDraining), errors.Is(err, errProtocol), errors.Is(err, errIdle),
 		c.ctx.Err() != nil:
 		s.log.Debug("connection closed", "remote", remote, "reason", err)
+	case errors.Is(err, errAuthTime), !c.authed && errors.Is(err, os.ErrDeadlineExceeded):
+		if n, ok := s.authLog.allow(time.Now()); ok {
+			s.log.Info("connection closed", "remote", remote, "reason", errAuthTime,
+				"closed_since_last_logged", n)
+		}
 	default:
 		s.log.Info("connection closed", "remote", remote, "reason", err)
 	}
@@ -177,9 +210,32 @@ func (c *conn) Read(p []byte) (int, error) {
 	return c.nc.Read(p)
 }
 
+// authDeadline returns when a connection that has not authenticated is
+// closed, and false when it has or no AuthTimeout applies.
+func (c *conn) authDeadline() (time.Time, bool) {
+	if c.authed || c.s.cfg.AuthTimeout <= 0 {
+		return time.Time{}, false
+	}
+	return c.opened.Add(c.s.cfg.AuthTimeout), true
+}
+
 // acquire takes a pipeline slot for the next frame, waiting while the
-// pipeline is full; false when the connection or the server ends first.
+// pipeline is full or the unsent responses are over MaxUnsent; false when
+// the connection or the server ends first.
 func (c *conn) acquire() bool {
+	if limit := int64(c.s.cfg.MaxUnsent); c.unsent.Load() > limit {
+		c.pauses.Add(1)
+		c.s.m.readerPauses.Inc()
+		for c.unsent.Load() > limit {
+			select {
+			case <-c.written:
+			case <-c.ctx.Done():
+				return false
+			case <-c.s.drainCh:
+				return false
+			}
+		}
+	}
 	select {
 	case c.slots <- struct{}{}:
 		c.holding = true
@@ -210,13 +266,13 @@ func (c *conn) waitIdle() error {
 	s := c.s
 	for {
 		var deadline time.Time
-		switch {
-		case !c.authed && s.cfg.ReadTimeout > 0:
-			// A connection that has not authenticated gets no idle time:
-			// its token is due within the read timeout.
-			deadline = time.Now().Add(s.cfg.ReadTimeout)
-		case s.cfg.IdleTimeout > 0:
+		if s.cfg.IdleTimeout > 0 {
 			deadline = time.Now().Add(s.cfg.IdleTimeout)
+		}
+		if dl, ok := c.authDeadline(); ok {
+			// A connection that has not authenticated gets no idle time:
+			// its token is due within the authentication timeout.
+			deadline = dl
 		}
 		c.mu.Lock()
 		if s.draining.Load() {
@@ -241,6 +297,9 @@ func (c *conn) waitIdle() error {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if s.draining.Load() {
 				return errDraining
+			}
+			if !c.authed && s.cfg.AuthTimeout > 0 {
+				return errAuthTime
 			}
 			if c.pending() == 0 {
 				return errIdle
@@ -274,6 +333,9 @@ func (c *conn) next(max int) (*[]byte, time.Time, error) {
 	var deadline time.Time
 	if s.cfg.ReadTimeout > 0 {
 		deadline = time.Now().Add(s.cfg.ReadTimeout)
+	}
+	if dl, ok := c.authDeadline(); ok && (deadline.IsZero() || dl.Before(deadline)) {
+		deadline = dl
 	}
 	c.nc.SetReadDeadline(deadline)
 	bp := s.bufs.Get(0)
@@ -348,8 +410,9 @@ func (c *conn) badFrame(err error) {
 	}
 }
 
-// request answers a decoded envelope, at once or from a new goroutine. It
-// returns false when the answer closes the connection.
+// request answers a decoded envelope, at once, from a new goroutine
+// (Health) or through admission. It returns false when the answer closes
+// the connection.
 func (c *conn) request(env *wire.Envelope, readAt time.Time) bool {
 	s := c.s
 	kind := env.Body.Kind()
@@ -369,17 +432,35 @@ func (c *conn) request(env *wire.Envelope, readAt time.Time) bool {
 	switch {
 	case kind == wire.KindStatsRequest:
 		c.reply(env.RequestID, kind, readAt, s.Stats(c.ctx))
+	case kind == wire.KindHealthRequest:
+		// Health never waits behind ranking work, nor counts against it.
+		c.holding = false // the goroutine owns the slot now
+		go c.health(env, readAt)
 	case !handled(kind):
 		c.reply(env.RequestID, wire.KindNone, readAt, &wire.Error{Code: wire.BadRequest,
 			Message: fmt.Sprintf("server: %v is not a request", kind)})
-	case s.inFlight.Add(1) > int64(s.cfg.MaxInFlight):
-		s.inFlight.Add(-1)
-		c.reply(env.RequestID, kind, readAt, s.overloaded)
 	default:
-		c.holding = false // the request's goroutine owns the slot now
-		go c.serve(env, readAt)
+		c.admit(env, readAt)
 	}
 	return true
+}
+
+// admit hands a request to admission: it runs now in a new worker, waits
+// in the connection's queue, or is answered Overloaded at once.
+func (c *conn) admit(env *wire.Envelope, readAt time.Time) {
+	s := c.s
+	t := task{c: c, env: env, readAt: readAt, deadline: s.budget(env, readAt), kind: kindIndex(env.Body.Kind())}
+	v := s.adm.admit(&t, time.Now())
+	switch v.outcome {
+	case runNow:
+		c.holding = false // the worker owns the slot now
+		go s.work(t)
+	case queued:
+		c.holding = false // the queued task owns the slot now
+	default:
+		s.m.shed[v.outcome-shedQueueFull].Inc()
+		c.reply(env.RequestID, env.Body.Kind(), readAt, s.shedError(v))
+	}
 }
 
 // unauthenticated answers Unauthenticated; the connection closes after.
@@ -394,13 +475,33 @@ func (c *conn) reply(id uint64, kind wire.Kind, start time.Time, body wire.Messa
 	c.send(id, kind, start, body)
 }
 
-// serve runs an admitted request in its own goroutine and answers it. The
-// request leaves the in-flight count before its answer is queued, so that
-// a client holding every answer sees none in flight.
-func (c *conn) serve(env *wire.Envelope, readAt time.Time) {
-	bp := c.encode(env.RequestID, env.Body.Kind(), readAt, c.call(env, readAt))
-	c.s.inFlight.Add(-1)
-	c.out <- bp
+// work runs admitted requests in one slot: t, then the queued requests
+// the slot passes to in turn, until none is queued. A request leaves the
+// in-flight count before its answer is queued for the writer, so that a
+// client holding every answer sees none in flight.
+func (s *Server) work(t task) {
+	for {
+		c := t.c
+		resp, took := c.call(t.env, t.readAt, t.deadline)
+		bp := c.encode(t.env.RequestID, t.env.Body.Kind(), t.readAt, resp)
+		next, more := s.adm.done(&t, took)
+		c.queue(bp)
+		if !more {
+			return
+		}
+		t = next
+	}
+}
+
+// health answers a Health request, outside admission, with a budget of at
+// most healthBudget.
+func (c *conn) health(env *wire.Envelope, readAt time.Time) {
+	deadline := c.s.budget(env, readAt)
+	if short := readAt.Add(healthBudget); deadline.IsZero() || short.Before(deadline) {
+		deadline = short
+	}
+	resp, _ := c.call(env, readAt, deadline)
+	c.queue(c.encode(env.RequestID, env.Body.Kind(), readAt, resp))
 }
 
 // budget returns the deadline of a request read at readAt (zero for none).
@@ -418,15 +519,38 @@ func (s *Server) budget(env *wire.Envelope, readAt time.Time) time.Time {
 	return readAt.Add(timeout)
 }
 
-// call runs the handler for an admitted request and returns the answer.
-func (c *conn) call(env *wire.Envelope, readAt time.Time) (resp wire.Message) {
+// Answers of requests whose deadline passed, made once.
+var (
+	errExpiredBefore = &wire.Error{Code: wire.DeadlineExceeded,
+		Message: "server: the deadline passed before the request was served"}
+	errExpiredDuring = &wire.Error{Code: wire.DeadlineExceeded,
+		Message: "server: the deadline passed while the request was served"}
+	errGone = &wire.Error{Code: wire.Unavailable,
+		Message: "server: request cancelled: the connection or the server closed"}
+)
+
+// write reports whether requests of kind k change the engine's state: once
+// their handler has answered, the change is made, and the answer is sent
+// even past the deadline (a DeadlineExceeded would make the client retry
+// a write that happened).
+func write(k wire.Kind) bool {
+	return k == wire.KindUpsertRequest || k == wire.KindDeleteRequest || k == wire.KindEventRequest
+}
+
+// call runs the handler for a request with the given deadline (zero for
+// none) and returns the answer, and how long the handler took (0 when it
+// was not called). A request whose deadline passed, or whose connection
+// broke, before it started is answered without calling the handler.
+func (c *conn) call(env *wire.Envelope, readAt, deadline time.Time) (resp wire.Message, took time.Duration) {
 	s := c.s
 	if hook := s.testHookServe.Load(); hook != nil {
 		(*hook)()
 	}
-	deadline := s.budget(env, readAt)
+	if c.ctx.Err() != nil {
+		return errGone, 0
+	}
 	if !deadline.IsZero() && !time.Now().Before(deadline) {
-		return &wire.Error{Code: wire.DeadlineExceeded, Message: "server: the deadline passed before the request was served"}
+		return errExpiredBefore, 0
 	}
 	ctx := c.ctx
 	if !deadline.IsZero() {
@@ -440,14 +564,17 @@ func (c *conn) call(env *wire.Envelope, readAt time.Time) (resp wire.Message) {
 			resp = &wire.Error{Code: wire.Internal, Message: fmt.Sprintf("server: the %v handler failed", env.Body.Kind())}
 		}
 	}()
+	start := time.Now()
 	m, err := dispatch(ctx, s.h, env.Body)
+	end := time.Now()
+	took = max(end.Sub(start), 1)
 	if err != nil {
-		return s.errorBody(ctx, env.Body.Kind(), err)
+		return s.errorBody(ctx, env.Body.Kind(), err), took
 	}
-	if !deadline.IsZero() && time.Now().After(deadline) {
-		return &wire.Error{Code: wire.DeadlineExceeded, Message: "server: the deadline passed while the request was served"}
+	if !deadline.IsZero() && end.After(deadline) && !write(env.Body.Kind()) {
+		return errExpiredDuring, took
 	}
-	return m
+	return m, took
 }
 
 // errorBody returns the answer to a handler's error.
@@ -456,7 +583,7 @@ func (s *Server) errorBody(ctx context.Context, kind wire.Kind, err error) *wire
 		if errors.Is(cerr, context.DeadlineExceeded) {
 			return &wire.Error{Code: wire.DeadlineExceeded, Message: "server: " + err.Error()}
 		}
-		return &wire.Error{Code: wire.Unavailable, Message: "server: request cancelled: the connection or the server closed"}
+		return errGone
 	}
 	e := wire.AsError(err)
 	if len(e.Message) > wire.MaxString {
@@ -471,7 +598,16 @@ func (s *Server) errorBody(ctx context.Context, kind wire.Kind, err error) *wire
 // send encodes a response, counts it and queues it for the writer. It
 // never blocks: the sender holds a pipeline slot.
 func (c *conn) send(id uint64, kind wire.Kind, start time.Time, body wire.Message) {
-	c.out <- c.encode(id, kind, start, body)
+	c.queue(c.encode(id, kind, start, body))
+}
+
+// queue hands an encoded response to the writer, counting its bytes as
+// unsent. It never blocks: the sender holds a pipeline slot.
+func (c *conn) queue(bp *[]byte) {
+	n := c.unsent.Add(int64(len(*bp)))
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+	c.out <- bp
 }
 
 // encode returns the frame of a response in a buffer from the pool, and
@@ -526,6 +662,11 @@ func (c *conn) writeLoop() {
 		}
 		c.nc.SetWriteDeadline(deadline)
 		_, err := c.nc.Write(*bp)
+		c.unsent.Add(-int64(len(*bp)))
+		select {
+		case c.written <- struct{}{}:
+		default:
+		}
 		s.bufs.Put(bp)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {

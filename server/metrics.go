@@ -23,9 +23,15 @@ import (
 //	reelrank_events_total{result}                      counter: events accepted and rejected
 //	reelrank_in_flight                                 gauge: admitted requests being served
 //	reelrank_max_in_flight                             gauge: the admission limit
+//	reelrank_queued                                    gauge: requests waiting for a slot
+//	reelrank_max_queue                                 gauge: the queue's bound
+//	reelrank_shed_total{reason}                        counter: requests answered overloaded: queue_full,
+//	                                                   connection_queue_full, predicted_wait
+//	reelrank_service_time_estimate_seconds{kind}       gauge: admission's moving estimate of the service time
+//	reelrank_reader_pauses_total                       counter: readers stopped over MaxUnsent bytes unsent
 //	reelrank_connections                               gauge: open connections
 //	reelrank_connections_accepted_total                counter
-//	reelrank_connections_rejected_total                counter: turned away at MaxConns
+//	reelrank_connections_rejected_total                counter: turned away at MaxConns or MaxConnsPerAddr
 //	reelrank_slow_clients_total                        counter: connections cut off at WriteTimeout
 //	reelrank_index_size                                gauge: reels in the index (Handler.Info)
 //	reelrank_model_info{version}                       gauge: 1, labelled with the serving model version
@@ -108,6 +114,8 @@ type metrics struct {
 	connsAccepted prometheus.Counter
 	connsRejected prometheus.Counter
 	slowClients   prometheus.Counter
+	shed          [numShedLabels]prometheus.Counter
+	readerPauses  prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -130,6 +138,13 @@ func newMetrics(s *Server) *metrics {
 		Help: "Connections turned away at the connection limit."})
 	m.slowClients = prometheus.NewCounter(prometheus.CounterOpts{Name: "reelrank_slow_clients_total",
 		Help: "Connections cut off because a write of responses took longer than the write timeout."})
+	m.readerPauses = prometheus.NewCounter(prometheus.CounterOpts{Name: "reelrank_reader_pauses_total",
+		Help: "Times a connection's reader stopped because its unsent responses passed the bound."})
+	shed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "reelrank_shed_total",
+		Help: "Requests answered overloaded by admission, by reason."}, []string{"reason"})
+	for i := range numShedLabels {
+		m.shed[i] = shed.WithLabelValues(shedLabels[i])
+	}
 	for k := range numKindLabels {
 		for c := range numCodeLabels {
 			m.requests[k][c] = requests.WithLabelValues(kindLabels[k], codeLabels[c])
@@ -148,10 +163,16 @@ func newMetrics(s *Server) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	m.reg.MustRegister(requests, latency, stages, errs, events, m.connsAccepted, m.connsRejected, m.slowClients,
+		m.readerPauses, shed,
 		gauge("reelrank_in_flight", "Admitted requests being served.",
-			func() float64 { return float64(s.inFlight.Load()) }),
-		gauge("reelrank_max_in_flight", "The admission limit: requests beyond it are answered overloaded.",
+			func() float64 { return float64(s.adm.inFlight.Load()) }),
+		gauge("reelrank_max_in_flight", "The admission limit: requests beyond it wait in the queue or are answered overloaded.",
 			func() float64 { return float64(s.cfg.MaxInFlight) }),
+		gauge("reelrank_queued", "Requests waiting for an admission slot.",
+			func() float64 { return float64(s.adm.inQueue.Load()) }),
+		gauge("reelrank_max_queue", "The bound of the admission queue.",
+			func() float64 { return float64(max(s.cfg.MaxQueue, 0)) }),
+		estimateCollector{s.adm},
 		gauge("reelrank_connections", "Open connections.",
 			func() float64 { return float64(s.nconns.Load()) }),
 		infoCollector{s},
@@ -180,6 +201,20 @@ func (m *metrics) observe(k wire.Kind, code wire.ErrorCode, d time.Duration, bod
 	case *wire.EventResponse:
 		m.eventsOK.Add(float64(b.Accepted))
 		m.eventsBad.Add(float64(b.Rejected))
+	}
+}
+
+// estimateCollector reports admission's service-time estimates.
+type estimateCollector struct{ q *scheduler }
+
+var estimateDesc = prometheus.NewDesc("reelrank_service_time_estimate_seconds",
+	"Admission's moving estimate of the time a request of the kind spends in the handler.", []string{"kind"}, nil)
+
+func (estimateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- estimateDesc }
+
+func (ec estimateCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, k := range [...]int{kRecommend, kScore, kSearch, kUpsert, kDelete, kEvent} {
+		ch <- prometheus.MustNewConstMetric(estimateDesc, prometheus.GaugeValue, ec.q.estimate(k).Seconds(), kindLabels[k])
 	}
 }
 

@@ -8,9 +8,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -24,15 +26,22 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultAddr           = "127.0.0.1:7070"
-	DefaultMaxConns       = 10000
-	DefaultMaxPipeline    = 128
-	DefaultTimeout        = 10 * time.Second
-	DefaultMaxTimeout     = time.Minute
-	DefaultReadTimeout    = 10 * time.Second
-	DefaultWriteTimeout   = 10 * time.Second
-	DefaultIdleTimeout    = 10 * time.Minute
-	defaultInFlightPerCPU = 8
+	DefaultAddr         = "127.0.0.1:7070"
+	DefaultMaxConns     = 10000
+	DefaultMaxPipeline  = 128
+	DefaultTimeout      = 10 * time.Second
+	DefaultMaxTimeout   = time.Minute
+	DefaultReadTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultIdleTimeout  = 10 * time.Minute
+	DefaultAuthTimeout  = 2 * time.Second
+	// DefaultMaxUnsent bounds a connection's response bytes not yet
+	// written; DefaultMaxConnsPerAddr the connections from one IP address.
+	DefaultMaxUnsent       = 8 << 20
+	DefaultMaxConnsPerAddr = 1024
+	// DefaultQueuePerInFlight: MaxQueue is this many times MaxInFlight.
+	DefaultQueuePerInFlight = 16
+	defaultInFlightPerCPU   = 8
 )
 
 const (
@@ -52,6 +61,9 @@ const (
 	// presented its token: enough for an AuthRequest with the longest
 	// token.
 	authMaxFrame = wire.MaxString + 1024
+	// healthBudget bounds a Health request's call of the handler, and a
+	// /readyz probe's: a health check answers fast or not at all.
+	healthBudget = time.Second
 )
 
 // ErrServerClosed is returned by Serve, ServeMetrics and ListenAndServe
@@ -71,14 +83,30 @@ type Config struct {
 	// at most wire.MaxFrameLimit). A larger frame is skipped and answered
 	// BadRequest; the connection goes on.
 	MaxFrame int
-	// MaxInFlight bounds the requests served at once, over all
-	// connections (8 per CPU). A request beyond it is answered Overloaded
-	// at once, never queued: set it to about what the machine serves
-	// within the latency target.
+	// MaxInFlight bounds the requests in the Handler at once, over all
+	// connections (8 per CPU): set it to about what the machine serves
+	// within the latency target. A request beyond it waits in the queue
+	// while its predicted wait fits its budget (see the package doc).
 	MaxInFlight int
-	// MaxConns bounds the open connections (DefaultMaxConns); a
-	// connection beyond it is answered Overloaded and closed.
-	MaxConns int
+	// MaxQueue bounds the requests waiting for a slot, over all
+	// connections (DefaultQueuePerInFlight times MaxInFlight); a negative
+	// MaxQueue means no queue: a request beyond MaxInFlight is answered
+	// Overloaded at once. MaxConnQueue bounds those of one connection
+	// (half of MaxQueue), so that one client cannot fill the queue.
+	MaxQueue     int
+	MaxConnQueue int
+	// MaxUnsent bounds a connection's response bytes encoded and not yet
+	// written (DefaultMaxUnsent): above it the server stops reading the
+	// connection until the client reads, and WriteTimeout cuts off a
+	// client that does not.
+	MaxUnsent int
+	// MaxConns bounds the open connections (DefaultMaxConns), and
+	// MaxConnsPerAddr those from one IP address, whatever the port
+	// (DefaultMaxConnsPerAddr; negative: none, as behind a proxy that
+	// connects from one address). A connection beyond either is answered
+	// Overloaded and closed.
+	MaxConns        int
+	MaxConnsPerAddr int
 	// MaxPipeline bounds the requests of one connection that are read but
 	// not yet answered (DefaultMaxPipeline). At the bound the server stops
 	// reading the connection until a response is written.
@@ -100,8 +128,11 @@ type Config struct {
 
 	// Token, when set, is the shared secret each connection must present
 	// in an AuthRequest as its first frame (see package wire), within
-	// ReadTimeout of opening; until then its frames may be at most 65 kB.
-	Token string
+	// AuthTimeout of opening (DefaultAuthTimeout; negative: within the
+	// read and idle timeouts only); until then its frames may be at most
+	// 65 kB.
+	Token       string
+	AuthTimeout time.Duration
 	// TLS, when set, makes every connection TLS with this configuration.
 	TLS *tls.Config
 	// Logger receives the server's log (slog.Default() when nil).
@@ -116,9 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.MaxFrame < 0 || c.MaxFrame > wire.MaxFrameLimit:
 		return c, fmt.Errorf("server: MaxFrame %d outside 0..%d", c.MaxFrame, wire.MaxFrameLimit)
-	case c.MaxInFlight < 0, c.MaxConns < 0, c.MaxPipeline < 0:
-		return c, fmt.Errorf("server: negative limit (MaxInFlight %d, MaxConns %d, MaxPipeline %d)",
-			c.MaxInFlight, c.MaxConns, c.MaxPipeline)
+	case c.MaxInFlight < 0, c.MaxConns < 0, c.MaxPipeline < 0, c.MaxConnQueue < 0, c.MaxUnsent < 0:
+		return c, fmt.Errorf("server: negative limit (MaxInFlight %d, MaxConns %d, MaxPipeline %d, MaxConnQueue %d, MaxUnsent %d)",
+			c.MaxInFlight, c.MaxConns, c.MaxPipeline, c.MaxConnQueue, c.MaxUnsent)
 	case c.MaxTimeout > wire.MaxTimeout:
 		return c, fmt.Errorf("server: MaxTimeout %v over the protocol's %v", c.MaxTimeout, wire.MaxTimeout)
 	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
@@ -132,8 +163,26 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = defaultInFlightPerCPU * runtime.GOMAXPROCS(0)
 	}
+	switch {
+	case c.MaxQueue == 0:
+		c.MaxQueue = DefaultQueuePerInFlight * c.MaxInFlight
+	case c.MaxQueue < 0:
+		c.MaxQueue, c.MaxConnQueue = -1, 0
+	}
+	if c.MaxConnQueue == 0 && c.MaxQueue > 0 {
+		c.MaxConnQueue = max(c.MaxQueue/2, 1)
+	}
+	if c.MaxUnsent == 0 {
+		c.MaxUnsent = DefaultMaxUnsent
+	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	switch {
+	case c.MaxConnsPerAddr == 0:
+		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	case c.MaxConnsPerAddr < 0:
+		c.MaxConnsPerAddr = -1
 	}
 	if c.MaxPipeline == 0 {
 		c.MaxPipeline = DefaultMaxPipeline
@@ -151,6 +200,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.ReadTimeout, DefaultReadTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.AuthTimeout, DefaultAuthTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -173,14 +223,12 @@ type Server struct {
 	encs    sync.Pool       // *wire.Encoder
 	readers sync.Pool       // *bufio.Reader of readBufferSize
 
-	// overloaded is the answer to a request beyond MaxInFlight, made once.
-	overloaded *wire.Error
+	adm *scheduler // admission: the slots, the queue and the estimates
 
 	// ctx is the parent of every connection's context; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inFlight atomic.Int64 // admitted requests not yet answered
 	nconns   atomic.Int64 // open connections
 	requests atomic.Uint64
 	events   atomic.Uint64
@@ -192,10 +240,15 @@ type Server struct {
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
 	conns      map[*conn]struct{}
+	perAddr    map[netip.Addr]int // open connections by remote IP address
 	addr       net.Addr
 	metricsLn  net.Listener
 	metricsSrv *http.Server
 	closed     bool
+
+	// rejectLog and authLog keep a flood of refused connections from
+	// flooding the log.
+	rejectLog, authLog rateLog
 
 	// testHookServe, when set, runs in a request's goroutine before the
 	// deadline check (tests use it to make a request expire in the queue).
@@ -221,9 +274,9 @@ func New(cfg Config, h Handler) (*Server, error) {
 		drainCh:   make(chan struct{}),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
-		overloaded: &wire.Error{Code: wire.Overloaded,
-			Message: fmt.Sprintf("server: %d requests in flight, the limit", cfg.MaxInFlight)},
+		perAddr:   map[netip.Addr]int{},
 	}
+	s.adm = newScheduler(&s.cfg)
 	s.encs.New = func() any { return new(wire.Encoder) }
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -279,11 +332,19 @@ func (s *Server) ListenAndServe() error {
 	return s.Serve(ln)
 }
 
-// ServeMetrics serves /metrics over HTTP on ln until Shutdown or Close.
+// ServeMetrics serves over HTTP on ln, until Shutdown or Close, the
+// metrics at /metrics, liveness at /healthz and readiness at /readyz (see
+// Probes).
 func (s *Server) ServeMetrics(ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.Metrics())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	probes := s.Probes()
+	mux.Handle("/healthz", probes)
+	mux.Handle("/readyz", probes)
+	// A scrape writes some hundred kilobytes; a client that holds a
+	// connection open and idle, or trickles its request, is cut off.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.mu.Lock()
 	if s.closed || s.draining.Load() {
@@ -359,24 +420,33 @@ func temporary(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// accept starts serving nc, or turns it away when the server is full.
+// accept starts serving nc, or turns it away when the server or its
+// address is at its limit.
 func (s *Server) accept(nc net.Conn) {
 	if s.nconns.Load() >= int64(s.cfg.MaxConns) {
-		s.m.connsRejected.Inc()
-		s.log.Warn("connection refused: at the connection limit", "remote", nc.RemoteAddr().String(),
-			"limit", s.cfg.MaxConns)
-		s.reject(nc)
+		s.reject(nc, "at the connection limit", s.cfg.MaxConns,
+			fmt.Sprintf("server: %d connections open, the limit", s.cfg.MaxConns))
 		return
 	}
+	addr := addrOf(nc.RemoteAddr())
 	if s.cfg.TLS != nil {
 		nc = tls.Server(nc, s.cfg.TLS)
 	}
-	c := newConn(s, nc)
+	c := newConn(s, nc, addr)
 	s.mu.Lock()
 	if s.draining.Load() {
 		s.mu.Unlock()
 		nc.Close()
 		return
+	}
+	if limit := s.cfg.MaxConnsPerAddr; limit > 0 && addr.IsValid() && s.perAddr[addr] >= limit {
+		s.mu.Unlock()
+		s.reject(nc, "at the connection limit of its address", limit,
+			fmt.Sprintf("server: %d connections open from %v, the limit", limit, addr))
+		return
+	}
+	if addr.IsValid() {
+		s.perAddr[addr]++
 	}
 	s.conns[c] = struct{}{}
 	s.nconns.Add(1)
@@ -385,18 +455,39 @@ func (s *Server) accept(nc net.Conn) {
 	go c.run()
 }
 
-// reject answers a connection beyond MaxConns with an Overloaded error
+// addrOf returns the IP address of a remote address, without its port
+// (IPv4 in IPv6 as IPv4), or the zero Addr when it has none.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// reject answers a connection beyond a limit with an Overloaded error
 // under request id 0 and closes it. A TLS connection is only closed: an
 // answer would need a handshake first.
-func (s *Server) reject(nc net.Conn) {
+func (s *Server) reject(nc net.Conn, why string, limit int, msg string) {
+	s.m.connsRejected.Inc()
+	if n, ok := s.rejectLog.allow(time.Now()); ok {
+		s.log.Warn("connection refused: "+why, "remote", nc.RemoteAddr().String(), "limit", limit,
+			"refused_since_last_logged", n)
+	}
 	defer nc.Close()
 	if s.cfg.TLS != nil {
 		return
 	}
 	enc := s.encs.Get().(*wire.Encoder)
 	defer s.encs.Put(enc)
-	frame, err := enc.EncodeFrame(&wire.Envelope{Body: &wire.Error{Code: wire.Overloaded,
-		Message: fmt.Sprintf("server: %d connections open, the limit", s.cfg.MaxConns)}})
+	frame, err := enc.EncodeFrame(&wire.Envelope{Body: &wire.Error{Code: wire.Overloaded, Message: msg}})
 	if err != nil {
 		return
 	}
@@ -409,6 +500,13 @@ func (s *Server) reject(nc net.Conn) {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.addr.IsValid() {
+		if n := s.perAddr[c.addr] - 1; n > 0 {
+			s.perAddr[c.addr] = n
+		} else {
+			delete(s.perAddr, c.addr)
+		}
+	}
 	s.mu.Unlock()
 	s.nconns.Add(-1)
 }
@@ -438,12 +536,13 @@ func (s *Server) beginDrain() bool {
 // ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.beginDrain() {
-		s.log.Info("shutting down", "connections", s.nconns.Load(), "in_flight", s.inFlight.Load())
+		s.log.Info("shutting down", "connections", s.nconns.Load(), "in_flight", s.adm.inFlight.Load(),
+			"queued", s.adm.inQueue.Load())
 	}
 	poll := time.Millisecond
 	timer := time.NewTimer(poll)
 	defer timer.Stop()
-	for s.nconns.Load() > 0 || s.inFlight.Load() > 0 {
+	for s.nconns.Load() > 0 || s.adm.inFlight.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			s.Close()
@@ -515,7 +614,7 @@ func (s *Server) Stats(ctx context.Context) *wire.StatsResponse {
 		IndexSize:    info.IndexSize,
 		ModelVersion: info.ModelVersion,
 		Connections:  clamp(s.nconns.Load()),
-		InFlight:     clamp(s.inFlight.Load()),
+		InFlight:     clamp(s.adm.inFlight.Load()),
 		Events:       s.events.Load(),
 	}
 }
@@ -533,6 +632,74 @@ func (s *Server) info(ctx context.Context) (info Info) {
 		info.ModelVersion = info.ModelVersion[:wire.MaxString]
 	}
 	return info
+}
+
+// health asks the handler for its Health, recovering a panic.
+func (s *Server) health(ctx context.Context) (h *wire.HealthResponse, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panicked in Health", "panic", p)
+			h, err = nil, fmt.Errorf("server: the health handler failed: %v", p)
+		}
+	}()
+	h, err = s.h.Health(ctx, &wire.HealthRequest{})
+	if err == nil && h == nil {
+		err = errNilResponse
+	}
+	return h, err
+}
+
+// Probes returns the HTTP handler of the liveness and readiness probes,
+// as ServeMetrics serves them: /healthz answers 200 "ok" while the
+// process serves; /readyz answers 200 with the handler's Health status
+// when it says OK, and 503 with the status (or the error) when it does
+// not, when it takes longer than a second, or while the server shuts
+// down.
+func (s *Server) Probes() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path == "/healthz" {
+			io.WriteString(w, "ok\n")
+			return
+		}
+		if s.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), healthBudget)
+		defer cancel()
+		h, err := s.health(ctx)
+		switch {
+		case err != nil:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, err.Error()+"\n")
+		case !h.OK:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, h.Status+"\n")
+		default:
+			io.WriteString(w, h.Status+"\n")
+		}
+	})
+}
+
+// rateLog lets a log line through at most once a second, and counts the
+// ones it held back.
+type rateLog struct {
+	last    atomic.Int64 // unix nanoseconds of the last line let through
+	dropped atomic.Int64
+}
+
+// allow reports whether a line may be logged now, with the number held
+// back since the last one.
+func (l *rateLog) allow(now time.Time) (int64, bool) {
+	last := l.last.Load()
+	if now.UnixNano()-last < int64(time.Second) || !l.last.CompareAndSwap(last, now.UnixNano()) {
+		l.dropped.Add(1)
+		return 0, false
+	}
+	return l.dropped.Swap(0), true
 }
 
 // tokenOK reports, in constant time, whether token is the configured one.

@@ -174,6 +174,7 @@ func TestMaxConns(t *testing.T) {
 func TestConfigChecks(t *testing.T) {
 	for _, cfg := range []Config{
 		{MaxFrame: -1}, {MaxFrame: wire.MaxFrameLimit + 1}, {MaxInFlight: -1}, {MaxConns: -2}, {MaxPipeline: -3},
+		{MaxConnQueue: -1}, {MaxUnsent: -1},
 		{MaxTimeout: 2 * wire.MaxTimeout}, {Token: string(make([]byte, wire.MaxString+1))}, {TLS: &tls.Config{}},
 	} {
 		if _, err := New(cfg, &fakeHandler{}); err == nil {
@@ -189,7 +190,17 @@ func TestConfigChecks(t *testing.T) {
 	}
 	cfg := s.Config()
 	if cfg.IdleTimeout != 0 || cfg.ReadTimeout != DefaultReadTimeout || cfg.MaxFrame != wire.DefaultMaxFrame ||
-		cfg.MaxInFlight <= 0 || cfg.Addr != DefaultAddr || cfg.Logger == nil {
+		cfg.MaxInFlight <= 0 || cfg.Addr != DefaultAddr || cfg.Logger == nil ||
+		cfg.MaxQueue != DefaultQueuePerInFlight*cfg.MaxInFlight || cfg.MaxConnQueue != cfg.MaxQueue/2 ||
+		cfg.MaxUnsent != DefaultMaxUnsent || cfg.MaxConnsPerAddr != DefaultMaxConnsPerAddr ||
+		cfg.AuthTimeout != DefaultAuthTimeout {
 		t.Errorf("defaults: %+v", cfg)
+	}
+	s, err = New(Config{MaxQueue: -5, MaxConnsPerAddr: -1}, &fakeHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := s.Config(); cfg.MaxQueue != -1 || cfg.MaxConnQueue != 0 || cfg.MaxConnsPerAddr != -1 {
+		t.Errorf("no queue and no cap per address: %+v", cfg)
 	}
 }
