@@ -10,6 +10,7 @@ import (
 	flatbuffers "github.com/google/flatbuffers/go"
 
 	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/internal/fbverify"
 	"github.com/reelrank/reelrank/kernels"
 	"github.com/reelrank/reelrank/ranker/internal/fb"
 )
@@ -171,226 +172,43 @@ func encodeMLP(bld *flatbuffers.Builder, m *MLP) flatbuffers.UOffsetT {
 }
 
 // The verifier. The flatbuffers Go runtime trusts its buffer: a bad offset
-// indexes out of range and panics. verify walks every table, vtable,
-// string and vector model.fb's schema can reach and checks that each lies
-// inside the buffer, so that the generated accessors used after it cannot
-// read out of range.
-
-type fieldKind uint8
-
-const (
-	scalarField fieldKind = iota // size bytes inline
-	stringField
-	tableField
-	scalarVecField // vector of size-byte scalars
-	stringVecField
-	tableVecField
-)
-
-type fieldDesc struct {
-	kind fieldKind
-	size int        // scalar size
-	sub  *tableDesc // tableField, tableVecField
-}
-
-type tableDesc struct {
-	name   string
-	fields []fieldDesc // in schema order: slot i is vtable entry 4+2i
-}
+// indexes out of range and panics. verifyModel walks every table, vtable,
+// string and vector model.fb's schema can reach with package fbverify and
+// checks that each lies inside the buffer, so that the generated accessors
+// used after it cannot read out of range.
 
 // The schema of bundle.fbs, field by field.
 var (
-	denseDesc = &tableDesc{"Dense", []fieldDesc{
-		{kind: scalarField, size: 4}, {kind: scalarField, size: 4}, {kind: scalarField, size: 1},
-		{kind: scalarVecField, size: 4}, {kind: scalarVecField, size: 4},
+	denseDesc = &fbverify.Table{Name: "Dense", Fields: []fbverify.Field{
+		fbverify.Scalar(4), fbverify.Scalar(4), fbverify.Scalar(1), fbverify.Vector(4), fbverify.Vector(4),
 	}}
-	mlpDesc  = &tableDesc{"MLP", []fieldDesc{{kind: tableVecField, sub: denseDesc}}}
-	specDesc = &tableDesc{"Spec", []fieldDesc{
-		{kind: stringVecField}, {kind: stringVecField}, {kind: stringVecField},
-		{kind: scalarField, size: 4}, {kind: scalarField, size: 4}, {kind: scalarField, size: 8},
+	mlpDesc  = &fbverify.Table{Name: "MLP", Fields: []fbverify.Field{fbverify.TablesOf(denseDesc)}}
+	specDesc = &fbverify.Table{Name: "Spec", Fields: []fbverify.Field{
+		fbverify.Strings(), fbverify.Strings(), fbverify.Strings(),
+		fbverify.Scalar(4), fbverify.Scalar(4), fbverify.Scalar(8),
 	}}
-	multitaskDesc = &tableDesc{"Multitask", []fieldDesc{
-		{kind: tableField, sub: mlpDesc}, {kind: tableVecField, sub: mlpDesc},
-		{kind: tableVecField, sub: denseDesc}, {kind: tableVecField, sub: denseDesc},
-		{kind: stringVecField}, {kind: scalarVecField, size: 4}, {kind: scalarField, size: 1},
+	multitaskDesc = &fbverify.Table{Name: "Multitask", Fields: []fbverify.Field{
+		fbverify.TableOf(mlpDesc), fbverify.TablesOf(mlpDesc), fbverify.TablesOf(denseDesc), fbverify.TablesOf(denseDesc),
+		fbverify.Strings(), fbverify.Vector(4), fbverify.Scalar(1),
 	}}
-	userTowerDesc = &tableDesc{"UserTower", []fieldDesc{{kind: tableField, sub: mlpDesc}}}
-	reelTowerDesc = &tableDesc{"ReelTower", []fieldDesc{
-		{kind: scalarField, size: 4}, {kind: scalarVecField, size: 8}, {kind: scalarVecField, size: 4},
-		{kind: tableField, sub: mlpDesc}, {kind: scalarField, size: 4},
+	userTowerDesc = &fbverify.Table{Name: "UserTower", Fields: []fbverify.Field{fbverify.TableOf(mlpDesc)}}
+	reelTowerDesc = &fbverify.Table{Name: "ReelTower", Fields: []fbverify.Field{
+		fbverify.Scalar(4), fbverify.Vector(8), fbverify.Vector(4), fbverify.TableOf(mlpDesc), fbverify.Scalar(4),
 	}}
-	modelDesc = &tableDesc{"Model", []fieldDesc{
-		{kind: scalarField, size: 4}, {kind: stringField}, {kind: tableField, sub: specDesc},
-		{kind: tableField, sub: multitaskDesc}, {kind: tableField, sub: userTowerDesc},
-		{kind: tableField, sub: reelTowerDesc},
-		{kind: scalarField, size: 8}, {kind: scalarField, size: 8}, {kind: scalarField, size: 8},
+	modelDesc = &fbverify.Table{Name: "Model", Fields: []fbverify.Field{
+		fbverify.Scalar(4), fbverify.String(), fbverify.TableOf(specDesc),
+		fbverify.TableOf(multitaskDesc), fbverify.TableOf(userTowerDesc), fbverify.TableOf(reelTowerDesc),
+		fbverify.Scalar(8), fbverify.Scalar(8), fbverify.Scalar(8),
 	}}
 )
 
-// A verifier also counts the bytes of the tables and vectors it visits
-// against the buffer's size: a builder writes each once, so more means
-// offsets that alias (a vector of a million tables all pointing at the same
-// big one), which would make decoding cost far more than the file's size.
-type verifier struct {
-	buf    []byte
-	budget int64
-}
-
-func (v *verifier) spend(n uint64) error {
-	v.budget -= int64(n)
-	if v.budget < 0 {
-		return errors.New("tables and vectors overlap: the file references more bytes than it holds")
-	}
-	return nil
-}
-
-func (v *verifier) u32(pos uint64) (uint64, error) {
-	if pos+4 > uint64(len(v.buf)) {
-		return 0, fmt.Errorf("offset %d beyond the end (%d bytes)", pos, len(v.buf))
-	}
-	return uint64(binary.LittleEndian.Uint32(v.buf[pos:])), nil
-}
-
-func (v *verifier) u16(pos uint64) (uint64, error) {
-	if pos+2 > uint64(len(v.buf)) {
-		return 0, fmt.Errorf("offset %d beyond the end (%d bytes)", pos, len(v.buf))
-	}
-	return uint64(binary.LittleEndian.Uint16(v.buf[pos:])), nil
-}
-
-// indirect follows the uoffset stored at pos.
-func (v *verifier) indirect(pos uint64) (uint64, error) {
-	off, err := v.u32(pos)
-	if err != nil {
-		return 0, err
-	}
-	return pos + off, nil
-}
-
-// vector checks the vector at pos of n elements of size bytes and returns
-// n and the position of its first element.
-func (v *verifier) vector(pos uint64, size int) (n, start uint64, err error) {
-	n, err = v.u32(pos)
-	if err != nil {
-		return 0, 0, err
-	}
-	start = pos + 4
-	if start+n*uint64(size) > uint64(len(v.buf)) {
-		return 0, 0, fmt.Errorf("vector of %d×%d bytes at %d runs past the end (%d bytes)", n, size, pos, len(v.buf))
-	}
-	if err := v.spend(4 + n*uint64(size)); err != nil {
-		return 0, 0, err
-	}
-	return n, start, nil
-}
-
-// table checks the table at pos and its fields, recursively.
-func (v *verifier) table(pos uint64, d *tableDesc) error {
-	soff, err := v.u32(pos)
-	if err != nil {
-		return fmt.Errorf("%s: %w", d.name, err)
-	}
-	vt := int64(pos) - int64(int32(uint32(soff)))
-	if vt < 0 {
-		return fmt.Errorf("%s at %d: vtable at %d", d.name, pos, vt)
-	}
-	vlen, err := v.u16(uint64(vt))
-	if err != nil {
-		return fmt.Errorf("%s vtable: %w", d.name, err)
-	}
-	tlen, err := v.u16(uint64(vt) + 2)
-	if err != nil {
-		return fmt.Errorf("%s vtable: %w", d.name, err)
-	}
-	if vlen < 4 || vlen%2 != 0 || uint64(vt)+vlen > uint64(len(v.buf)) {
-		return fmt.Errorf("%s at %d: vtable of %d bytes at %d", d.name, pos, vlen, vt)
-	}
-	if tlen < 4 || pos+tlen > uint64(len(v.buf)) {
-		return fmt.Errorf("%s at %d: table of %d bytes runs past the end", d.name, pos, tlen)
-	}
-	if err := v.spend(tlen); err != nil {
-		return err
-	}
-	for i, f := range d.fields {
-		slot := uint64(4 + 2*i)
-		if slot >= vlen {
-			break
-		}
-		off := uint64(binary.LittleEndian.Uint16(v.buf[uint64(vt)+slot:]))
-		if off == 0 {
-			continue
-		}
-		size := uint64(4)
-		if f.kind == scalarField {
-			size = uint64(f.size)
-		}
-		if off < 4 || off+size > tlen {
-			return fmt.Errorf("%s field %d: offset %d outside the table's %d bytes", d.name, i, off, tlen)
-		}
-		if f.kind == scalarField {
-			continue
-		}
-		target, err := v.indirect(pos + off)
-		if err != nil {
-			return fmt.Errorf("%s field %d: %w", d.name, i, err)
-		}
-		if err := v.field(target, f); err != nil {
-			return fmt.Errorf("%s field %d: %w", d.name, i, err)
-		}
-	}
-	return nil
-}
-
-func (v *verifier) field(pos uint64, f fieldDesc) error {
-	switch f.kind {
-	case stringField:
-		_, _, err := v.vector(pos, 1)
-		return err
-	case tableField:
-		return v.table(pos, f.sub)
-	case scalarVecField:
-		_, _, err := v.vector(pos, f.size)
-		return err
-	case stringVecField, tableVecField:
-		n, start, err := v.vector(pos, 4)
-		if err != nil {
-			return err
-		}
-		for j := range n {
-			elem, err := v.indirect(start + 4*j)
-			if err != nil {
-				return err
-			}
-			if f.kind == stringVecField {
-				_, _, err = v.vector(elem, 1)
-			} else {
-				err = v.table(elem, f.sub)
-			}
-			if err != nil {
-				return fmt.Errorf("element %d: %w", j, err)
-			}
-		}
-	}
-	return nil
-}
-
-// verifyModel checks model.fb's identifier and every offset it holds.
+// verifyModel checks model.fb's identifier and every offset it holds. The
+// tables and vectors it visits may add up to the file's size and no more:
+// a builder writes each once, so more means offsets that alias (a vector
+// of a million tables all pointing at the same big one), which would make
+// decoding cost far more than the file's size.
 func verifyModel(buf []byte) error {
-	if len(buf) < 8 {
-		return fmt.Errorf("%d bytes is too short for a flatbuffer", len(buf))
-	}
-	if len(buf) > math.MaxInt32 {
-		return fmt.Errorf("%d bytes is over the flatbuffers limit of 2 GiB", len(buf))
-	}
-	if string(buf[4:8]) != fileIdentifier {
-		return fmt.Errorf("file identifier %q, want %q", buf[4:8], fileIdentifier)
-	}
-	v := &verifier{buf: buf, budget: int64(len(buf))}
-	root, err := v.indirect(0)
-	if err != nil {
-		return err
-	}
-	return v.table(root, modelDesc)
+	return fbverify.Verify(buf, modelDesc, fbverify.Options{Identifier: fileIdentifier, AliasFactor: 1})
 }
 
 // errField reports a missing required field.

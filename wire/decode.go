@@ -65,21 +65,10 @@ func Decode(buf []byte, env *Envelope) (err error) {
 // peekRequestID reads the request id of an envelope whose body failed
 // verification, checking each byte it reads; 0 when it cannot.
 func peekRequestID(buf []byte) uint64 {
-	if len(buf) < 8 || len(buf) > MaxFrameLimit || string(buf[4:8]) != FileIdentifier {
+	if !verifyHead(buf) {
 		return 0
 	}
-	v := verifier{buf: buf, budget: aliasFactor * int64(len(buf))}
-	root, err := v.indirect(0)
-	if err != nil {
-		return 0
-	}
-	head := &tableDesc{"Envelope", []fieldDesc{scalar(8)}}
-	if v.table(root, head, 0) != nil {
-		return 0
-	}
-	var e fb.Envelope
-	e.Init(buf, flatbuffers.UOffsetT(root))
-	return e.RequestId()
+	return fb.GetRootAsEnvelope(buf, 0).RequestId()
 }
 
 // vec returns the bytes of the vector of size-byte elements in the field at

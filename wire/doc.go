@@ -216,7 +216,8 @@
 //
 // The flatbuffers Go runtime does not verify buffers: a bad offset indexes
 // out of range and panics. Decode first walks the buffer as the schema
-// describes it, checking that the root offset, every table's vtable (its
+// describes it (with the project's flatbuffers verifier, internal/fbverify,
+// and this package's description of each table), checking that the root offset, every table's vtable (its
 // size, its table size, each field's offset and width), every uoffset,
 // every vector (n elements need n×size bytes) and every string (with its
 // NUL) lie inside the buffer, that the body type is known, that tables nest

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/reelrank/reelrank/internal/fbverify"
 )
 
 // TestVerifierMatchesSchema reads reelrank.fbs and checks that the
@@ -28,14 +30,14 @@ func TestVerifierMatchesSchema(t *testing.T) {
 	}
 	text := strings.Join(lines, "\n")
 
-	scalars := map[string]uint8{"bool": 1, "byte": 1, "ubyte": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4,
+	scalars := map[string]uint16{"bool": 1, "byte": 1, "ubyte": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4,
 		"float": 4, "long": 8, "ulong": 8, "double": 8}
 	enums := map[string]bool{}
 	for _, m := range regexp.MustCompile(`enum (\w+) : (\w+)`).FindAllStringSubmatch(text, -1) {
 		scalars[m[1]] = scalars[m[2]]
 		enums[m[1]] = true
 	}
-	structs := map[string]uint8{}
+	structs := map[string]uint16{}
 	decl := regexp.MustCompile(`(?s)(table|struct) (\w+) \{(.*?)\}`)
 	field := regexp.MustCompile(`(\w+)\s*:\s*(\[?\w+\]?)`)
 	tablesIn := map[string][][2]string{}
@@ -46,7 +48,7 @@ func TestVerifierMatchesSchema(t *testing.T) {
 			fields = append(fields, [2]string{f[1], f[2]})
 		}
 		if m[1] == "struct" {
-			var size uint8
+			var size uint16
 			for _, f := range fields {
 				size += scalars[f[1]]
 			}
@@ -57,14 +59,20 @@ func TestVerifierMatchesSchema(t *testing.T) {
 		order = append(order, m[2])
 	}
 
-	descs := map[string]*tableDesc{"Context": contextDesc, "Item": itemDesc, "Reel": reelDesc, "Event": eventDesc,
+	descs := map[string]*fbverify.Table{"Context": contextDesc, "Item": itemDesc, "Reel": reelDesc, "Event": eventDesc,
 		"Envelope": envelopeDesc}
-	for k := KindRecommendRequest; k < numKinds; k++ {
+	if len(bodyUnion.Members) != int(numKinds) || &bodyUnion.Members[0] != &bodyDescs[0] {
+		t.Errorf("the Body union's members are not bodyDescs")
+	}
+	for k := KindNone; k < numKinds; k++ {
 		if (bodyDescs[k] != nil) != k.known() {
 			t.Errorf("kind %d: descriptor %v, known %v", k, bodyDescs[k] != nil, k.known())
 		}
 		if bodyDescs[k] != nil {
-			descs[bodyDescs[k].name] = bodyDescs[k]
+			descs[bodyDescs[k].Name] = bodyDescs[k]
+			if bodyDescs[k].Name != k.String() {
+				t.Errorf("kind %v: descriptor named %s", k, bodyDescs[k].Name)
+			}
 		}
 	}
 	for _, name := range order {
@@ -73,41 +81,41 @@ func TestVerifierMatchesSchema(t *testing.T) {
 			t.Errorf("table %s has no verifier descriptor", name)
 			continue
 		}
-		if d.name != name {
-			t.Errorf("descriptor of %s is named %s", name, d.name)
+		if d.Name != name {
+			t.Errorf("descriptor of %s is named %s", name, d.Name)
 		}
-		var want []fieldDesc
+		var want []fbverify.Field
 		for _, f := range tablesIn[name] {
 			typ := f[1]
 			switch {
 			case typ == "Body":
-				want = append(want, fieldDesc{kind: fUnionType, size: 1}, fieldDesc{kind: fUnion})
+				want = append(want, fbverify.UnionType(), fbverify.UnionOf(bodyUnion))
 			case typ == "string":
-				want = append(want, str)
+				want = append(want, fbverify.String())
 			case typ == "[string]":
-				want = append(want, strs)
+				want = append(want, fbverify.Strings())
 			case strings.HasPrefix(typ, "["):
 				elem := strings.Trim(typ, "[]")
 				if size, ok := scalars[elem]; ok {
-					want = append(want, vecOf(size))
+					want = append(want, fbverify.Vector(size))
 				} else {
-					want = append(want, tables(descs[elem]))
+					want = append(want, fbverify.TablesOf(descs[elem]))
 				}
 			case scalars[typ] != 0:
-				want = append(want, scalar(scalars[typ]))
+				want = append(want, fbverify.Scalar(scalars[typ]))
 			case structs[typ] != 0:
-				want = append(want, fieldDesc{kind: fStruct, size: structs[typ]})
+				want = append(want, fbverify.Struct(structs[typ]))
 			default:
-				want = append(want, table(descs[typ]))
+				want = append(want, fbverify.TableOf(descs[typ]))
 			}
 		}
-		if len(want) != len(d.fields) {
-			t.Errorf("%s: schema has %d slots, verifier %d", name, len(want), len(d.fields))
+		if len(want) != len(d.Fields) {
+			t.Errorf("%s: schema has %d slots, verifier %d", name, len(want), len(d.Fields))
 			continue
 		}
 		for i := range want {
-			if want[i] != d.fields[i] {
-				t.Errorf("%s slot %d (%s): schema %+v, verifier %+v", name, i, tablesIn[name][min(i, len(tablesIn[name])-1)][0], want[i], d.fields[i])
+			if want[i] != d.Fields[i] {
+				t.Errorf("%s slot %d (%s): schema %+v, verifier %+v", name, i, tablesIn[name][min(i, len(tablesIn[name])-1)][0], want[i], d.Fields[i])
 			}
 		}
 	}
