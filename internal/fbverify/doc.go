@@ -25,6 +25,15 @@
 // as it is two vtable slots. A table that refers to itself is described by
 // setting its Fields after making it.
 //
+// A description kept by hand drifts from its schema: a field added to the
+// .fbs but not here would be read unchecked. So each package's tests hold
+// its descriptors to its .fbs with CheckSchema:
+//
+//	src, _ := os.ReadFile("reelrank.fbs")
+//	for _, err := range fbverify.CheckSchema(string(src), tables, unions) {
+//		t.Error(err)
+//	}
+//
 // # Verifying
 //
 //	err := fbverify.Verify(buf, batch, fbverify.Options{Identifier: "RRW1", MaxDepth: 8})
