@@ -93,6 +93,7 @@ const keptQueue = 32
 const (
 	runNow = iota
 	queued
+	expired // the budget was spent before admission (reading and decoding)
 	shedQueueFull
 	shedConnQueueFull
 	shedWait
@@ -143,8 +144,11 @@ func (q *scheduler) estimate(kind int) time.Duration {
 }
 
 // admit decides a request's fate: run now (it holds a slot), queued on
-// its connection, or shed.
+// its connection, expired already, or shed.
 func (q *scheduler) admit(t *task, now time.Time) verdict {
+	if !t.deadline.IsZero() && !now.Before(t.deadline) {
+		return verdict{outcome: expired}
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	t.cost = q.est[t.kind]

@@ -62,10 +62,11 @@ type conn struct {
 	// unsent counts the bytes of the responses queued for the writer and
 	// not yet written, and peak its largest value; written tells a reader
 	// waiting for it to fall that the writer wrote. pauses counts the
-	// reader's stops for it.
+	// reader's stops for it, answers the responses queued.
 	unsent  atomic.Int64
 	peak    atomic.Int64
 	pauses  atomic.Int64
+	answers atomic.Int64
 	written chan struct{}
 
 	q taskQueue // requests waiting for a slot, guarded by the scheduler's lock
@@ -457,6 +458,8 @@ func (c *conn) admit(env *wire.Envelope, readAt time.Time) {
 		go s.work(t)
 	case queued:
 		c.holding = false // the queued task owns the slot now
+	case expired:
+		c.reply(env.RequestID, env.Body.Kind(), readAt, errExpiredBefore)
 	default:
 		s.m.shed[v.outcome-shedQueueFull].Inc()
 		c.reply(env.RequestID, env.Body.Kind(), readAt, s.shedError(v))
@@ -607,6 +610,7 @@ func (c *conn) queue(bp *[]byte) {
 	n := c.unsent.Add(int64(len(*bp)))
 	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
 	}
+	c.answers.Add(1)
 	c.out <- bp
 }
 
