@@ -141,7 +141,8 @@
 // (Upsert, Delete, Event) carry an idempotency key: a string of up to
 // MaxKey (128) bytes chosen by the client, empty for none. A write carrying
 // a key is applied at most once however often it is sent, on any
-// connection to the same server. The first attempt is applied and its
+// connection to the same server, even when a retry arrives while the first
+// attempt is still being applied (it waits for that answer). The first attempt is applied and its
 // answer recorded under the key; a retry is not applied again but answered
 // with the first attempt's result, with replayed set in the answer
 // (UpsertResponse.Replayed, DeleteResponse.Replayed,
@@ -158,11 +159,12 @@
 // recorded: a write refused with an Error (BadRequest, Overloaded,
 // DeadlineExceeded, ...) changed nothing, and sending it again applies it
 // anew. The server remembers a bounded number of recent keys (the oldest
-// are forgotten first) and keeps them in its own memory: a retry belongs
-// soon after its first attempt, and on the same server. A key it has
-// forgotten, or a write without one, is applied as new. Package client sets a
-// random key on every write that has none and sends such writes again when
-// their connection breaks.
+// are forgotten first), and its record is its own, not shared with other
+// servers: a retry belongs soon after its first attempt, and on the same
+// server. A key it has forgotten, or a write without one, is applied as
+// new. Package client sets a random key on every write that has none and
+// sends such writes again, to the same server, when their connection
+// breaks.
 //
 // # Authentication
 //
