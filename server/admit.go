@@ -33,7 +33,6 @@ var serviceSeed = [numKindLabels]time.Duration{
 	kUpsert:    time.Millisecond,
 	kDelete:    time.Millisecond,
 	kEvent:     2 * time.Millisecond,
-	kHealth:    100 * time.Microsecond,
 }
 
 // ewmaShift sets the weight of a new observation in an estimate: 1/8, as
