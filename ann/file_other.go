@@ -33,4 +33,3 @@ func mapFile(path string) (data []byte, release func() error, err error) {
 	}
 	return data, func() error { return nil }, nil
 }
-

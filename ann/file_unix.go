@@ -9,4 +9,3 @@ import "github.com/reelrank/reelrank/internal/fsutil"
 func mapFile(path string) (data []byte, release func() error, err error) {
 	return fsutil.Map(path)
 }
-
