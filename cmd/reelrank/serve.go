@@ -56,6 +56,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	nprobe := fs.Int("nprobe", 0, "inverted lists scanned a query (0: default)")
 	clock := fs.String("clock", "auto", "the engine's present: wall, data (the log's last event, moving on with the wall clock) or auto (data when the log ends over a day ago)")
 	sample := fs.Bool("sample", true, "print one live recommendation once serving")
+	maxQueue := fs.Int("max-queue", 0, "requests waiting for a slot while their predicted wait fits their deadline (0: 16 per slot; negative: none)")
+	maxConnQueue := fs.Int("max-conn-queue", 0, "requests one connection may have waiting (0: half of --max-queue)")
+	maxUnsent := fs.Int("max-unsent", 0, "bytes of answers a connection may have unsent before the server stops reading it (0: 8 MiB)")
+	perAddr := fs.Int("max-conns-per-addr", 0, "connections per remote IP (0: 1024; negative: no cap, for clients behind one proxy)")
+	authTimeout := fs.Duration("auth-timeout", 0, "time a new connection has to present its token (0: 2 s)")
 	insecure := fs.Bool("insecure", false, "serve a non-loopback address without a token")
 	maxLead := fs.Duration("max-lead", 5*time.Minute, "refuse events stamped more than this after the engine's clock")
 	ckEvery := fs.Duration("checkpoint-every", 10*time.Minute, "snapshot the feature store and truncate the logs this often (negative: never on a timer)")
@@ -96,6 +101,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer eng.Close()
 	srv, err := server.New(server.Config{Addr: *addr, MetricsAddr: *metrics, Token: *token, TLS: tlsCfg, MaxInFlight: *maxInFlight,
+		MaxQueue: *maxQueue, MaxConnQueue: *maxConnQueue, MaxUnsent: *maxUnsent, MaxConnsPerAddr: *perAddr, AuthTimeout: *authTimeout,
 		Logger: logger}, server.EngineHandler(eng))
 	if err != nil {
 		return err
