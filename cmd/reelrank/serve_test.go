@@ -8,8 +8,6 @@ import (
 
 	"github.com/reelrank/reelrank/engine"
 	"github.com/reelrank/reelrank/eventlog"
-	"github.com/reelrank/reelrank/sim"
-	"github.com/reelrank/reelrank/train"
 )
 
 // TestServeKeepsEvents trains a small world, serves it, sends events, and
@@ -20,30 +18,7 @@ func TestServeKeepsEvents(t *testing.T) {
 		t.Skip("trains a model")
 	}
 	ctx := context.Background()
-	dir := t.TempDir()
-	wdir := filepath.Join(dir, "world")
-	cfg := sim.DefaultConfig()
-	cfg.Users, cfg.Reels, cfg.Days, cfg.Seed = 1500, 2000, 5, 3
-	cfg.SessionsPerDay = 1
-	if _, err := sim.Generate(ctx, cfg, wdir, sim.GenerateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	w, err := sim.Open(wdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	tc := train.Config{Seed: 1, RetrievalUsers: 20}
-	tc.Ranker = train.RankerConfig{Hidden: []int{16}, Epochs: 1, Batch: 256}
-	tc.Towers = train.TowerConfig{Dim: 8, UserHidden: []int{16}, ReelHidden: []int{16}, Epochs: 1, Batch: 128, UniformNegatives: 64}
-	res, err := train.Run(ctx, w, filepath.Join(wdir, sim.FileEvents), tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mdir := filepath.Join(dir, "model")
-	if err := writeTraining(mdir, res); err != nil {
-		t.Fatal(err)
-	}
+	mdir, w := trainSmall(t, t.TempDir())
 	logf := func(string, ...any) {}
 	e, err := openServing(ctx, mdir, engine.Config{}, "auto", logf)
 	if err != nil {
