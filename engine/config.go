@@ -98,6 +98,21 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// Canary is the policy that promotes or rolls back a canary (see
+	// LoadCanary).
+	Canary CanaryPolicy
+	// HoldoutShare is the share of users served by popularity alone,
+	// bypassing the ranker (0: no holdout; SetShares changes it live).
+	HoldoutShare float64
+	// ArmSalt salts the hash of user ids that assigns users to arms:
+	// the same salt keeps every user in the same arm across restarts.
+	ArmSalt uint64
+	// OnArmsChange, when set, is called after every change of the arms
+	// (load, promote, rollback, shares, swap), with the state a restart
+	// needs to serve the same arms; it runs under the arms' lock and must
+	// not call back into the engine.
+	OnArmsChange func(ArmsState)
+
 	// fs, when set, is the file system of the logs (tests inject faults).
 	fs wal.FS
 
@@ -108,6 +123,14 @@ type Config struct {
 	// Clock is the engine's time: the time of requests that carry none and
 	// the present of the fresh pool and of Upsert. Nil means time.Now.
 	Clock func() time.Time
+
+	// ArchiveDir, when set, is a folder into which Checkpoint moves
+	// (renames) the log segments it drops, events-*.jsonl and
+	// catalogue-*.jsonl under their own names, instead of removing them:
+	// training then reads the whole served log. It must be on the file
+	// system of Dir; a relative path is taken relative to Dir. Empty:
+	// dropped segments are removed.
+	ArchiveDir string
 }
 
 const (
@@ -156,6 +179,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Canary = c.Canary.withDefaults()
 	return c
 }
 
@@ -179,6 +203,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("engine: ThompsonRounds %d outside 1..%d", c.ThompsonRounds, 1<<16)
 	case c.DiversityWindow < 1 || c.DiversityWindow > 64:
 		return fmt.Errorf("engine: DiversityWindow %d outside 1..64", c.DiversityWindow)
+	}
+	if err := c.Canary.validate(); err != nil {
+		return err
+	}
+	if !(c.HoldoutShare >= 0 && c.HoldoutShare < 1) {
+		return fmt.Errorf("engine: HoldoutShare %v outside [0, 1)", c.HoldoutShare)
 	}
 	for name, w := range c.Weights {
 		if math.IsNaN(float64(w)) || math.IsInf(float64(w), 0) {

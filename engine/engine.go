@@ -33,7 +33,16 @@ type Engine struct {
 	// the log-impressions feature.
 	logExplore float32
 
+	// live is the control arm's model; set the arms requests pick from
+	// (nil until a model is served); arms their state.
 	live atomic.Pointer[live]
+	set  atomic.Pointer[armSet]
+	arms arms
+
+	// probeUsers remembers users that asked recently, for the probe
+	// requests that validate a model before it serves.
+	probeUsers [64]atomic.Int64
+	probeN     atomic.Uint64
 
 	// writeMu orders the writes (Event, Upsert, Delete) and Swap: each
 	// sees the others' changes whole, and writes are logged in the order
@@ -63,6 +72,10 @@ type live struct {
 	m       *Model
 	weights []float32 // the final score's weight per head
 	nprobe  int
+	// arm names the arm in responses and impressions; holdout says the
+	// arm ranks by popularity, bypassing the ranker.
+	arm     string
+	holdout bool
 }
 
 // New returns an engine over store (which must already hold the catalogue
@@ -95,12 +108,17 @@ func newEngine(cfg Config, store *features.Store, model *Model) (*Engine, error)
 	if e.impCol, e.wtCol, err = rateColumns(store); err != nil {
 		return nil, err
 	}
+	e.arms.policy = cfg.Canary
+	e.arms.holdoutShare = cfg.HoldoutShare
 	if model != nil {
-		lv, err := e.newLive(model)
+		lv, err := e.newLive(model, ArmSettings{}, RoleControl)
 		if err != nil {
 			return nil, err
 		}
-		e.live.Store(lv)
+		e.arms.mu.Lock()
+		e.setControl(lv, ArmSettings{})
+		e.publish()
+		e.arms.mu.Unlock()
 	}
 	// The pools, from what the store holds now.
 	now := cfg.Clock().UnixMilli()
@@ -152,19 +170,34 @@ func rateColumns(store *features.Store) (imp, wt int, err error) {
 	return imp, wt, nil
 }
 
-// newLive checks a model against the store and the configuration.
-func (e *Engine) newLive(m *Model) (*live, error) {
+// newLive checks a model against the store and the configuration, for
+// the arm of role with its settings.
+func (e *Engine) newLive(m *Model, settings ArmSettings, role string) (*live, error) {
+	if m == nil {
+		return nil, errors.New("engine: nil model")
+	}
 	if err := m.bundle.Check(e.spec); err != nil {
 		return nil, fmt.Errorf("engine: model %q: %w", m.version, err)
 	}
+	if d := m.index.Options().Dim; d != m.bundle.ReelTower.Dim {
+		return nil, fmt.Errorf("engine: model %q: the index has dimension %d, the towers %d", m.version, d, m.bundle.ReelTower.Dim)
+	}
 	r := m.bundle.Ranker
-	lv := &live{m: m, weights: append([]float32(nil), r.Weights...)}
-	for name, w := range e.cfg.Weights {
-		i := indexOf(r.Tasks, name)
-		if i < 0 {
-			return nil, fmt.Errorf("engine: model %q has no head %q to weigh (heads %v)", m.version, name, r.Tasks)
+	lv := &live{m: m, weights: append([]float32(nil), r.Weights...), arm: m.arm}
+	if role == RoleCanary {
+		lv.arm = RoleCanary
+	}
+	for _, over := range []map[string]float32{e.cfg.Weights, settings.Weights} {
+		for name, w := range over {
+			i := indexOf(r.Tasks, name)
+			if i < 0 {
+				return nil, fmt.Errorf("engine: model %q has no head %q to weigh (heads %v)", m.version, name, r.Tasks)
+			}
+			if math.IsNaN(float64(w)) || math.IsInf(float64(w), 0) {
+				return nil, fmt.Errorf("%w: weight of head %q is %v", ErrBadRequest, name, w)
+			}
+			lv.weights[i] = w
 		}
-		lv.weights[i] = w
 	}
 	lists := m.index.Options().Lists
 	lv.nprobe = e.cfg.Nprobe
@@ -202,12 +235,35 @@ func (e *Engine) Swap(m *Model) (*Model, error) {
 	if m == nil {
 		return nil, errors.New("engine: swap: nil model")
 	}
-	lv, err := e.newLive(m)
+	lv, err := e.newLive(m, ArmSettings{}, RoleControl)
 	if err != nil {
 		return nil, err
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	if err := e.catchUp(m); err != nil {
+		return nil, err
+	}
+	a := &e.arms
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var old *Model
+	settings := ArmSettings{}
+	if a.control != nil {
+		old, settings = a.control.lv.m, a.control.settings
+		a.prev = a.control.lv
+	}
+	e.setControl(lv, settings)
+	e.publish()
+	e.record("swap", m.version, "installed as the control")
+	return old, nil
+}
+
+// catchUp brings m's index up to the engine's catalogue: the reels
+// upserted since the engine started that it lacks are embedded with m's
+// reel tower and added, and deleted reels are removed. The caller holds
+// writeMu.
+func (e *Engine) catchUp(m *Model) error {
 	ix := m.index
 	if ix.Trained() {
 		var add []int64
@@ -219,10 +275,10 @@ func (e *Engine) Swap(m *Model) (*Model, error) {
 		if len(add) > 0 {
 			vecs, err := EmbedReels(e.store, m.bundle.ReelTower, add, e.embedTime())
 			if err != nil {
-				return nil, fmt.Errorf("engine: swap to %q: %w", m.version, err)
+				return fmt.Errorf("engine: catch %q up: %w", m.version, err)
 			}
 			if err := ix.Add(add, vecs); err != nil {
-				return nil, fmt.Errorf("engine: swap to %q: %w", m.version, err)
+				return fmt.Errorf("engine: catch %q up: %w", m.version, err)
 			}
 		}
 		for _, id := range e.fresh.pinnedIDs() {
@@ -238,11 +294,7 @@ func (e *Engine) Swap(m *Model) (*Model, error) {
 		}
 	}
 	e.delMu.RUnlock()
-	old := e.live.Swap(lv)
-	if old == nil {
-		return nil, nil
-	}
-	return old.m, nil
+	return nil
 }
 
 // embedTime is the time reel features are computed as of for the index:
@@ -344,7 +396,7 @@ func (e *Engine) Stats() Stats {
 		Uptime: time.Since(e.started),
 	}
 	if lv := e.live.Load(); lv != nil {
-		st.ModelVersion, st.Arm = lv.m.version, lv.m.arm
+		st.ModelVersion, st.Arm = lv.m.version, lv.arm
 		st.IndexSize = lv.m.index.Len()
 	}
 	ss := e.store.Stats()
@@ -372,9 +424,9 @@ func (e *Engine) Health() Health {
 	n := lv.m.index.Len()
 	fresh, pinned := e.fresh.size()
 	if n == 0 && fresh+pinned == 0 && e.explore.size() == 0 {
-		return Health{Status: fmt.Sprintf("model %s (arm %q): no reels to recommend", lv.m.version, lv.m.arm)}
+		return Health{Status: fmt.Sprintf("model %s (arm %q): no reels to recommend", lv.m.version, lv.arm)}
 	}
-	return Health{OK: true, Status: fmt.Sprintf("serving model %s (arm %q), %d reels indexed", lv.m.version, lv.m.arm, n)}
+	return Health{OK: true, Status: fmt.Sprintf("serving model %s (arm %q), %d reels indexed", lv.m.version, lv.arm, n)}
 }
 
 // scratch is the per-request state, pooled.
@@ -394,6 +446,10 @@ type scratch struct {
 	pcg     *rand.PCG
 	rng     *rand.Rand
 	pr      postranker
+	drow    []float32 // rows for the drift monitor
+	// degenerate says the last postrank saw NaN scores, or the same score
+	// for every candidate.
+	degenerate bool
 }
 
 func newScratch() *scratch {

@@ -52,6 +52,14 @@ func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, e
 			ev.Time = now
 			ev.Has |= eventlog.FTime
 		}
+		if ev.Type == eventlog.Impression && (ev.Has&eventlog.FArm == 0 || ev.Arm == "") {
+			// Every logged impression carries its arm: the one that serves
+			// its user now, when the client did not say.
+			if arm := e.ArmOf(ev.User); arm != "" {
+				ev.Arm = arm
+				ev.Has |= eventlog.FArm
+			}
+		}
 		normalize(&ev)
 		if err := e.store.Admit(&ev, now, e.cfg.MaxLead); err != nil {
 			if res.Rejected == 0 {
@@ -88,6 +96,7 @@ func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, e
 	}
 	e.ctr.accepted.Add(uint64(res.Accepted))
 	e.ctr.rejected.Add(uint64(res.Rejected))
+	e.countEvents(good)
 	return res, nil
 }
 

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
+	"github.com/reelrank/reelrank/drift"
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/ranker"
 )
@@ -29,6 +29,11 @@ type Model struct {
 	version string
 	arm     string
 	heads   []string
+
+	// monitor, when set (SetReference), bins what the model serves
+	// against its training reference; cols maps rows onto its series.
+	monitor *drift.Monitor
+	cols    driftCols
 }
 
 // NewModel checks that the bundle holds the three models, that they are
@@ -123,7 +128,7 @@ func BuildIndex(ctx context.Context, store *features.Store, tower *ranker.ReelTo
 		return nil, fmt.Errorf("engine: build index: dimension %d, the tower gives %d", opt.Dim, tower.Dim)
 	}
 	if opt.Lists == 0 {
-		opt.Lists = max(1, min(4096, int(4*math.Sqrt(float64(len(ids)))), len(ids)/16))
+		opt.Lists = ann.DefaultLists(len(ids))
 	}
 	ix, err := ann.New(opt)
 	if err != nil {

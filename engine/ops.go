@@ -50,7 +50,10 @@ func (e *Engine) Score(ctx context.Context, user int64, c Context, reels []int64
 		}
 	}
 	e.delMu.RUnlock()
-	lv := e.live.Load()
+	lv, _ := e.armFor(user)
+	if lv != nil && lv.holdout {
+		lv = e.live.Load() // the holdout bypasses the ranker in Recommend alone
+	}
 	if lv == nil {
 		return nil, fmt.Errorf("%w: score: no model", ErrUnavailable)
 	}
@@ -83,7 +86,7 @@ func (e *Engine) Score(ctx context.Context, user int64, c Context, reels []int64
 		return nil, fmt.Errorf("engine: score: ranker: %w", err)
 	}
 	T := s.scores.Tasks
-	out := &ScoreResponse{Heads: m.heads, ModelVersion: m.version, Arm: m.arm,
+	out := &ScoreResponse{Heads: m.heads, ModelVersion: m.version, Arm: lv.arm,
 		Scores: make([]float32, len(reels)), Probs: make([]float32, len(reels)*T)}
 	copy(out.Probs, s.scores.Probs)
 	for i := range reels {
@@ -251,16 +254,23 @@ func (e *Engine) applyUpsert(r Reel) (replaced bool, err error) {
 	if err := e.store.PutReel(storeReel(&r)); err != nil {
 		return false, fmt.Errorf("%w: upsert: %w", ErrBadRequest, err)
 	}
+	// Every serving model's index takes it (the control's and a
+	// canary's). A reel the control's index cannot take (its embedding
+	// failed, or Add did) is served from the fresh pool instead.
 	indexed := false
-	if lv := e.live.Load(); lv != nil && lv.m.index.Trained() {
-		ix := lv.m.index
+	for k, m := range e.liveModels() {
+		ix := m.index
+		if !ix.Trained() {
+			continue
+		}
 		if ix.Contains(r.ID) {
 			ix.Delete(r.ID) // known to be there: no error
 		}
-		// A reel the index cannot take (its embedding failed, or Add did)
-		// is served from the fresh pool instead.
-		vec, err := EmbedReels(e.store, lv.m.bundle.ReelTower, []int64{r.ID}, e.embedTime())
-		indexed = err == nil && ix.Add([]int64{r.ID}, vec) == nil
+		vec, err := EmbedReels(e.store, m.bundle.ReelTower, []int64{r.ID}, e.embedTime())
+		ok := err == nil && ix.Add([]int64{r.ID}, vec) == nil
+		if k == 0 {
+			indexed = ok
+		}
 	}
 	e.delMu.Lock()
 	delete(e.deleted, r.ID)
@@ -327,8 +337,8 @@ func (e *Engine) DeleteKeyed(key string, id int64) (WriteResult, error) {
 func (e *Engine) deletable(id int64) bool {
 	_, inStore := e.store.ReelInfo(id)
 	inIndex := false
-	if lv := e.live.Load(); lv != nil {
-		inIndex = lv.m.index.Contains(id)
+	for _, m := range e.liveModels() {
+		inIndex = inIndex || m.index.Contains(id)
 	}
 	return !e.isDeleted(id) && (inStore || inIndex)
 }
@@ -341,8 +351,10 @@ func (e *Engine) applyDelete(id int64) error {
 	e.delMu.Lock()
 	e.deleted[id] = struct{}{}
 	e.delMu.Unlock()
-	if lv := e.live.Load(); lv != nil && lv.m.index.Contains(id) {
-		lv.m.index.Delete(id) // known to be there: no error
+	for _, m := range e.liveModels() {
+		if m.index.Contains(id) {
+			m.index.Delete(id) // known to be there: no error
+		}
 	}
 	delete(e.upserted, id)
 	e.fresh.remove(id)

@@ -29,13 +29,31 @@ func (e *Engine) RecommendInto(ctx context.Context, req *RecommendRequest, out *
 	start := time.Now()
 	out.Items = out.Items[:0]
 	out.Timings = Timings{}
-	explored, err := e.recommend(ctx, req, out, start)
+	r, err := e.recommend(ctx, req, out, start)
 	out.Timings.Total = time.Since(start)
 	if err != nil {
 		out.Items = out.Items[:0]
 	}
-	e.ctr.record(&out.Timings, len(out.Items), explored, err)
+	e.ctr.record(&out.Timings, len(out.Items), r.explored, err)
+	if a := r.arm; a != nil {
+		out.reels = out.reels[:0]
+		for i := range out.Items {
+			out.reels = append(out.reels, out.Items[i].Reel)
+		}
+		out.authors = e.store.ReelAuthors(out.reels, out.authors[:0])
+		a.stats.request(out.Timings.Total, err != nil && !isCtxErr(err), r.degenerate, out.reels, out.authors)
+		if a.role == RoleCanary {
+			e.tick(a.stats, 1)
+		}
+	}
 	return err
+}
+
+// outcome is what RecommendInto records of a request beside its response.
+type outcome struct {
+	explored   int
+	arm        *armEntry
+	degenerate bool
 }
 
 func isCtxErr(err error) bool {
@@ -97,27 +115,29 @@ func featuresErr(op string, err error) error {
 	return fmt.Errorf("engine: %s: %w", op, err)
 }
 
-func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Response, start time.Time) (explored int, err error) {
+func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Response, start time.Time) (r outcome, err error) {
 	if err := stageErr(ctx, "features"); err != nil {
-		return 0, err
+		return r, err
 	}
 	if err := checkContext("recommend", req.User, &req.Context); err != nil {
-		return 0, err
+		return r, err
 	}
 	if req.N < 1 || req.N > MaxN {
-		return 0, badRequest("recommend", "n = %d outside 1..%d", req.N, MaxN)
+		return r, badRequest("recommend", "n = %d outside 1..%d", req.N, MaxN)
 	}
 	for i, id := range req.Exclude {
 		if id < 0 {
-			return 0, badRequest("recommend", "excluded reel %d is %d", i, id)
+			return r, badRequest("recommend", "excluded reel %d is %d", i, id)
 		}
 	}
-	lv := e.live.Load()
+	lv, arm := e.armFor(req.User)
 	if lv == nil {
-		return 0, fmt.Errorf("%w: recommend: no model", ErrUnavailable)
+		return r, fmt.Errorf("%w: recommend: no model", ErrUnavailable)
 	}
+	r.arm = arm
+	e.noteUser(req.User)
 	m := lv.m
-	out.Heads, out.ModelVersion, out.Arm = m.heads, m.version, m.arm
+	out.Heads, out.ModelVersion, out.Arm = m.heads, m.version, lv.arm
 	tm := &out.Timings
 	s := e.getScratch()
 	defer e.putScratch(s)
@@ -130,24 +150,24 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	fr.Reels = s.cands[:0]
 	fr.Embeddings = true
 	if err := e.store.Features(fr); err != nil {
-		return 0, featuresErr("recommend: user features", err)
+		return r, featuresErr("recommend: user features", err)
 	}
 	t1 := time.Now()
 	tm.Features = t1.Sub(start)
 	if err := stageErr(ctx, "tower"); err != nil {
-		return 0, err
+		return r, err
 	}
 
 	// The user tower: the query vector.
 	tower := m.bundle.UserTower
 	s.query = grow(s.query, tower.Dim())
 	if err := tower.Embed(fr.UserVec, s.query); err != nil {
-		return 0, fmt.Errorf("engine: recommend: user tower: %w", err)
+		return r, fmt.Errorf("engine: recommend: user tower: %w", err)
 	}
 	t2 := time.Now()
 	tm.Tower = t2.Sub(t1)
 	if err := stageErr(ctx, "ann"); err != nil {
-		return 0, err
+		return r, err
 	}
 
 	// Recall: the index, the fresh pool, the exploration pool; filtered
@@ -155,13 +175,13 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	s.pcg.Seed(e.cfg.Seed, e.seq.Add(1))
 	counts, err := e.recall(s, req, lv, t)
 	if err != nil {
-		return 0, err
+		return r, err
 	}
 	tm.ANNCandidates, tm.FreshCandidates, tm.ExploreCandidates = counts.ANNCandidates, counts.FreshCandidates, counts.ExploreCandidates
 	t3 := time.Now()
 	tm.ANN = t3.Sub(t2)
 	if err := stageErr(ctx, "features"); err != nil {
-		return 0, err
+		return r, err
 	}
 
 	// The candidates' features.
@@ -169,35 +189,43 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	tm.Ranked = uint32(n)
 	fr.Reels = s.cands
 	if err := e.store.Features(fr); err != nil {
-		return 0, featuresErr("recommend: candidate features", err)
+		return r, featuresErr("recommend: candidate features", err)
 	}
 	t4 := time.Now()
 	tm.Features += t4.Sub(t3)
 	if err := stageErr(ctx, "rank"); err != nil {
-		return 0, err
+		return r, err
 	}
 
-	// The ranker.
-	sc, err := s.scorerFor(m.bundle.Ranker)
-	if err != nil {
-		return 0, fmt.Errorf("engine: recommend: ranker: %w", err)
-	}
-	if err := sc.Score(fr, &s.scores); err != nil {
-		return 0, fmt.Errorf("engine: recommend: ranker: %w", err)
+	// The ranker, or popularity for the holdout.
+	if lv.holdout {
+		e.popularity(s, len(m.heads))
+	} else {
+		sc, err := s.scorerFor(m.bundle.Ranker)
+		if err != nil {
+			return r, fmt.Errorf("engine: recommend: ranker: %w", err)
+		}
+		if err := sc.Score(fr, &s.scores); err != nil {
+			return r, fmt.Errorf("engine: recommend: ranker: %w", err)
+		}
 	}
 	t5 := time.Now()
 	tm.Rank = t5.Sub(t4)
 	if err := stageErr(ctx, "postrank"); err != nil {
-		return 0, err
+		return r, err
 	}
 
 	// Post-rank.
-	explored = e.postrank(s, lv, req, out)
+	r.explored = e.postrank(s, lv, req, out)
+	r.degenerate = s.degenerate
 	tm.Postrank = time.Since(t5)
 	if len(s.grad) > 0 {
 		e.explore.remove(s.grad...)
 	}
-	return explored, nil
+	if !lv.holdout {
+		e.observe(s, m, out)
+	}
+	return r, nil
 }
 
 // recall gathers the candidates into s.cands (with their sources in
@@ -270,14 +298,23 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 	nR := len(e.spec.Reel)
 	rv := s.freq.ReelVec
 	s.grad = s.grad[:0]
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	bad := false
 	for i := range n {
-		probs := s.scores.Probs[i*T : (i+1)*T]
 		var sc float32
-		for t, pr := range probs {
-			sc += w[t] * pr
+		if lv.holdout {
+			sc = s.scores.Score[i]
+		} else {
+			probs := s.scores.Probs[i*T : (i+1)*T]
+			for t, pr := range probs {
+				sc += w[t] * pr
+			}
 		}
 		if math.IsNaN(float64(sc)) || math.IsInf(float64(sc), 0) {
 			sc = float32(math.Inf(-1))
+			bad = true
+		} else {
+			lo, hi = min(lo, sc), max(hi, sc)
 		}
 		p.score[i] = sc
 		// The reel's evidence over the longest window: impressions, and
@@ -298,7 +335,11 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 	if r := req.Context.Recent; len(r) > 0 && e.cfg.DiversityWindow > 1 {
 		p.recent = e.store.ReelAuthors(r[max(0, len(r)-(e.cfg.DiversityWindow-1)):], p.recent[:0])
 	}
+	s.degenerate = bad || (n > 1 && hi-lo < 1e-7*max(1, abs32(hi)))
 	p.eps, p.mode, p.rounds = e.cfg.Epsilon, e.cfg.Exploration, e.cfg.ThompsonRounds
+	if lv.holdout {
+		p.eps = 0 // popularity alone
+	}
 	p.window, p.exploreMax = e.cfg.DiversityWindow, e.cfg.ExploreMax
 	slots := p.run(s.rng, req.N)
 
@@ -323,4 +364,34 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 		out.Items[j] = Item{Reel: s.cands[i], Score: p.score[i], Probs: probs, Propensity: sl.prop, Source: src}
 	}
 	return explored
+}
+
+func abs32(v float32) float32 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// popularity scores the candidates for the holdout arm, bypassing the
+// ranker: a reel's score is its watch-throughs over the store's longest
+// window (impressions × smoothed watch-through rate); the first head's
+// probability is the smoothed rate, the others 0.
+func (e *Engine) popularity(s *scratch, T int) {
+	n := len(s.cands)
+	nR := len(e.spec.Reel)
+	rv := s.freq.ReelVec
+	sc := &s.scores
+	sc.Tasks = T
+	sc.Probs = grow(sc.Probs, n*T)
+	clear(sc.Probs)
+	sc.Score = grow(sc.Score, n)
+	for i := range n {
+		rate := rv[i*nR+e.wtCol]
+		imp := float32(math.Expm1(float64(rv[i*nR+e.impCol])))
+		if T > 0 {
+			sc.Probs[i*T] = rate
+		}
+		sc.Score[i] = rate * imp
+	}
 }

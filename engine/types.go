@@ -135,6 +135,8 @@ type Response struct {
 	Timings      Timings
 
 	probs []float32 // the slab of the items' Probs, reused by RecommendInto
+	// reels and authors of the items, for the arm's metrics.
+	reels, authors []int64
 }
 
 // ScoreResponse answers Score (wire.ScoreResponse), in the order of the
