@@ -22,13 +22,13 @@ type armStats struct {
 	requests, errors, degenerate atomic.Int64
 	checkTick                    atomic.Int64
 
-	mu                                               sync.Mutex
-	impressions, watchThrough, watches, skips        int64
-	likes, comments, shares, follows                 int64
-	seconds, secondsSq                               float64
-	lat                                              [latWindow]float32 // µs
-	latN                                             int
-	reels, authors                                   hll
+	mu                                        sync.Mutex
+	impressions, watchThrough, watches, skips int64
+	likes, comments, shares, follows          int64
+	seconds, secondsSq                        float64
+	lat                                       [latWindow]float32 // µs
+	latN                                      int
+	reels, authors                            hll
 }
 
 func newArmStats() *armStats { return &armStats{} }
