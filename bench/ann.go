@@ -69,33 +69,12 @@ func BuildIndex(base ann.Vectors, opt ann.Options) (*ann.Index, time.Duration, e
 }
 
 // BuildIndexIDs is BuildIndex with the vectors' ids given: ids[i] names
-// row i (nil: the row numbers).
+// row i (nil: the row numbers). It is ann.Build, timed.
 func BuildIndexIDs(base ann.Vectors, ids []int64, opt ann.Options) (*ann.Index, time.Duration, error) {
-	if ids != nil && len(ids) != base.Len() {
-		return nil, 0, fmt.Errorf("bench: %d ids for %d vectors", len(ids), base.Len())
-	}
 	start := time.Now()
-	opt.Dim = base.Dim
-	ix, err := ann.New(opt)
+	ix, err := ann.Build(base, ids, opt)
 	if err != nil {
 		return nil, 0, err
-	}
-	if err := ix.Train(base.Data); err != nil {
-		return nil, 0, err
-	}
-	if ids == nil {
-		ids = make([]int64, base.Len())
-		for i := range ids {
-			ids[i] = int64(i)
-		}
-	}
-	// Add in slices, so that memory for the codes grows with the lists.
-	const chunk = 65536
-	for lo := 0; lo < len(ids); lo += chunk {
-		hi := min(len(ids), lo+chunk)
-		if err := ix.Add(ids[lo:hi], base.Data[lo*base.Dim:hi*base.Dim]); err != nil {
-			return nil, 0, err
-		}
 	}
 	return ix, time.Since(start), nil
 }
