@@ -382,6 +382,26 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		m = msg
 	case KindAuthResponse:
 		m = reuse[AuthResponse](old)
+	case KindAdminRequest:
+		msg := reuse[AdminRequest](old)
+		var r fb.AdminRequest
+		r.Init(t.Bytes, t.Pos)
+		setString(&msg.Op, r.Op())
+		setString(&msg.Bundle, r.Bundle())
+		setString(&msg.Weights, r.Weights())
+		setString(&msg.Reason, r.Reason())
+		msg.Share, msg.Holdout, msg.Force = r.Share(), r.Holdout(), r.Force()
+		m = msg
+	case KindAdminResponse:
+		msg := reuse[AdminResponse](old)
+		var r fb.AdminResponse
+		r.Init(t.Bytes, t.Pos)
+		raw := r.JsonBytes()
+		if len(raw) > MaxAdminJSON {
+			err = badRequest("admin: a JSON document of %d bytes, over the limit of %d", len(raw), MaxAdminJSON)
+		}
+		msg.JSON = append(msg.JSON[:0], raw...)
+		m = msg
 	case KindError:
 		msg := reuse[Error](old)
 		var r fb.Error

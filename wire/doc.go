@@ -89,6 +89,7 @@
 //	17    -                  Error               any request's failure
 //	18    (unused, so that requests stay odd and responses even)
 //	19/20 AuthRequest        AuthResponse        the connection's token (see Authentication)
+//	21/22 AdminRequest       AdminResponse       model changes and status (see Administration)
 //
 // Context (in Recommend and Score): time_ms, session, position (the slot
 // being filled, from 0), the profile codes country, language, age_bucket
@@ -180,6 +181,24 @@
 // server without a token answers every AuthRequest AuthResponse, so that a
 // client may always send one. The token travels in clear text unless the
 // connection is TLS.
+//
+// # Administration
+//
+// AdminRequest {op, bundle, share, holdout, weights, reason, force}
+// changes and reads the served models: "load" validates the model folder
+// bundle (a path on the server's machine) and serves it as the canary to
+// share of the users (negative: the server's default share), with the
+// head weights of the JSON object weights; force skips the probe
+// requests. "promote" makes the canary the control; "rollback" stops the
+// canary, or with none reinstates the previous control; "shares" sets the
+// canary's share and the holdout's (negative: unchanged); "status" reads
+// the arms, their metrics with confidence intervals, the canary policy and
+// the history of changes; "drift" adds the drift report. AdminResponse
+// {json} holds the status as one JSON document (at most MaxAdminJSON
+// bytes). A server with tokens serves AdminRequests only on a connection
+// that presented its admin token; others get Error {Unauthenticated} and
+// the connection stays open. A refused change is Error {BadRequest} naming
+// the reason; the served models are then as they were.
 //
 // # Errors
 //

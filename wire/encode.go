@@ -402,6 +402,30 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 	case *AuthResponse:
 		fb.AuthResponseStart(b)
 		return fb.AuthResponseEnd(b)
+	case *AdminRequest:
+		op, bundle, weights, reason := e.str(m.Op), e.str(m.Bundle), e.str(m.Weights), e.str(m.Reason)
+		fb.AdminRequestStart(b)
+		if op != 0 {
+			fb.AdminRequestAddOp(b, op)
+		}
+		if bundle != 0 {
+			fb.AdminRequestAddBundle(b, bundle)
+		}
+		fb.AdminRequestAddShare(b, m.Share)
+		fb.AdminRequestAddHoldout(b, m.Holdout)
+		if weights != 0 {
+			fb.AdminRequestAddWeights(b, weights)
+		}
+		if reason != 0 {
+			fb.AdminRequestAddReason(b, reason)
+		}
+		fb.AdminRequestAddForce(b, m.Force)
+		return fb.AdminRequestEnd(b)
+	case *AdminResponse:
+		doc := b.CreateByteVector(m.JSON)
+		fb.AdminResponseStart(b)
+		fb.AdminResponseAddJson(b, doc)
+		return fb.AdminResponseEnd(b)
 	case *Error:
 		msg := e.str(m.Message)
 		fb.ErrorStart(b)

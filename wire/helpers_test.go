@@ -134,6 +134,16 @@ func randMessage(r *rand.Rand, k Kind) Message {
 		return &AuthRequest{Token: str(40)}
 	case KindAuthResponse:
 		return &AuthResponse{}
+	case KindAdminRequest:
+		ops := []string{AdminLoad, AdminPromote, AdminRollback, AdminShares, AdminStatus, AdminDrift}
+		return &AdminRequest{Op: ops[r.IntN(len(ops))], Bundle: str(30), Share: r.Float64()*2 - 1, Holdout: r.Float64()*2 - 1,
+			Weights: str(10), Reason: str(20), Force: r.IntN(2) == 1}
+	case KindAdminResponse:
+		doc := []byte(str(200))
+		if len(doc) == 0 {
+			doc = nil
+		}
+		return &AdminResponse{JSON: doc}
 	case KindError:
 		return &Error{Code: ErrorCode(1 + r.IntN(int(numCodes)-1)), Message: str(40)}
 	}

@@ -234,6 +234,41 @@ type AuthRequest struct {
 // AuthResponse answers an accepted AuthRequest.
 type AuthResponse struct{}
 
+// AdminRequest changes or reads the served models. Op is one of the
+// Admin* operations.
+type AdminRequest struct {
+	Op string
+	// Bundle is the model folder to load, a path on the server's machine.
+	Bundle string
+	// Share is the canary's share of users (load, shares) and Holdout the
+	// holdout's (shares); a negative value leaves it as it is (load: the
+	// policy's share).
+	Share, Holdout float64
+	// Weights is a JSON object of head weights for the loaded arm's
+	// post-rank, such as {"like": 2}; empty for none.
+	Weights string
+	// Reason is recorded with a promote or a rollback.
+	Reason string
+	// Force loads without the probe requests (drills).
+	Force bool
+}
+
+// The admin operations.
+const (
+	AdminLoad     = "load"
+	AdminPromote  = "promote"
+	AdminRollback = "rollback"
+	AdminShares   = "shares"
+	AdminStatus   = "status"
+	AdminDrift    = "drift"
+)
+
+// AdminResponse answers an AdminRequest with a JSON document: the arms'
+// status after the operation (drift: the drift report).
+type AdminResponse struct {
+	JSON []byte
+}
+
 // Kind methods.
 
 func (*RecommendRequest) Kind() Kind  { return KindRecommendRequest }
@@ -254,6 +289,8 @@ func (*HealthRequest) Kind() Kind     { return KindHealthRequest }
 func (*HealthResponse) Kind() Kind    { return KindHealthResponse }
 func (*AuthRequest) Kind() Kind       { return KindAuthRequest }
 func (*AuthResponse) Kind() Kind      { return KindAuthResponse }
+func (*AdminRequest) Kind() Kind      { return KindAdminRequest }
+func (*AdminResponse) Kind() Kind     { return KindAdminResponse }
 
 // The rules every message obeys on the wire, checked by both Encode and
 // Decode: ids and positions are non-negative, floats are finite, counts
@@ -472,5 +509,29 @@ func (m *HealthResponse) check() error { return checkString("status", m.Status) 
 func (m *AuthRequest) check() error { return checkString("token", m.Token) }
 
 func (*AuthResponse) check() error { return nil }
+
+func (m *AdminRequest) check() error {
+	switch m.Op {
+	case AdminLoad, AdminPromote, AdminRollback, AdminShares, AdminStatus, AdminDrift:
+	default:
+		return badRequest("admin: unknown op %q", m.Op)
+	}
+	if math.IsNaN(m.Share) || math.IsInf(m.Share, 0) || m.Share > 1 || math.IsNaN(m.Holdout) || math.IsInf(m.Holdout, 0) || m.Holdout > 1 {
+		return badRequest("admin: shares %v and %v are not within [-1, 1]", m.Share, m.Holdout)
+	}
+	for _, f := range []struct{ name, v string }{{"bundle", m.Bundle}, {"weights", m.Weights}, {"reason", m.Reason}} {
+		if err := checkString("admin "+f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *AdminResponse) check() error {
+	if len(m.JSON) > MaxAdminJSON {
+		return badRequest("admin: a JSON document of %d bytes, over the limit of %d", len(m.JSON), MaxAdminJSON)
+	}
+	return nil
+}
 
 func (m *Error) check() error { return checkString("error message", m.Message) }

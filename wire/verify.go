@@ -59,6 +59,8 @@ var (
 		KindError:          {Name: "Error", Fields: []fbverify.Field{scalar(1), str}},
 		KindAuthRequest:    {Name: "AuthRequest", Fields: []fbverify.Field{str}},
 		KindAuthResponse:   {Name: "AuthResponse"},
+		KindAdminRequest:   {Name: "AdminRequest", Fields: []fbverify.Field{str, str, scalar(8), scalar(8), str, str, scalar(1)}},
+		KindAdminResponse:  {Name: "AdminResponse", Fields: []fbverify.Field{vecOf(1)}},
 	}
 	bodyUnion = &fbverify.Union{Name: "Body", Members: bodyDescs[:]}
 

@@ -43,6 +43,7 @@ const (
 	MaxString     = 64 << 10  // bytes of any string
 	MaxErrorCodes = 256       // StatsResponse.Errors
 	MaxKey        = 128       // bytes of the idempotency key of an Upsert, Delete or Event request
+	MaxAdminJSON  = 2 << 20   // bytes of an AdminResponse's JSON document
 	MaxTimeout    = time.Hour // Envelope.Timeout
 )
 
@@ -168,13 +169,16 @@ const (
 	_ // 18 is unused: requests keep odd numbers and their responses even
 	KindAuthRequest
 	KindAuthResponse
+	KindAdminRequest
+	KindAdminResponse
 	numKinds
 )
 
 var kindNames = [numKinds]string{"none", "RecommendRequest", "RecommendResponse", "ScoreRequest",
 	"ScoreResponse", "SearchRequest", "SearchResponse", "UpsertRequest", "UpsertResponse",
 	"DeleteRequest", "DeleteResponse", "EventRequest", "EventResponse", "StatsRequest",
-	"StatsResponse", "HealthRequest", "HealthResponse", "Error", "", "AuthRequest", "AuthResponse"}
+	"StatsResponse", "HealthRequest", "HealthResponse", "Error", "", "AuthRequest", "AuthResponse",
+	"AdminRequest", "AdminResponse"}
 
 // String returns the message's name, such as "RecommendRequest".
 func (k Kind) String() string {

@@ -178,9 +178,9 @@ func TestKinds(t *testing.T) {
 			t.Errorf("kind %v: IsRequest %v, Response %v", k, k.IsRequest(), k.Response())
 		}
 	}
-	if len(allKinds()) != 19 || KindError != 17 || KindAuthRequest != 19 || KindAuthResponse != 20 {
-		t.Errorf("kinds renumbered: %d kinds, Error %d, AuthRequest %d, AuthResponse %d",
-			len(allKinds()), KindError, KindAuthRequest, KindAuthResponse)
+	if len(allKinds()) != 21 || KindError != 17 || KindAuthRequest != 19 || KindAuthResponse != 20 || KindAdminRequest != 21 || KindAdminResponse != 22 {
+		t.Errorf("kinds renumbered: %d kinds, Error %d, AuthRequest %d, AuthResponse %d, AdminRequest %d",
+			len(allKinds()), KindError, KindAuthRequest, KindAuthResponse, KindAdminRequest)
 	}
 	if gap := Kind(18); gap.known() || gap.IsRequest() || gap.String() != "kind(18)" || fb.EnumNamesBody[fb.Body(gap)] != "" {
 		t.Errorf("kind 18 should be unused: known %v, request %v, %q", gap.known(), gap.IsRequest(), gap)

@@ -27,6 +27,8 @@ const (
 	BodyError             Body = 17
 	BodyAuthRequest       Body = 19
 	BodyAuthResponse      Body = 20
+	BodyAdminRequest      Body = 21
+	BodyAdminResponse     Body = 22
 )
 
 var EnumNamesBody = map[Body]string{
@@ -50,6 +52,8 @@ var EnumNamesBody = map[Body]string{
 	BodyError:             "Error",
 	BodyAuthRequest:       "AuthRequest",
 	BodyAuthResponse:      "AuthResponse",
+	BodyAdminRequest:      "AdminRequest",
+	BodyAdminResponse:     "AdminResponse",
 }
 
 var EnumValuesBody = map[string]Body{
@@ -73,6 +77,8 @@ var EnumValuesBody = map[string]Body{
 	"Error":             BodyError,
 	"AuthRequest":       BodyAuthRequest,
 	"AuthResponse":      BodyAuthResponse,
+	"AdminRequest":      BodyAdminRequest,
+	"AdminResponse":     BodyAdminResponse,
 }
 
 func (v Body) String() string {
