@@ -14,6 +14,7 @@ import (
 	"github.com/reelrank/reelrank/ann"
 	"github.com/reelrank/reelrank/bench"
 	"github.com/reelrank/reelrank/kernels"
+	"github.com/reelrank/reelrank/modeldir"
 )
 
 // indexFlags are the index options both `index` and `bench ann` take.
@@ -76,7 +77,7 @@ func cmdIndex(args []string, stdout, stderr io.Writer) error {
 	}
 	var ids []int64
 	if *idsFile != "" {
-		if ids, err = readIDs(*idsFile, base.Len()); err != nil {
+		if ids, err = modeldir.ReadIDs(*idsFile, base.Len()); err != nil {
 			return fmt.Errorf("index: %w", err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -16,14 +15,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reelrank/reelrank/ann"
-	"github.com/reelrank/reelrank/bench"
 	"github.com/reelrank/reelrank/client"
 	"github.com/reelrank/reelrank/engine"
 	"github.com/reelrank/reelrank/features"
-	"github.com/reelrank/reelrank/internal/wal"
-	"github.com/reelrank/reelrank/kernels"
-	"github.com/reelrank/reelrank/ranker"
+	"github.com/reelrank/reelrank/internal/fsutil"
+	"github.com/reelrank/reelrank/modeldir"
 	"github.com/reelrank/reelrank/server"
 	"github.com/reelrank/reelrank/sim"
 	"github.com/reelrank/reelrank/train"
@@ -31,14 +27,8 @@ import (
 )
 
 // servedDir is the engine's folder (engine.Config.Dir) in the serving
-// folder: its event log, catalogue journal and checkpoints. legacyLog and
-// legacyCatalogue are the single-file logs an older layout kept beside it;
-// serve adopts them into the folder once.
-const (
-	servedDir       = "served"
-	legacyLog       = "served-events.jsonl"
-	legacyCatalogue = "served-catalogue.jsonl"
-)
+// folder, whose layout is package modeldir's.
+const servedDir = modeldir.StateFolder
 
 // cmdServe runs `reelrank serve`.
 func cmdServe(args []string, stdout, stderr io.Writer) error {
@@ -209,130 +199,56 @@ func onOff(b bool) string {
 	return "off"
 }
 
-// openServing loads what `reelrank train --out dir` wrote (building the
-// index from the reel vectors on first use) and returns an engine over it,
-// durable in dir/served: the engine restores what was served before
-// (its checkpoint, the logs' tails) itself.
+// openServing opens the version folder dir that `reelrank train --out`
+// wrote (checking it against its manifest, building the index on first
+// use) and returns an engine over it, durable in dir/served: the engine
+// restores what was served before (its checkpoint, the logs' tails)
+// itself. clock is the --clock mode (modeldir.ClockWall, ClockData or
+// ClockAuto).
 func openServing(ctx context.Context, dir string, cfg engine.Config, clock string, logf func(string, ...any)) (*engine.Engine, error) {
-	b, err := ranker.Load(filepath.Join(dir, trainBundleDir))
+	v, err := modeldir.Open(ctx, dir, modeldir.Options{Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	ix, err := openIndex(ctx, dir, logf)
+	clk, err := v.Clock(clock)
 	if err != nil {
-		return nil, err
+		v.Close()
+		return nil, fmt.Errorf("serve: --clock: %w", err)
 	}
-	model, err := engine.NewModel(b, ix, "default")
+	model, err := engine.NewModel(v.Bundle(), v.Index(), "default")
 	if err != nil {
+		v.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	cfg.Dir = filepath.Join(dir, servedDir)
-	if err := adoptLegacy(dir, cfg.Dir, logf); err != nil {
-		return nil, err
+	if cfg.Dir, err = v.StateDir(); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("serve: %w", err)
 	}
 	// The clock: on a simulated world whose log ended long ago, the data's
 	// clock, from the newest event the state holds (the checkpoint's, or
 	// the base snapshot's when there is none yet).
-	switch clock {
-	case "wall", "auto", "data":
-	default:
-		return nil, fmt.Errorf("serve: --clock %q: want wall, data or auto", clock)
-	}
-	var clockFn func() time.Time
-	pick := func(newest int64) {
-		if clock == "data" || (clock == "auto" && time.Since(time.UnixMilli(newest)) > 24*time.Hour) {
-			began := time.Now()
-			at := time.UnixMilli(newest)
-			clockFn = func() time.Time { return at.Add(time.Since(began)) }
-			logf("the log ends at %s: serving on the data's clock from there", at.UTC().Format(time.RFC3339))
-		} else {
-			clockFn = time.Now
-		}
-	}
 	if newest, ok, err := engine.CheckpointNewest(cfg.Dir); err != nil {
+		v.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	} else if ok {
-		pick(newest)
+		clk.Observe(newest)
 	}
-	cfg.Clock = func() time.Time { return clockFn() }
+	cfg.Clock = clk.Now
 	start := time.Now()
 	e, err := engine.Open(cfg, model, func() (*features.Store, error) {
-		store, err := features.LoadSnapshot(filepath.Join(dir, trainSnapshot))
-		if err == nil && clockFn == nil {
-			pick(store.Stats().Newest)
+		store, err := v.LoadSnapshot()
+		if err == nil {
+			clk.Observe(store.Stats().Newest)
 		}
 		return store, err
 	})
 	if err != nil {
+		v.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	st := e.Stats()
 	logf("state restored in %.2f s: %d events applied, %d users, %d reels", time.Since(start).Seconds(), st.Events, st.Users, st.Reels)
 	return e, nil
-}
-
-// adoptLegacy moves the single-file logs of the older layout into the
-// engine's folder, once. (Catalogue entries of that layout carry no event
-// count: they replay before the adopted events.)
-func adoptLegacy(dir, state string, logf func(string, ...any)) error {
-	for _, l := range []struct{ file, name string }{{legacyLog, "events"}, {legacyCatalogue, "catalogue"}} {
-		path := filepath.Join(dir, l.file)
-		if _, err := os.Stat(path); err != nil {
-			continue
-		}
-		lg, err := wal.Open(wal.Options{Dir: state, Name: l.name, Legacy: path})
-		if err != nil {
-			return fmt.Errorf("serve: adopt %s: %w", path, err)
-		}
-		if err := lg.Close(); err != nil {
-			return fmt.Errorf("serve: adopt %s: %w", path, err)
-		}
-		logf("moved %s into %s", path, state)
-	}
-	return nil
-}
-
-// openIndex opens dir's index, building it from the reel vectors when it
-// is missing.
-func openIndex(ctx context.Context, dir string, logf func(string, ...any)) (*ann.Index, error) {
-	path := filepath.Join(dir, trainIndex)
-	ix, err := ann.Open(path)
-	if err == nil {
-		return ix, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	vecs, err := ann.ReadFvecs(filepath.Join(dir, trainVectors), 0)
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	ids, err := readIDs(filepath.Join(dir, trainIDs), vecs.Len())
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	lists := max(16, min(4096, int(4*sqrtInt(vecs.Len()))))
-	logf("building the index of %d reel vectors (%d lists)...", vecs.Len(), lists)
-	ix, took, err := bench.BuildIndexIDs(vecs, ids, ann.Options{Metric: kernels.InnerProduct, Lists: lists, Bits: 4, Refine: ann.RefineF16, Seed: 1})
-	if err != nil {
-		return nil, fmt.Errorf("serve: index: %w", err)
-	}
-	logf("index built in %.1f s", took.Seconds())
-	if err := ix.Save(path); err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	return ix, nil
-}
-
-func sqrtInt(n int) int {
-	r := 1
-	for r*r < n {
-		r++
-	}
-	return r
 }
 
 // defaultWorld is the world `make run` serves: smaller than the benchmark
@@ -344,8 +260,10 @@ func defaultWorld() sim.Config {
 }
 
 // ensureDefault builds the embedded default into the cache once: the
-// world, the trained models with their reel vectors and feature snapshot,
-// and the index (on first serve). It returns the folder to serve.
+// world, then the version folder of the trained models (modeldir: reel
+// vectors, feature snapshot, and the index on first serve). Each is
+// written beside and renamed into place, so a crash leaves none half
+// built. It returns the folder to serve.
 func ensureDefault(ctx context.Context, cache string, logf func(string, ...any)) (string, error) {
 	if cache == "" {
 		cache = os.Getenv("REELRANK_CACHE")
@@ -373,14 +291,14 @@ func ensureDefault(ctx context.Context, cache string, logf func(string, ...any))
 		tmp := wdir + ".tmp"
 		os.RemoveAll(tmp)
 		if _, err := sim.Generate(ctx, cfg, tmp, sim.GenerateOptions{}); err != nil {
+			os.RemoveAll(tmp)
 			return "", fmt.Errorf("serve: simulate: %w", err)
 		}
-		os.RemoveAll(wdir)
-		if err := os.Rename(tmp, wdir); err != nil {
+		if err := fsutil.ReplaceDir(tmp, wdir); err != nil {
 			return "", fmt.Errorf("serve: %w", err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(mdir, trainSnapshot)); err != nil {
+	if _, err := os.Stat(filepath.Join(mdir, modeldir.SnapshotFile)); err != nil {
 		w, err := sim.Open(wdir)
 		if err != nil {
 			return "", fmt.Errorf("serve: %w", err)
@@ -394,14 +312,10 @@ func ensureDefault(ctx context.Context, cache string, logf func(string, ...any))
 		if err != nil {
 			return "", fmt.Errorf("serve: %w", err)
 		}
-		tmp := mdir + ".tmp"
-		os.RemoveAll(tmp)
-		if err := writeTraining(tmp, res); err != nil {
+		// Written atomically (a crash leaves no half-written model), and
+		// refused over a folder holding served state.
+		if err := writeTraining(mdir, res); err != nil {
 			return "", err
-		}
-		os.RemoveAll(mdir)
-		if err := os.Rename(tmp, mdir); err != nil {
-			return "", fmt.Errorf("serve: %w", err)
 		}
 		logf("model %s: %s", res.Bundle.Version, summaryLine(res.Report))
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,24 +11,23 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
-	"github.com/reelrank/reelrank/internal/fsutil"
-	"github.com/reelrank/reelrank/ranker"
+	"github.com/reelrank/reelrank/modeldir"
 	"github.com/reelrank/reelrank/sim"
 	"github.com/reelrank/reelrank/train"
 )
 
-// The files `reelrank train --out DIR` writes.
+// The files `reelrank train --out DIR` writes: a version folder, whose
+// layout is package modeldir's.
 const (
-	trainBundleDir = "bundle"        // the model bundle (ranker.Save)
-	trainVectors   = "reels.fvecs"   // the reel tower's vectors of the catalogue
-	trainIDs       = "reels.ids"     // their reel ids, one per line
-	trainSnapshot  = "features.snap" // the feature store after the log
-	trainIndex     = "reels.ivf"     // the index serve builds from the vectors
+	trainBundleDir = modeldir.BundleFolder // the model bundle (ranker.Save)
+	trainVectors   = modeldir.VectorsFile  // the reel tower's vectors of the catalogue
+	trainIDs       = modeldir.IDsFile      // their reel ids, one per line
+	trainSnapshot  = modeldir.SnapshotFile // the feature store after the log
+	trainIndex     = modeldir.IndexFile    // the index serve builds from the vectors
 )
 
 // cmdTrain runs `reelrank train`.
@@ -136,71 +134,17 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// writeTraining writes a run's outputs into dir: the bundle folder, the
-// reel vectors with their ids, and the feature store's snapshot.
+// writeTraining writes a run's outputs into the version folder dir,
+// atomically (modeldir.Write): the bundle folder, the reel vectors with
+// their ids, the feature store's snapshot, the drift reference when the
+// run made one, and the manifest of them all.
 func writeTraining(dir string, res *train.Result) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if err := ranker.Save(filepath.Join(dir, trainBundleDir), res.Bundle); err != nil {
-		return err
-	}
-	dim := res.Bundle.ReelTower.Dim
-	if err := ann.WriteFvecs(filepath.Join(dir, trainVectors), ann.Vectors{Dim: dim, Data: res.ReelVectors}); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if err := writeIDs(filepath.Join(dir, trainIDs), res.ReelIDs); err != nil {
-		return err
-	}
-	if err := res.Store.SaveSnapshot(filepath.Join(dir, trainSnapshot)); err != nil {
+	c := modeldir.Contents{Bundle: res.Bundle, IDs: res.ReelIDs, Store: res.Store,
+		Vectors: ann.Vectors{Dim: res.Bundle.ReelTower.Dim, Data: res.ReelVectors}}
+	// The hook for the drift reference: once train.Result carries one,
+	// c.Reference = res.Reference writes it (modeldir.ReferenceFile).
+	if err := modeldir.Write(dir, c); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
-}
-
-// writeIDs writes one decimal id per line, atomically.
-func writeIDs(path string, ids []int64) error {
-	err := fsutil.WriteFile(path, 0o644, func(w io.Writer) error {
-		var buf []byte
-		for _, id := range ids {
-			buf = strconv.AppendInt(buf[:0], id, 10)
-			buf = append(buf, '\n')
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// readIDs reads a file of one decimal id per line; want is the number of
-// vectors the ids name.
-func readIDs(path string, want int) ([]int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read ids: %w", err)
-	}
-	defer f.Close()
-	var ids []int64
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		id, err := strconv.ParseInt(string(sc.Bytes()), 10, 64)
-		if err != nil || id < 0 {
-			return nil, fmt.Errorf("read ids: %s line %d: %q is not a reel id", path, line, sc.Text())
-		}
-		ids = append(ids, id)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read ids: %s: %w", path, err)
-	}
-	if len(ids) != want {
-		return nil, fmt.Errorf("read ids: %s holds %d ids for %d vectors", path, len(ids), want)
-	}
-	return ids, nil
 }
