@@ -507,7 +507,13 @@ func (e *Engine) Checkpoint() error {
 		if err := l.log.Roll(); err != nil {
 			return fmt.Errorf("engine: checkpoint: %w", err)
 		}
-		if _, err := l.log.RemoveBefore(l.at); err != nil {
+		var err error
+		if e.cfg.ArchiveDir != "" {
+			_, err = l.log.MoveBefore(l.at, d.archiveDir(e.cfg.ArchiveDir))
+		} else {
+			_, err = l.log.RemoveBefore(l.at)
+		}
+		if err != nil {
 			return fmt.Errorf("engine: checkpoint: %w", err)
 		}
 	}
@@ -515,6 +521,15 @@ func (e *Engine) Checkpoint() error {
 		lv.m.index.Compact()
 	}
 	return nil
+}
+
+// archiveDir is the folder Config.ArchiveDir names: relative to the
+// engine's folder unless absolute.
+func (d *durable) archiveDir(dir string) string {
+	if filepath.IsAbs(dir) {
+		return dir
+	}
+	return filepath.Join(d.dir, dir)
 }
 
 func sortedIDs(m map[int64]struct{}) []int64 {
