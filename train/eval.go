@@ -11,7 +11,6 @@ import (
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/kernels"
 	"github.com/reelrank/reelrank/ranker"
-	"github.com/reelrank/reelrank/sim"
 )
 
 // Retrieval is evaluated at one instant, the start of the test days: the
@@ -38,9 +37,9 @@ type retrievalSnap struct {
 // take reads the store as of t. It samples users up front (the test rows
 // that say which users are active come later) and keeps those with test
 // rows at evaluation.
-func (rs *retrievalSnap) take(w *sim.World, s *features.Store, t int64) error {
+func (rs *retrievalSnap) take(c *Catalogue, s *features.Store, t int64) error {
 	rs.time = t
-	users := w.Users()
+	users := s.Users() // the catalogue's, and those the log brought so far
 	rng := rand.New(rand.NewPCG(uint64(t), 1))
 	n := min(len(users), 20_000)
 	for _, i := range rng.Perm(len(users))[:n] {
@@ -55,7 +54,7 @@ func (rs *retrievalSnap) take(w *sim.World, s *features.Store, t int64) error {
 		}
 		rs.userVec = append(rs.userVec, req.UserVec...)
 	}
-	for _, r := range w.Reels() {
+	for _, r := range c.Reels {
 		if r.Upload <= t {
 			rs.reels = append(rs.reels, r.ID)
 		}
@@ -82,11 +81,11 @@ type reelTable struct {
 	emb     []float32
 }
 
-func (rt *reelTable) take(w *sim.World, s *features.Store, t int64) error {
+func (rt *reelTable) take(c *Catalogue, s *features.Store, t int64) error {
 	rt.time = t
 	rt.row = map[int64]int32{}
 	var ids []int64
-	for _, r := range w.Reels() {
+	for _, r := range c.Reels {
 		if r.Upload <= t {
 			rt.row[r.ID] = int32(len(ids))
 			ids = append(ids, r.ID)
@@ -116,11 +115,11 @@ func reelFeatures(s *features.Store, ids []int64, t int64) (reelVec, emb []float
 	return reelVec, emb, nil
 }
 
-// embedCatalogue returns the reel tower's vectors of every reel of w as of
-// t, in id order.
-func embedCatalogue(w *sim.World, s *features.Store, rt *ranker.ReelTower, t int64) ([]int64, []float32, error) {
+// embedCatalogue returns the reel tower's vectors of every reel of the
+// catalogue as of t, in the catalogue's order.
+func embedCatalogue(c *Catalogue, s *features.Store, rt *ranker.ReelTower, t int64) ([]int64, []float32, error) {
 	var ids []int64
-	for _, r := range w.Reels() {
+	for _, r := range c.Reels {
 		ids = append(ids, r.ID)
 	}
 	vecs := make([]float32, len(ids)*rt.Dim)
@@ -131,8 +130,8 @@ func embedCatalogue(w *sim.World, s *features.Store, rt *ranker.ReelTower, t int
 }
 
 // evaluate scores the test rows with the f32 and bf16 rankers, the oracle
-// and the popularity baseline, and measures each head.
-func evaluate(ctx context.Context, cfg *Config, w *sim.World, d *dataset, te span, f32, bf16 *ranker.Multitask) (*Report, error) {
+// (when there is one) and the popularity baseline, and measures each head.
+func evaluate(ctx context.Context, cfg *Config, or Oracle, d *dataset, te span, f32, bf16 *ranker.Multitask) (*Report, error) {
 	n := te.len()
 	scores := [2][]float32{make([]float32, n*numHeads), make([]float32, n*numHeads)}
 	for k, m := range []*ranker.Multitask{f32, bf16} {
@@ -140,16 +139,16 @@ func evaluate(ctx context.Context, cfg *Config, w *sim.World, d *dataset, te spa
 			return nil, err
 		}
 	}
-	oracle := make([]float32, n*numHeads)
-	parallel(n, cfg.Threads, func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			i := te.lo + r
-			p := w.Probs(d.user[i], d.reel[i], sim.Context{Time: d.time[i], Position: int(d.pos[i]), Prev: d.prev[i]})
-			o := oracle[r*numHeads : (r+1)*numHeads]
-			o[headWatch] = float32(p.WatchThrough(float64(cfg.Theta)))
-			o[headLike], o[headComment], o[headShare], o[headFollow] = float32(p.Like), float32(p.Comment), float32(p.Share), float32(p.Follow)
-		}
-	})
+	var oracle []float32
+	if or != nil {
+		oracle = make([]float32, n*numHeads)
+		parallel(n, cfg.Threads, func(_, lo, hi int) {
+			for r := lo; r < hi; r++ {
+				i := te.lo + r
+				or.Heads(oracle[r*numHeads:(r+1)*numHeads], d.user[i], d.reel[i], d.time[i], int(d.pos[i]), d.prev[i], cfg.Theta)
+			}
+		})
+	}
 	// Popularity: the reel's positives of the head in every row before,
 	// a point-in-time count.
 	pop := make([]float32, n*numHeads)
@@ -171,7 +170,7 @@ func evaluate(ctx context.Context, cfg *Config, w *sim.World, d *dataset, te spa
 			}
 		}
 	}
-	rep := &Report{}
+	rep := &Report{Oracle: or != nil}
 	labels := make([]bool, n)
 	col := func(src []float32, h int, rows []int) []float32 {
 		out := make([]float32, len(rows))
@@ -208,25 +207,29 @@ func evaluate(ctx context.Context, cfg *Config, w *sim.World, d *dataset, te spa
 		m := col(scores[0], h, all)
 		hr.AUC = auc(m, labels)
 		hr.AUCBF16 = auc(col(scores[1], h, all), labels)
-		hr.OracleAUC = auc(col(oracle, h, all), labels)
 		hr.PopularityAUC = auc(col(pop, h, all), labels)
 		if e, err := ECE(m, labels, nil, 20); err == nil {
 			hr.ECE = e
 		}
-		if e, err := ECE(col(oracle, h, all), labels, nil, 20); err == nil {
-			hr.OracleECE = e
+		if oracle != nil {
+			hr.OracleAUC = auc(col(oracle, h, all), labels)
+			if e, err := ECE(col(oracle, h, all), labels, nil, 20); err == nil {
+				hr.OracleECE = e
+			}
+			hr.OracleShare = (hr.AUC - 0.5) / (hr.OracleAUC - 0.5)
 		}
 		if l, err := LogLoss(m, labels, nil); err == nil {
 			hr.LogLoss = l
 		}
-		hr.OracleShare = (hr.AUC - 0.5) / (hr.OracleAUC - 0.5)
 		if len(explore) > 0 {
 			el := make([]bool, len(explore))
 			for k, r := range explore {
 				el[k] = labels[r]
 			}
-			hr.Explore = &SliceReport{Rows: len(explore), AUC: auc(col(scores[0], h, explore), el),
-				OracleAUC: auc(col(oracle, h, explore), el), PopularityAUC: auc(col(pop, h, explore), el)}
+			hr.Explore = &SliceReport{Rows: len(explore), AUC: auc(col(scores[0], h, explore), el), PopularityAUC: auc(col(pop, h, explore), el)}
+			if oracle != nil {
+				hr.Explore.OracleAUC = auc(col(oracle, h, explore), el)
+			}
 		}
 		if !math.IsNaN(hr.AUC) && !math.IsNaN(hr.AUCBF16) {
 			rep.BF16MaxAUCLoss = max(rep.BF16MaxAUCLoss, hr.AUC-hr.AUCBF16)
@@ -238,12 +241,18 @@ func evaluate(ctx context.Context, cfg *Config, w *sim.World, d *dataset, te spa
 
 // scoreRows scores each row of s with m, one row a request.
 func scoreRows(ctx context.Context, threads int, d *dataset, s span, m *ranker.Multitask, out []float32) error {
+	return scoreAt(ctx, threads, d, s.len(), func(r int) int { return s.lo + r }, m, out)
+}
+
+// scoreAt scores rows at(0) .. at(n-1) with m, one row a request, into
+// out's rows 0..n-1.
+func scoreAt(ctx context.Context, threads int, d *dataset, n int, at func(r int) int, m *ranker.Multitask, out []float32) error {
 	if err := m.Prepare(); err != nil {
 		return fmt.Errorf("train: evaluate: %w", err)
 	}
 	nu, nr := len(d.spec.User), len(d.spec.Reel)
 	errs := make([]error, threads)
-	parallel(s.len(), threads, func(wi, lo, hi int) {
+	parallel(n, threads, func(wi, lo, hi int) {
 		sc, err := m.NewScorer()
 		if err != nil {
 			errs[wi] = err
@@ -255,7 +264,7 @@ func scoreRows(ctx context.Context, threads int, d *dataset, s span, m *ranker.M
 				errs[wi] = ctx.Err()
 				return
 			}
-			i := s.lo + r
+			i := at(r)
 			x := d.row(i)
 			in := ranker.Inputs{User: x[:nu], Reel: x[nu : nu+nr], Cross: x[nu+nr:], Emb: d.embRow(i), N: 1}
 			if err := sc.ScoreInputs(in, &res); err != nil {
@@ -268,14 +277,24 @@ func scoreRows(ctx context.Context, threads int, d *dataset, s span, m *ranker.M
 	return errors.Join(errs...)
 }
 
-// evaluateRetrieval measures recall@1000 of the oracle's top 100 for the
-// towers and for the most popular reels of the training and validation
-// days.
-func evaluateRetrieval(ctx context.Context, cfg *Config, w *sim.World, d *dataset, tr, te span, rs *retrievalSnap,
+// evaluateRetrieval measures, for the towers and for the most popular
+// reels of the training and validation days, recall@1000 of the reels
+// each sampled test user watched through on the test days (among those
+// uploaded by the first test instant), and with an oracle recall@1000 of
+// the oracle's top 100.
+func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, tr, te span, rs *retrievalSnap,
 	ut *ranker.UserTower, rt *ranker.ReelTower, rep *Report, rng *rand.Rand) error {
 	active := map[int64]bool{}
+	inCat := make(map[int64]bool, len(rs.reels))
+	for _, id := range rs.reels {
+		inCat[id] = true
+	}
+	watched := map[int64][]int64{} // test user → reels watched through
 	for i := te.lo; i < te.hi; i++ {
 		active[d.user[i]] = true
+		if d.labels[i]&(1<<headWatch) != 0 && inCat[d.reel[i]] && !slices.Contains(watched[d.user[i]], d.reel[i]) {
+			watched[d.user[i]] = append(watched[d.user[i]], d.reel[i])
+		}
 	}
 	nu := len(d.spec.User)
 	var users []int
@@ -295,15 +314,15 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, w *sim.World, d *datase
 		return fmt.Errorf("train: retrieval: %w", err)
 	}
 	// Popularity: the most watched-through reels before the test days.
-	watched := map[int64]float32{}
+	counts := map[int64]float32{}
 	for i := range te.lo {
 		if d.labels[i]&(1<<headWatch) != 0 {
-			watched[d.reel[i]]++
+			counts[d.reel[i]]++
 		}
 	}
 	popScore := make([]float32, len(rs.reels))
 	for k, id := range rs.reels {
-		popScore[k] = watched[id]
+		popScore[k] = counts[id]
 	}
 	popTop := TopK(popScore, rs.reels, retrievalK)
 	known := 0
@@ -314,11 +333,13 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, w *sim.World, d *datase
 	}
 	recall := make([]float64, len(users))
 	popRecall := make([]float64, len(users))
+	testRecall := make([]float64, len(users))
+	testPopRecall := make([]float64, len(users))
 	errs := make([]error, cfg.Threads)
 	parallel(len(users), cfg.Threads, func(wi, lo, hi int) {
 		q := make([]float32, D)
 		scores := make([]float32, len(rs.reels))
-		var oracle []float32
+		var best []int64
 		for k := lo; k < hi; k++ {
 			if ctx.Err() != nil {
 				errs[wi] = ctx.Err()
@@ -333,21 +354,33 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, w *sim.World, d *datase
 				scores[r] = kernels.Dot(q, vecs[r*D:(r+1)*D])
 			}
 			got := TopK(scores, rs.reels, retrievalK)
-			oracle = w.ScoreAll(rs.users[u], rs.time, float64(cfg.Theta), oracle)
-			if len(oracle) != len(rs.reels) {
-				errs[wi] = fmt.Errorf("train: retrieval: the oracle scores %d reels, the catalogue holds %d by %s", len(oracle), len(rs.reels), day0(rs.time))
-				return
+			testRecall[k] = math.NaN() // no watch-through to find
+			if rel := watched[rs.users[u]]; len(rel) > 0 {
+				testRecall[k], _ = RecallAtK(got, rel, retrievalK)
+				testPopRecall[k], _ = RecallAtK(popTop, rel, retrievalK)
 			}
-			best := TopK(oracle, rs.reels, retrievalOracle)
-			recall[k], _ = RecallAtK(got, best, retrievalK)
-			popRecall[k], _ = RecallAtK(popTop, best, retrievalK)
+			if or != nil {
+				best = or.Best(best[:0], rs.users[u], rs.time, cfg.Theta, retrievalOracle)
+				recall[k], _ = RecallAtK(got, best, retrievalK)
+				popRecall[k], _ = RecallAtK(popTop, best, retrievalK)
+			}
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	rep.Retrieval = RetrievalReport{Users: len(users), Catalogue: len(rs.reels), IDVectors: len(rt.IDs), CatalogueWithID: known,
-		At: day0(rs.time), Recall: mean(recall), PopularityRecall: mean(popRecall)}
+	rr := RetrievalReport{Users: len(users), Catalogue: len(rs.reels), IDVectors: len(rt.IDs), CatalogueWithID: known, At: day0(rs.time)}
+	if or != nil {
+		rr.Recall, rr.PopularityRecall = mean(recall), mean(popRecall)
+	}
+	var tr2, tp []float64
+	for k := range users {
+		if !math.IsNaN(testRecall[k]) {
+			tr2, tp = append(tr2, testRecall[k]), append(tp, testPopRecall[k])
+		}
+	}
+	rr.TestUsers, rr.TestRecall, rr.TestPopularityRecall = len(tr2), mean(tr2), mean(tp)
+	rep.Retrieval = rr
 	return nil
 }
 

@@ -8,13 +8,17 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/features"
-	"github.com/reelrank/reelrank/sim"
 )
 
 // Report is a training run's evaluation on its test days; the bundle
 // carries it as report.json and report.md.
 type Report struct {
-	Version   string          `json:"version"`
+	Version string `json:"version"`
+	// Oracle says whether the run had an oracle (a simulated world): only
+	// then are the oracle's figures (OracleAUC, OracleShare, OracleECE,
+	// retrieval's Recall and PopularityRecall) measured; without one they
+	// are zero and left out of the JSON and the text.
+	Oracle    bool            `json:"oracle"`
 	Data      DataReport      `json:"data"`
 	Heads     []HeadReport    `json:"heads"`
 	Retrieval RetrievalReport `json:"retrieval"`
@@ -54,12 +58,12 @@ type HeadReport struct {
 	AUCBF16   float64 `json:"auc_bf16"`
 	// OracleAUC is the AUC of the simulator's true probabilities: the best
 	// any model can do on these rows.
-	OracleAUC     float64 `json:"oracle_auc"`
+	OracleAUC     float64 `json:"oracle_auc,omitempty"`
 	PopularityAUC float64 `json:"popularity_auc"`
 	// OracleShare is (AUC - 0.5)/(OracleAUC - 0.5).
-	OracleShare float64      `json:"oracle_share"`
+	OracleShare float64      `json:"oracle_share,omitempty"`
 	ECE         float64      `json:"ece"`
-	OracleECE   float64      `json:"oracle_ece"`
+	OracleECE   float64      `json:"oracle_ece,omitempty"`
 	LogLoss     float64      `json:"log_loss"`
 	Explore     *SliceReport `json:"explore,omitempty"`
 }
@@ -68,19 +72,27 @@ type HeadReport struct {
 type SliceReport struct {
 	Rows          int     `json:"rows"`
 	AUC           float64 `json:"auc"`
-	OracleAUC     float64 `json:"oracle_auc"`
+	OracleAUC     float64 `json:"oracle_auc,omitempty"`
 	PopularityAUC float64 `json:"popularity_auc"`
 }
 
 // RetrievalReport measures the towers.
 type RetrievalReport struct {
-	Users            int     `json:"users"`
-	At               string  `json:"at"`
-	Catalogue        int     `json:"catalogue"`
-	IDVectors        int     `json:"id_vectors"`
-	CatalogueWithID  int     `json:"catalogue_with_id"`
-	Recall           float64 `json:"recall_at_1000_of_oracle_top100"`
-	PopularityRecall float64 `json:"popularity_recall_at_1000_of_oracle_top100"`
+	Users           int    `json:"users"`
+	At              string `json:"at"`
+	Catalogue       int    `json:"catalogue"`
+	IDVectors       int    `json:"id_vectors"`
+	CatalogueWithID int    `json:"catalogue_with_id"`
+	// Recall and PopularityRecall are recall@1000 of the oracle's top 100
+	// reels, with an oracle only.
+	Recall           float64 `json:"recall_at_1000_of_oracle_top100,omitempty"`
+	PopularityRecall float64 `json:"popularity_recall_at_1000_of_oracle_top100,omitempty"`
+	// TestRecall and TestPopularityRecall are recall@1000 of the reels
+	// each of TestUsers (the sampled users with one) watched through on
+	// the test days, among those uploaded by At.
+	TestUsers            int     `json:"test_users"`
+	TestRecall           float64 `json:"recall_at_1000_of_test_watch_throughs"`
+	TestPopularityRecall float64 `json:"popularity_recall_at_1000_of_test_watch_throughs"`
 }
 
 // RankerReport records the ranker's training.
@@ -115,11 +127,12 @@ type ConfigSummary struct {
 	Threads     int     `json:"threads"`
 }
 
-func (r *Report) fill(cfg *Config, w *sim.World, d *dataset, tr, va, te span, st features.ReplayStats, epochs []rankerEpoch, towerLoss []float64) {
+func (r *Report) fill(cfg *Config, cat *Catalogue, oracle bool, d *dataset, tr, va, te span, st features.ReplayStats, epochs []rankerEpoch, towerLoss []float64) {
 	at := func(i int) string { return time.UnixMilli(d.time[i]).UTC().Format(time.RFC3339) }
 	r.Data = DataReport{Events: st.Events, Refused: st.Refused, Rows: d.n, TrainRows: tr.len(), ValidRows: va.len(), TestRows: te.len(),
 		TrainFrom: at(tr.lo), ValidFrom: at(va.lo), TestFrom: at(te.lo), TestTo: at(te.hi - 1),
-		Users: len(w.Users()), Reels: len(w.Reels()), ExploreArm: cfg.ExploreArm}
+		Users: len(cat.Users), Reels: len(cat.Reels), ExploreArm: cfg.ExploreArm}
+	r.Oracle = oracle
 	r.Ranker = RankerReport{Hidden: cfg.Ranker.Hidden, Epochs: epochs}
 	r.Towers = TowersReport{Dim: cfg.Towers.Dim, Loss: towerLoss}
 	for i := tr.lo; i < tr.hi; i++ {
@@ -178,24 +191,47 @@ func (r *Report) render() (md, js []byte, err error) {
 	fmt.Fprintf(&b, "Trained on %d rows from %s, validated on %d from %s, tested on %d from %s to %s.\n", d.TrainRows, d.TrainFrom, d.ValidRows, d.ValidFrom, d.TestRows, d.TestFrom, d.TestTo)
 	fmt.Fprintf(&b, "Watch-through: fraction watched ≥ %.2f without a skip; labels within %s of the impression; IPS weighting %v.\n\n", r.Config.Theta, r.Config.LabelWindow, r.Config.IPS)
 	b.WriteString("## Ranker, test days\n\n")
-	b.WriteString("| head | positives | AUC | AUC bf16 | oracle AUC | popularity AUC | share of oracle lift | ECE | oracle ECE |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, h := range s.Heads {
-		fmt.Fprintf(&b, "| %s | %d (%.2f%%) | %s | %s | %s | %s | %s | %s | %s |\n", h.Head, h.Positives, 100*h.BaseRate,
-			f(h.AUC), f(h.AUCBF16), f(h.OracleAUC), f(h.PopularityAUC), f(h.OracleShare), f(h.ECE), f(h.OracleECE))
+	if r.Oracle {
+		b.WriteString("| head | positives | AUC | AUC bf16 | oracle AUC | popularity AUC | share of oracle lift | ECE | oracle ECE |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, h := range s.Heads {
+			fmt.Fprintf(&b, "| %s | %d (%.2f%%) | %s | %s | %s | %s | %s | %s | %s |\n", h.Head, h.Positives, 100*h.BaseRate,
+				f(h.AUC), f(h.AUCBF16), f(h.OracleAUC), f(h.PopularityAUC), f(h.OracleShare), f(h.ECE), f(h.OracleECE))
+		}
+	} else {
+		b.WriteString("No oracle: the log's true probabilities are unknown.\n\n")
+		b.WriteString("| head | positives | AUC | AUC bf16 | popularity AUC | ECE |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, h := range s.Heads {
+			fmt.Fprintf(&b, "| %s | %d (%.2f%%) | %s | %s | %s | %s |\n", h.Head, h.Positives, 100*h.BaseRate,
+				f(h.AUC), f(h.AUCBF16), f(h.PopularityAUC), f(h.ECE))
+		}
 	}
 	if len(s.Heads) > 0 && s.Heads[0].Explore != nil {
 		fmt.Fprintf(&b, "\nExploration slice (arm %q, %d rows):\n\n", d.ExploreArm, s.Heads[0].Explore.Rows)
-		b.WriteString("| head | AUC | oracle AUC | popularity AUC |\n| --- | ---: | ---: | ---: |\n")
-		for _, h := range s.Heads {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", h.Head, f(h.Explore.AUC), f(h.Explore.OracleAUC), f(h.Explore.PopularityAUC))
+		if r.Oracle {
+			b.WriteString("| head | AUC | oracle AUC | popularity AUC |\n| --- | ---: | ---: | ---: |\n")
+			for _, h := range s.Heads {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", h.Head, f(h.Explore.AUC), f(h.Explore.OracleAUC), f(h.Explore.PopularityAUC))
+			}
+		} else {
+			b.WriteString("| head | AUC | popularity AUC |\n| --- | ---: | ---: |\n")
+			for _, h := range s.Heads {
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", h.Head, f(h.Explore.AUC), f(h.Explore.PopularityAUC))
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\nServed precision: %s (bf16 costs at most %.5f AUC on a head).\n\n", r.Precision, s.BF16MaxAUCLoss)
 	rr := &r.Retrieval
 	b.WriteString("## Retrieval\n\n")
-	fmt.Fprintf(&b, "At %s over %d reels (%d with an id vector), %d test users: recall@1000 of the oracle's top 100 is %.4f for the towers, %.4f for the 1,000 most watched reels.\n\n",
-		rr.At, rr.Catalogue, rr.CatalogueWithID, rr.Users, rr.Recall, rr.PopularityRecall)
+	fmt.Fprintf(&b, "At %s over %d reels (%d with an id vector), %d test users", rr.At, rr.Catalogue, rr.CatalogueWithID, rr.Users)
+	if r.Oracle {
+		fmt.Fprintf(&b, ": recall@1000 of the oracle's top 100 is %.4f for the towers, %.4f for the 1,000 most watched reels.", rr.Recall, rr.PopularityRecall)
+		fmt.Fprintf(&b, " Recall@1000 of the reels the %d of them with one watched through on the test days:", rr.TestUsers)
+	} else {
+		fmt.Fprintf(&b, ", %d of them with a watch-through on the test days: recall@1000 of the reels they watched through", rr.TestUsers)
+	}
+	fmt.Fprintf(&b, " %.4f for the towers, %.4f for the 1,000 most watched reels.\n\n", rr.TestRecall, rr.TestPopularityRecall)
 	b.WriteString("## Training\n\n")
 	for _, e := range r.Ranker.Epochs {
 		fmt.Fprintf(&b, "- ranker epoch %d: training loss %.5f, validation loss %.5f, %.1f s\n", e.Epoch, e.TrainLoss, e.ValidLoss, e.Seconds)

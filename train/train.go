@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
 	"time"
 
+	"github.com/reelrank/reelrank/drift"
 	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/ranker"
@@ -74,9 +74,9 @@ type Config struct {
 	Log func(format string, args ...any)
 }
 
-func (c *Config) fill(w *sim.World) {
+func (c *Config) fill(embedDim int) {
 	if c.Store.EmbedDim == 0 {
-		c.Store.EmbedDim = w.Config().EmbedDim
+		c.Store.EmbedDim = embedDim
 	}
 	if c.Store.WatchThrough == 0 && c.Theta > 0 {
 		c.Store.WatchThrough = c.Theta
@@ -115,8 +115,7 @@ func (c *Config) fill(w *sim.World) {
 	c.Towers.fill()
 }
 
-func (c *Config) check(w *sim.World) error {
-	days := w.Config().Days
+func (c *Config) check(days int) error {
 	switch {
 	case !(c.Theta > 0 && c.Theta <= 1):
 		return fmt.Errorf("train: theta %v outside (0, 1]", c.Theta)
@@ -147,16 +146,60 @@ type Result struct {
 	// Store is the feature store after the whole log: serving goes on
 	// from it.
 	Store *features.Store
+	// Reference is the drift reference of the served ranker: the
+	// distribution of each of its inputs ("user/<name>", "reel/<name>",
+	// "cross/<name>" for the features of Spec) and of each head's
+	// predicted probability ("head/<task>") over a sample of the training
+	// rows. The engine's drift monitor compares serving with it.
+	Reference *drift.Reference
 }
 
-// Run trains the ranker and the two towers on the event log at events,
-// for the catalogue of the simulated world w (profiles, reels, authors,
-// follows), and evaluates them on the held-out test days against the
-// world's oracle and a popularity baseline.
+// Run trains the ranker and the two towers on the event log file at
+// events, for the catalogue of the simulated world w (profiles, reels,
+// authors, follows), and evaluates them on the held-out test days against
+// the world's oracle and a popularity baseline. It is RunCatalogue with
+// CatalogueOfWorld(w) and WorldOracle(w), over the one file, with the
+// world's days.
 func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result, error) {
+	return run(ctx, CatalogueOfWorld(w), []eventlog.Part{{Path: events}}, events, WorldOracle(w), cfg)
+}
+
+// RunCatalogue trains the ranker and the two towers on the event log
+// events names (see EventParts: a file, a folder of served segments, or
+// several, comma-separated) for the catalogue cat, and evaluates them on
+// the held-out test days against a popularity baseline and, when oracle
+// is not nil, against the oracle. The days are those of the log, from the
+// first event's UTC day to the last's (or the oracle's, when it knows
+// them).
+func RunCatalogue(ctx context.Context, cat *Catalogue, events string, oracle Oracle, cfg Config) (*Result, error) {
+	parts, err := EventParts(events)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, cat, parts, events, oracle, cfg)
+}
+
+func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events string, oracle Oracle, cfg Config) (*Result, error) {
 	start := time.Now()
-	cfg.fill(w)
-	if err := cfg.check(w); err != nil {
+	if cat == nil {
+		return nil, errors.New("train: no catalogue")
+	}
+	day := int64(24 * time.Hour / time.Millisecond)
+	var begin int64
+	var days int
+	if sp, ok := oracle.(oracleSpan); ok {
+		t, d := sp.Span()
+		begin, days = t.UnixMilli(), d
+	} else {
+		first, last, err := logSpan(parts)
+		if err != nil {
+			return nil, err
+		}
+		begin = first - first%day
+		days = int((last-begin)/day) + 1
+	}
+	cfg.fill(cat.EmbedDim)
+	if err := cfg.check(days); err != nil {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7261696e))
@@ -164,24 +207,18 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := LoadWorld(w, store); err != nil {
+	if err := cat.Load(store); err != nil {
 		return nil, err
 	}
-	wc := w.Config()
-	day := int64(24 * time.Hour / time.Millisecond)
-	begin := wc.Start.UnixMilli()
-	end := begin + int64(wc.Days)*day
+	end := begin + int64(days)*day
 	testFrom := end - int64(cfg.TestDays)*day
 	validFrom := testFrom - int64(cfg.ValidDays)*day
 	cfg.Log("catalogue: %d users, %d reels; training days %s – %s, validation to %s, test to %s",
-		len(w.Users()), len(w.Reels()), day0(begin), day0(validFrom), day0(testFrom), day0(end))
+		len(cat.Users), len(cat.Reels), day0(begin), day0(validFrom), day0(testFrom), day0(end))
 
 	// Replay the log: rows in time order, and the catalogue's reel
 	// features as of the first test instant for the retrieval evaluation.
-	f, err := os.Open(events)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
+	f := eventlog.OpenParts(parts)
 	defer f.Close()
 	rd := eventlog.NewReader(f, eventlog.Options{Tolerance: cfg.Store.Tolerance})
 	ds := newDataset(store.Spec())
@@ -199,10 +236,10 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 		Progress: func(_ int64, newest int64) {
 			last = newest
 			if newest >= validFrom && rt0.time == 0 && snapErr == nil {
-				snapErr = rt0.take(w, store, newest)
+				snapErr = rt0.take(cat, store, newest)
 			}
 			if newest >= testFrom && rs.time == 0 && snapErr == nil {
-				snapErr = rs.take(w, store, newest)
+				snapErr = rs.take(cat, store, newest)
 			}
 		},
 	})
@@ -263,11 +300,11 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	report, err := evaluate(ctx, &cfg, w, ds, te, f32, bf16)
+	report, err := evaluate(ctx, &cfg, oracle, ds, te, f32, bf16)
 	if err != nil {
 		return nil, err
 	}
-	if err := evaluateRetrieval(ctx, &cfg, w, ds, tr, te, rs, ut, rtw, report, rng); err != nil {
+	if err := evaluateRetrieval(ctx, &cfg, oracle, ds, tr, te, rs, ut, rtw, report, rng); err != nil {
 		return nil, err
 	}
 	model := f32
@@ -280,15 +317,19 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 		model = bf16
 	}
 	report.Precision = model.Precision.String()
+	ref, err := buildReference(ctx, &cfg, ds, tr, model)
+	if err != nil {
+		return nil, err
+	}
 	evalSecs := time.Since(t0).Seconds()
 
 	// The catalogue's reel vectors as of the end of the log.
-	ids, vecs, err := embedCatalogue(w, store, rtw, max(end, last))
+	ids, vecs, err := embedCatalogue(cat, store, rtw, max(end, last))
 	if err != nil {
 		return nil, err
 	}
 
-	report.fill(&cfg, w, ds, tr, va, te, st, epochs, towerLoss)
+	report.fill(&cfg, cat, oracle != nil, ds, tr, va, te, st, epochs, towerLoss)
 	report.Seconds = Seconds{Replay: 0, Ranker: rankerSecs, Towers: towerSecs, Eval: evalSecs}
 	report.Seconds.Total = time.Since(start).Seconds()
 	report.Seconds.Replay = report.Seconds.Total - rankerSecs - towerSecs - evalSecs
@@ -307,7 +348,7 @@ func Run(ctx context.Context, w *sim.World, events string, cfg Config) (*Result,
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("train: bundle: %w", err)
 	}
-	return &Result{Bundle: b, Report: report, ReelIDs: ids, ReelVectors: vecs, Store: store}, nil
+	return &Result{Bundle: b, Report: report, ReelIDs: ids, ReelVectors: vecs, Store: store, Reference: ref}, nil
 }
 
 func day0(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02") }
