@@ -9,14 +9,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
 	"github.com/reelrank/reelrank/modeldir"
-	"github.com/reelrank/reelrank/sim"
 	"github.com/reelrank/reelrank/train"
 )
 
@@ -34,9 +32,10 @@ const (
 func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	events := fs.String("events", "", "event log to train on (events.jsonl)")
+	events := fs.String("events", "", "event log to train on: a file (events.jsonl), a folder of served segments or a served model folder, or several, comma-separated")
 	out := fs.String("out", "", "folder to write the bundle, reel vectors and feature snapshot into")
-	world := fs.String("world", "", "simulated world the log belongs to: its catalogue and oracle (default: the log's folder)")
+	world := fs.String("world", "", "simulated world the log belongs to: its catalogue and oracle (default, without --catalogue: the log's folder)")
+	catalogue := fs.String("catalogue", "", "the catalogue: a served model folder, a feature snapshot or a catalogue export (JSON lines); with --world, the world is the oracle only")
 	theta := fs.Float64("theta", 0, "watch-through threshold on the fraction watched (default: the feature store's, 0.8)")
 	ips := fs.Bool("ips", false, "weigh rows by clipped inverse propensity")
 	ipsClip := fs.Float64("ips-clip", 10, "clip inverse propensities at this multiple of their median")
@@ -109,17 +108,9 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 	cfg.Log = func(format string, args ...any) {
 		fmt.Fprintf(stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	if *world == "" {
-		*world = filepath.Dir(*events)
-	}
-	w, err := sim.Open(*world)
-	if err != nil {
-		return fmt.Errorf("train: the catalogue: %w", err)
-	}
-	defer w.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := train.Run(ctx, w, *events, cfg)
+	res, err := trainFrom(ctx, *events, *catalogue, *world, cfg)
 	if err != nil {
 		return err
 	}
