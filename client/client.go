@@ -574,3 +574,10 @@ func (c *Client) Stats(ctx context.Context) (*wire.StatsResponse, error) {
 func (c *Client) Health(ctx context.Context) (*wire.HealthResponse, error) {
 	return typed[*wire.HealthResponse](ctx, c, &wire.HealthRequest{})
 }
+
+// Admin sends one replica an AdminRequest: a model load, promotion,
+// rollback, share change, or a status read (see package wire). A server
+// with tokens takes it only when Options.Token is its admin token.
+func (c *Client) Admin(ctx context.Context, req *wire.AdminRequest) (*wire.AdminResponse, error) {
+	return typed[*wire.AdminResponse](ctx, c, req)
+}

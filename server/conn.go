@@ -81,6 +81,7 @@ type conn struct {
 	firstEnd int
 	holding  bool // the reader holds a pipeline slot for the next frame
 	authed   bool
+	admin    bool // presented the admin token
 }
 
 func newConn(s *Server, nc net.Conn, addr netip.Addr) *conn {
@@ -418,11 +419,13 @@ func (c *conn) request(env *wire.Envelope, readAt time.Time) bool {
 	s := c.s
 	kind := env.Body.Kind()
 	if auth, ok := env.Body.(*wire.AuthRequest); ok {
-		if s.cfg.Token != "" && !s.tokenOK(auth.Token) {
+		admin := s.adminTokenOK(auth.Token)
+		if !admin && s.cfg.Token != "" && !s.tokenOK(auth.Token) {
 			c.unauthenticated(env.RequestID, readAt, "server: wrong token")
 			return false
 		}
 		c.authed = true
+		c.admin = c.admin || admin
 		c.reply(env.RequestID, kind, readAt, &wire.AuthResponse{})
 		return true
 	}
@@ -437,6 +440,15 @@ func (c *conn) request(env *wire.Envelope, readAt time.Time) bool {
 		// Health never waits behind ranking work, nor counts against it.
 		c.holding = false // the goroutine owns the slot now
 		go c.health(env, readAt)
+	case kind == wire.KindAdminRequest:
+		if !c.admin && (s.cfg.Token != "" || s.cfg.AdminToken != "") {
+			c.reply(env.RequestID, kind, readAt, &wire.Error{Code: wire.Unauthenticated,
+				Message: "server: admin requests need a connection that presented the admin token"})
+			return true
+		}
+		// Model changes run outside admission, with their own budget.
+		c.holding = false
+		go c.adminCall(env, readAt)
 	case !handled(kind):
 		c.reply(env.RequestID, wire.KindNone, readAt, &wire.Error{Code: wire.BadRequest,
 			Message: fmt.Sprintf("server: %v is not a request", kind)})
@@ -502,6 +514,20 @@ func (c *conn) health(env *wire.Envelope, readAt time.Time) {
 	deadline := c.s.budget(env, readAt)
 	if short := readAt.Add(healthBudget); deadline.IsZero() || short.Before(deadline) {
 		deadline = short
+	}
+	resp, _ := c.call(env, readAt, deadline)
+	c.queue(c.encode(env.RequestID, env.Body.Kind(), readAt, resp))
+}
+
+// adminBudget bounds an AdminRequest that sets no timeout: a load may
+// build an index.
+const adminBudget = 10 * time.Minute
+
+// adminCall answers an AdminRequest, outside admission.
+func (c *conn) adminCall(env *wire.Envelope, readAt time.Time) {
+	deadline := readAt.Add(adminBudget)
+	if env.Timeout > 0 {
+		deadline = readAt.Add(env.Timeout)
 	}
 	resp, _ := c.call(env, readAt, deadline)
 	c.queue(c.encode(env.RequestID, env.Body.Kind(), readAt, resp))

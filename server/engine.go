@@ -20,6 +20,7 @@ func EngineHandler(e *engine.Engine) Handler { return &engineHandler{e: e} }
 type engineHandler struct {
 	e    *engine.Engine
 	pool sync.Pool // of *engine.Response
+	load func(ctx context.Context, dir string) (*engine.Model, error)
 }
 
 func engineErr(err error) error {

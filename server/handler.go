@@ -37,6 +37,13 @@ type Handler interface {
 	Info(ctx context.Context) Info
 }
 
+// AdminHandler is a Handler that takes AdminRequests: model changes and
+// status. The server passes them only from connections allowed to send
+// them (see Config.AdminToken), outside admission control.
+type AdminHandler interface {
+	Admin(ctx context.Context, req *wire.AdminRequest) (*wire.AdminResponse, error)
+}
+
 // Info is what the server asks its Handler for a Stats response.
 type Info struct {
 	IndexSize    uint64 // reels in the index
@@ -79,6 +86,11 @@ func dispatch(ctx context.Context, h Handler, m wire.Message) (wire.Message, err
 		return answer(h.Event(ctx, m))
 	case *wire.HealthRequest:
 		return answer(h.Health(ctx, m))
+	case *wire.AdminRequest:
+		if a, ok := h.(AdminHandler); ok {
+			return answer(a.Admin(ctx, m))
+		}
+		return nil, &wire.Error{Code: wire.BadRequest, Message: "server: this server takes no admin requests"}
 	}
 	// The reader only passes the kinds above; anything else is a bug here.
 	panic(fmt.Sprintf("server: dispatch of %T", m))
@@ -89,7 +101,7 @@ func dispatch(ctx context.Context, h Handler, m wire.Message) (wire.Message, err
 func handled(k wire.Kind) bool {
 	switch k {
 	case wire.KindRecommendRequest, wire.KindScoreRequest, wire.KindSearchRequest, wire.KindUpsertRequest,
-		wire.KindDeleteRequest, wire.KindEventRequest, wire.KindHealthRequest:
+		wire.KindDeleteRequest, wire.KindEventRequest, wire.KindHealthRequest, wire.KindAdminRequest:
 		return true
 	}
 	return false

@@ -35,6 +35,16 @@ import (
 //	reelrank_slow_clients_total                        counter: connections cut off at WriteTimeout
 //	reelrank_index_size                                gauge: reels in the index (Handler.Info)
 //	reelrank_model_info{version}                       gauge: 1, labelled with the serving model version
+//	reelrank_arm_share{arm,role,version}               gauge: the share of users an arm serves (EngineHandler)
+//	reelrank_arm_requests_total{arm,version}           counter: Recommend requests an arm answered
+//	reelrank_arm_errors_total{arm,version,kind}        counter: kind error (failed) or degenerate (NaN or constant scores)
+//	reelrank_arm_p99_seconds{arm,version}              gauge: p99 over the arm's last 2,048 requests
+//	reelrank_arm_impressions_total{arm,version}        counter: impressions the events attribute to the arm
+//	reelrank_arm_rate{arm,version,metric,bound}        gauge: watch_through, likes, comments, shares, follows,
+//	                                                   watch_seconds per impression; bound value, lo, hi (95%)
+//	reelrank_arm_distinct{arm,version,what}            gauge: distinct reels and authors served (estimates)
+//	reelrank_drift_psi{version,series}                 gauge: PSI of each input feature and head of the control model
+//	reelrank_drift_series{version,level}               gauge: how many series are ok, shift, drift
 //
 // and Go's runtime and process collectors (go_*, process_*).
 
@@ -49,12 +59,13 @@ const (
 	kStats
 	kHealth
 	kAuth
+	kAdmin
 	kInvalid
 	numKindLabels
 )
 
 var kindLabels = [numKindLabels]string{"recommend", "score", "search", "upsert", "delete", "event", "stats",
-	"health", "auth", "invalid"}
+	"health", "auth", "admin", "invalid"}
 
 func kindIndex(k wire.Kind) int {
 	switch k {
@@ -76,6 +87,8 @@ func kindIndex(k wire.Kind) int {
 		return kHealth
 	case wire.KindAuthRequest:
 		return kAuth
+	case wire.KindAdminRequest:
+		return kAdmin
 	}
 	return kInvalid
 }
@@ -179,6 +192,9 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if ar, ok := s.h.(armsReporter); ok {
+		m.reg.MustRegister(armsCollector{ar})
+	}
 	return m
 }
 

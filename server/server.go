@@ -133,6 +133,12 @@ type Config struct {
 	// 65 kB.
 	Token       string
 	AuthTimeout time.Duration
+	// AdminToken, when set, is the token whose connections may send
+	// AdminRequests (model loads, promotions, rollbacks, status); it is
+	// also accepted as the connection's token. With Token set and no
+	// AdminToken, AdminRequests are refused; with neither, anyone on the
+	// server's address may send them.
+	AdminToken string
 	// TLS, when set, makes every connection TLS with this configuration.
 	TLS *tls.Config
 	// Logger receives the server's log (slog.Default() when nil).
@@ -154,8 +160,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("server: MaxTimeout %v over the protocol's %v", c.MaxTimeout, wire.MaxTimeout)
 	case c.TLS != nil && len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil:
 		return c, errors.New("server: TLS configuration without a certificate")
-	case len(c.Token) > wire.MaxString:
-		return c, fmt.Errorf("server: token of %d bytes, over the protocol's %d", len(c.Token), wire.MaxString)
+	case len(c.Token) > wire.MaxString || len(c.AdminToken) > wire.MaxString:
+		return c, fmt.Errorf("server: token of %d bytes, over the protocol's %d", max(len(c.Token), len(c.AdminToken)), wire.MaxString)
+	case c.AdminToken != "" && c.AdminToken == c.Token:
+		return c, errors.New("server: the admin token must differ from the token")
 	}
 	if c.MaxFrame == 0 {
 		c.MaxFrame = wire.DefaultMaxFrame
@@ -218,6 +226,8 @@ type Server struct {
 
 	// tokenSum is the SHA-256 of Config.Token, compared in constant time.
 	tokenSum [sha256.Size]byte
+	// adminSum is the SHA-256 of Config.AdminToken.
+	adminSum [32]byte
 
 	bufs    wire.BufferPool // frame payloads and response frames
 	encs    sync.Pool       // *wire.Encoder
@@ -271,6 +281,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		log:       cfg.Logger,
 		start:     time.Now(),
 		tokenSum:  sha256.Sum256([]byte(cfg.Token)),
+		adminSum:  sha256.Sum256([]byte(cfg.AdminToken)),
 		drainCh:   make(chan struct{}),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
@@ -706,6 +717,16 @@ func (l *rateLog) allow(now time.Time) (int64, bool) {
 func (s *Server) tokenOK(token string) bool {
 	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+// adminTokenOK reports, in constant time, whether token is the admin
+// token (never, with none configured).
+func (s *Server) adminTokenOK(token string) bool {
+	if s.cfg.AdminToken == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) == 1
 }
 
 // record counts a response: the Stats counters and the metrics.

@@ -46,12 +46,26 @@ func newTestEngine(tb testing.TB) *engine.Engine {
 	if err := store.FitCategories(1); err != nil {
 		tb.Fatal(err)
 	}
+	model := testModel(tb, store, "test-1", r)
+	e, err := engine.New(engine.Config{Clock: func() time.Time { return time.UnixMilli(testNow) }, Logger: quietLogger()},
+		store, model)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { e.Close() })
+	return e
+}
+
+// testModel returns a random model over store's catalogue.
+func testModel(tb testing.TB, store *features.Store, version string, r *rand.Rand) *engine.Model {
+	tb.Helper()
 	spec := store.Spec()
+	dim := 8
 	rk, err := ranker.NewMultitask(spec, ranker.Config{Hidden: []int{16}}, r)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	bundle := &ranker.Bundle{Version: "test-1", Spec: spec, Ranker: rk,
+	bundle := &ranker.Bundle{Version: version, Spec: spec, Ranker: rk,
 		UserTower: ranker.NewUserTower(len(spec.User), []int{16}, dim, r),
 		ReelTower: ranker.NewReelTower(spec, []int{16}, dim, nil, r)}
 	ix, err := engine.BuildIndex(context.Background(), store, bundle.ReelTower, ann.Options{Refine: ann.RefineF32, Seed: 1}, testNow)
@@ -62,11 +76,5 @@ func newTestEngine(tb testing.TB) *engine.Engine {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := engine.New(engine.Config{Clock: func() time.Time { return time.UnixMilli(testNow) }, Logger: quietLogger()},
-		store, model)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { e.Close() })
-	return e
+	return model
 }
