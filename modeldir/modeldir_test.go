@@ -484,3 +484,30 @@ func TestIDs(t *testing.T) {
 		t.Errorf("a negative id: %v", err)
 	}
 }
+
+func TestArmsRecord(t *testing.T) {
+	dir := t.TempDir()
+	if _, ok, err := modeldir.LoadArms(dir); ok || err != nil {
+		t.Fatalf("no record: ok %v err %v", ok, err)
+	}
+	want := modeldir.Arms{Control: modeldir.Arm{Dir: "/m/v2", Version: "v2"}, Canary: &modeldir.Arm{Dir: "/m/v3", Version: "v3", Weights: map[string]float32{"like": 2}},
+		CanaryShare: 0.1, HoldoutShare: 0.05}
+	if err := modeldir.SaveArms(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := modeldir.LoadArms(dir)
+	if err != nil || !ok || got.Control.Dir != want.Control.Dir || got.Control.Version != "v2" || got.Canary.Dir != "/m/v3" || got.Canary.Weights["like"] != 2 || got.CanaryShare != 0.1 {
+		t.Fatalf("round trip: %+v %v %v", got, ok, err)
+	}
+	for _, bad := range []modeldir.Arms{{}, {Control: modeldir.Arm{Dir: "a"}, CanaryShare: 0.2}, {Control: modeldir.Arm{Dir: "a"}, HoldoutShare: 1}} {
+		if err := modeldir.SaveArms(dir, bad); err == nil {
+			t.Errorf("modeldir.SaveArms(%+v) took it", bad)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, modeldir.ArmsFile), []byte("{garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := modeldir.LoadArms(dir); err == nil {
+		t.Fatal("a garbled record loaded")
+	}
+}

@@ -6,6 +6,11 @@
 //	reelrank index                  build an IVF-PQ index from a vector file
 //	reelrank bench ann              recall and speed of the index over nprobe
 //	reelrank simulate               write a synthetic Reels world and its event log
+//	reelrank train                  train a model folder on an event log
+//	reelrank serve                  serve a model folder over TCP
+//	reelrank bench load             open-loop load on a running server
+//	reelrank model                  load, promote, roll back a running server's models; status
+//	reelrank drift                  the served model's drift from its training
 //
 // Every subcommand prints a human summary by default and one JSON object per
 // result line with --json.
@@ -43,6 +48,19 @@ usage:
   reelrank simulate --out DIR [--users N --reels N --days N --seed S --threads N --json]
                                    write a synthetic Reels world (users, authors, reels,
                                    embeddings, the oracle) and its event log DIR/events.jsonl
+  reelrank train --events LOG --out DIR [--catalogue CAT | --world W] [--json ...]
+                                   train the towers and the ranker on any event log (a file,
+                                   a served folder's segments); write a model folder
+  reelrank serve [--bundle DIR] [--addr A] [--metrics A] [--token T --admin-token T]
+                 [--holdout P --canary-share P --promote-after N ...]
+                                   serve a model folder (default: the embedded world)
+  reelrank bench load --addr A --qps LIST --duration D
+                                   open-loop load on a running server
+  reelrank model load|promote|rollback|shares|status --addr A [--bundle DIR --share P --json]
+                                   change a running server's models: canary, promotion,
+                                   rollback, A/B shares with a popularity holdout, status
+  reelrank drift --addr A [--top N --json]
+                                   the served model's drift from its training, worst first
 `
 
 func main() {
@@ -72,6 +90,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdTrain(args[1:], stdout, stderr)
 	case "simulate":
 		return cmdSimulate(args[1:], stdout, stderr)
+	case "model":
+		return cmdModel(args[1:], stdout, stderr)
+	case "drift":
+		return cmdDrift(args[1:], stdout, stderr)
 	case "bench":
 		if len(args) >= 2 {
 			switch args[1] {

@@ -54,6 +54,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	insecure := fs.Bool("insecure", false, "serve a non-loopback address without a token")
 	maxLead := fs.Duration("max-lead", 5*time.Minute, "refuse events stamped more than this after the engine's clock")
 	ckEvery := fs.Duration("checkpoint-every", 10*time.Minute, "snapshot the feature store and truncate the logs this often (negative: never on a timer)")
+	adminToken := fs.String("admin-token", "", "token of the connections that may load, promote and roll back models (default $REELRANK_ADMIN_TOKEN; with --token set and none, model changes are refused)")
+	holdout := fs.Float64("holdout", 0, "share of users served by popularity alone, bypassing the ranker (a restart keeps the share recorded in served/arms.json)")
+	canaryShare := fs.Float64("canary-share", 0.1, "share of users a loaded model serves when the load names none")
+	promoteAfter := fs.Int64("promote-after", 20_000, "promote a canary after this many impressions with no rollback rule firing (negative: by hand only)")
+	canaryMargin := fs.Float64("canary-margin", 0.02, "roll a canary back when its watch-through rate per impression is below the control's by more than this")
+	canaryConf := fs.Float64("canary-confidence", 0.95, "one-sided confidence of that comparison")
+	salt := fs.Uint64("arm-salt", 0, "salt of the user hash that assigns arms (keep it across restarts)")
+	archive := fs.Bool("archive", true, "keep the event log segments checkpoints drop, in served/archive, so that the whole served log can be trained on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,6 +70,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	}
 	if *token == "" {
 		*token = os.Getenv("REELRANK_TOKEN")
+	}
+	if *adminToken == "" {
+		*adminToken = os.Getenv("REELRANK_ADMIN_TOKEN")
 	}
 	if *token == "" && !*insecure && !loopback(*addr) {
 		return fmt.Errorf("serve: %s is not a loopback address and no token is set: set --token (or $REELRANK_TOKEN), or pass --insecure to serve it open", *addr)
@@ -85,14 +96,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := openServing(ctx, *dir, engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: logger}, *clock, logf)
+	policy := engine.CanaryPolicy{Share: *canaryShare, PromoteImpressions: *promoteAfter, Margin: *canaryMargin, Confidence: *canaryConf}
+	ecfg := engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: logger,
+		Canary: policy, HoldoutShare: *holdout, ArmSalt: *salt}
+	if *archive {
+		ecfg.ArchiveDir = "archive"
+	}
+	eng, keeper, err := openServing(ctx, *dir, ecfg, *clock, logf)
 	if err != nil {
 		return err
 	}
+	defer keeper.close()
 	defer eng.Close()
 	srv, err := server.New(server.Config{Addr: *addr, MetricsAddr: *metrics, Token: *token, TLS: tlsCfg, MaxInFlight: *maxInFlight,
 		MaxQueue: *maxQueue, MaxConnQueue: *maxConnQueue, MaxUnsent: *maxUnsent, MaxConnsPerAddr: *perAddr, AuthTimeout: *authTimeout,
-		Logger: logger}, server.EngineHandler(eng))
+		AdminToken: *adminToken, Logger: logger}, server.EngineHandlerWith(eng, server.EngineOptions{Load: keeper.load}))
 	if err != nil {
 		return err
 	}
@@ -102,8 +120,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m := eng.Model()
-	fmt.Fprintf(stdout, "reelrank: serving model %s over %d reels on %s (auth %s, TLS %s)", m.Version(), m.Index().Len(), srv.Addr(),
-		onOff(*token != ""), onOff(tlsCfg != nil))
+	fmt.Fprintf(stdout, "reelrank: serving model %s over %d reels on %s (auth %s, admin %s, TLS %s)", m.Version(), m.Index().Len(), srv.Addr(),
+		onOff(*token != ""), adminState(*token, *adminToken), onOff(tlsCfg != nil))
 	if a := srv.MetricsAddr(); a != nil {
 		fmt.Fprintf(stdout, ", metrics on http://%s/metrics", a)
 	}
@@ -192,6 +210,17 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// adminState says who may send model changes.
+func adminState(token, admin string) string {
+	switch {
+	case admin != "":
+		return "by admin token"
+	case token != "":
+		return "off"
+	}
+	return "open"
+}
+
 func onOff(b bool) string {
 	if b {
 		return "on"
@@ -200,40 +229,62 @@ func onOff(b bool) string {
 }
 
 // openServing opens the version folder dir that `reelrank train --out`
-// wrote (checking it against its manifest, building the index on first
-// use) and returns an engine over it, durable in dir/served: the engine
-// restores what was served before (its checkpoint, the logs' tails)
-// itself. clock is the --clock mode (modeldir.ClockWall, ClockData or
-// ClockAuto).
-func openServing(ctx context.Context, dir string, cfg engine.Config, clock string, logf func(string, ...any)) (*engine.Engine, error) {
+// wrote and returns an engine over it, durable in its state folder
+// (dir/served): the engine restores what was served before (its
+// checkpoint, the logs' tails) itself, and the arms recorded there
+// (modeldir.LoadArms: a promoted control, a canary) serve again. The
+// keeper opens the folders AdminRequests load.
+func openServing(ctx context.Context, dir string, cfg engine.Config, clock string, logf func(string, ...any)) (*engine.Engine, *armsKeeper, error) {
 	v, err := modeldir.Open(ctx, dir, modeldir.Options{Logf: logf})
 	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+		return nil, nil, fmt.Errorf("serve: %w", err)
+	}
+	fail := func(err error) (*engine.Engine, *armsKeeper, error) {
+		v.Close()
+		return nil, nil, fmt.Errorf("serve: %w", err)
 	}
 	clk, err := v.Clock(clock)
 	if err != nil {
-		v.Close()
-		return nil, fmt.Errorf("serve: --clock: %w", err)
-	}
-	model, err := engine.NewModel(v.Bundle(), v.Index(), "default")
-	if err != nil {
-		v.Close()
-		return nil, fmt.Errorf("serve: %w", err)
+		return fail(fmt.Errorf("--clock: %w", err))
 	}
 	if cfg.Dir, err = v.StateDir(); err != nil {
-		v.Close()
-		return nil, fmt.Errorf("serve: %w", err)
+		return fail(err)
+	}
+	keeper := newArmsKeeper(cfg.Dir, logf)
+	keeper.note(v)
+	arms, recorded, err := modeldir.LoadArms(cfg.Dir)
+	if err != nil {
+		return fail(err)
+	}
+	// The control: the bundle's version, or the one promoted since.
+	control := v
+	if recorded && arms.Control.Version != v.Version() {
+		cv, err := modeldir.Open(ctx, arms.Control.Dir, modeldir.Options{Logf: logf})
+		if err != nil {
+			return fail(fmt.Errorf("the control %s recorded in %s: %w (remove that file to serve %s)", arms.Control.Version,
+				filepath.Join(cfg.Dir, modeldir.ArmsFile), err, v.Version()))
+		}
+		keeper.note(cv)
+		control = cv
+		logf("serving the control promoted before: %s from %s", cv.Version(), cv.Dir())
+	}
+	if recorded {
+		cfg.HoldoutShare = arms.HoldoutShare
+	}
+	model, err := versionModel(control, "default")
+	if err != nil {
+		return fail(err)
 	}
 	// The clock: on a simulated world whose log ended long ago, the data's
 	// clock, from the newest event the state holds (the checkpoint's, or
 	// the base snapshot's when there is none yet).
 	if newest, ok, err := engine.CheckpointNewest(cfg.Dir); err != nil {
-		v.Close()
-		return nil, fmt.Errorf("serve: %w", err)
+		return fail(err)
 	} else if ok {
 		clk.Observe(newest)
 	}
 	cfg.Clock = clk.Now
+	cfg.OnArmsChange = keeper.onChange
 	start := time.Now()
 	e, err := engine.Open(cfg, model, func() (*features.Store, error) {
 		store, err := v.LoadSnapshot()
@@ -243,12 +294,26 @@ func openServing(ctx context.Context, dir string, cfg engine.Config, clock strin
 		return store, err
 	})
 	if err != nil {
-		v.Close()
-		return nil, fmt.Errorf("serve: %w", err)
+		return fail(err)
 	}
+	spec := e.Store().Spec()
+	keeper.mu.Lock()
+	keeper.spec = &spec
+	keeper.mu.Unlock()
 	st := e.Stats()
 	logf("state restored in %.2f s: %d events applied, %d users, %d reels", time.Since(start).Seconds(), st.Events, st.Users, st.Reels)
-	return e, nil
+	if recorded && arms.Canary != nil {
+		m, err := keeper.load(ctx, arms.Canary.Dir)
+		if err == nil {
+			err = e.LoadCanary(m, engine.LoadOptions{Share: arms.CanaryShare, Settings: engine.ArmSettings{Weights: arms.Canary.Weights}})
+		}
+		if err != nil {
+			logf("the canary %s recorded before is not served again: %v", arms.Canary.Version, err)
+		} else {
+			logf("serving the canary %s to %.1f%% of users again", arms.Canary.Version, 100*arms.CanaryShare)
+		}
+	}
+	return e, keeper, nil
 }
 
 // defaultWorld is the world `make run` serves: smaller than the benchmark

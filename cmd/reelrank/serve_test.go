@@ -20,7 +20,7 @@ func TestServeKeepsEvents(t *testing.T) {
 	ctx := context.Background()
 	mdir, w := trainSmall(t, t.TempDir())
 	logf := func(string, ...any) {}
-	e, err := openServing(ctx, mdir, engine.Config{}, "auto", logf)
+	e, _, err := openServing(ctx, mdir, engine.Config{}, "auto", logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestServeKeepsEvents(t *testing.T) {
 	}
 
 	// A second server over the same folder applies the two events again.
-	e2, err := openServing(ctx, mdir, engine.Config{}, "auto", logf)
+	e2, _, err := openServing(ctx, mdir, engine.Config{}, "auto", logf)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,9 +131,7 @@ func cmdTrain(args []string, stdout, stderr io.Writer) error {
 // run made one, and the manifest of them all.
 func writeTraining(dir string, res *train.Result) error {
 	c := modeldir.Contents{Bundle: res.Bundle, IDs: res.ReelIDs, Store: res.Store,
-		Vectors: ann.Vectors{Dim: res.Bundle.ReelTower.Dim, Data: res.ReelVectors}}
-	// The hook for the drift reference: once train.Result carries one,
-	// c.Reference = res.Reference writes it (modeldir.ReferenceFile).
+		Vectors: ann.Vectors{Dim: res.Bundle.ReelTower.Dim, Data: res.ReelVectors}, Reference: res.Reference}
 	if err := modeldir.Write(dir, c); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
