@@ -320,6 +320,9 @@ func (e *Engine) LoadCanary(m *Model, opt LoadOptions) error {
 	if a.control == nil {
 		return fmt.Errorf("%w: load canary: no control model", ErrUnavailable)
 	}
+	if a.control.lv.m.version == m.version {
+		return fmt.Errorf("%w: load canary: %s is the control's version", ErrBadRequest, m.version)
+	}
 	if share+a.holdoutShare >= 1 {
 		return fmt.Errorf("%w: load canary: share %v and the holdout's %v leave the control nothing", ErrBadRequest, share, a.holdoutShare)
 	}

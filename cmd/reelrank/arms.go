@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"sync"
 
@@ -72,10 +71,6 @@ func (k *armsKeeper) load(ctx context.Context, dir string) (*engine.Model, error
 			v.Close()
 			return nil, err
 		}
-	}
-	if filepath.Clean(v.StatePath()) == filepath.Clean(k.state) {
-		v.Close()
-		return nil, fmt.Errorf("%s is the folder being served", dir)
 	}
 	m, err := versionModel(v, engine.RoleCanary)
 	if err != nil {
