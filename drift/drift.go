@@ -159,8 +159,8 @@ func (b *Builder) Add(row []float32) error {
 func (b *Builder) Rows() int64 { return b.rows }
 
 // Build makes the reference with up to bins quantile bins a series (0:
-// DefaultBins); repeated quantiles merge, so a binary feature gets two or
-// three bins.
+// DefaultBins), plus a bin above the largest training value; repeated
+// quantiles merge, so a binary feature gets three or four bins.
 func (b *Builder) Build(bins int) (*Reference, error) {
 	if bins <= 0 {
 		bins = DefaultBins
@@ -197,6 +197,13 @@ func (b *Builder) Build(bins int) (*Reference, error) {
 				if len(s.Edges) == 0 || e > s.Edges[len(s.Edges)-1] {
 					s.Edges = append(s.Edges, e)
 				}
+			}
+			// Values above any seen in training get a bin of their own,
+			// so that a feature constant in training (a country no
+			// training user had) still shows a shift when it moves.
+			top := math.Nextafter32(col[len(col)-1], float32(math.Inf(1)))
+			if !math.IsInf(float64(top), 0) && (len(s.Edges) == 0 || top > s.Edges[len(s.Edges)-1]) {
+				s.Edges = append(s.Edges, top)
 			}
 		}
 		counts := make([]float64, len(s.Edges)+2)

@@ -56,6 +56,9 @@ usage:
                                    serve a model folder (default: the embedded world)
   reelrank bench load --addr A --qps LIST --duration D
                                    open-loop load on a running server
+  reelrank bench ops --addr A --candidate DIR [--qps 200 --broken-share P --drift-requests N]
+                                   the operations figures on a running server: a load and
+                                   promotion under load, a broken canary's rollback, drift
   reelrank model load|promote|rollback|shares|status --addr A [--bundle DIR --share P --json]
                                    change a running server's models: canary, promotion,
                                    rollback, A/B shares with a popularity holdout, status
@@ -103,10 +106,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return cmdBenchANN(args[2:], stdout, stderr)
 			case "load":
 				return cmdBenchLoad(args[2:], stdout, stderr)
+			case "ops":
+				return cmdBenchOps(args[2:], stdout, stderr)
 			}
 		}
 		fmt.Fprint(stderr, usage)
-		return errors.New("bench: want a target: kernels, ann or load")
+		return errors.New("bench: want a target: kernels, ann, load or ops")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
