@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -231,6 +232,11 @@ type Options struct {
 	// Warn and Threshold are the PSI above which a series is marked
 	// "shift" and "drift" (0: DefaultWarn, DefaultThreshold).
 	Warn, Threshold float64
+	// Exempt names prefixes of series that are reported but never
+	// marked: features that cycle faster than the window (the hour of
+	// the day) differ from a reference spread over days without any
+	// change in the population.
+	Exempt []string
 }
 
 func (o Options) withDefaults() Options {
@@ -357,6 +363,8 @@ type SeriesReport struct {
 	Count int   `json:"count"`
 	Total int64 `json:"total"`
 	Level Level `json:"level"`
+	// Exempt says the series is reported but never marked (Options.Exempt).
+	Exempt bool `json:"exempt,omitempty"`
 	// Share is the window's share per bin, beside the reference's.
 	Share     []float64 `json:"share,omitempty"`
 	Reference []float64 `json:"reference,omitempty"`
@@ -386,7 +394,10 @@ func (m *Monitor) Report() []SeriesReport {
 			r.Share = counts
 			r.PSI = PSI(rs.Share, counts)
 		}
-		r.Level = m.level(r.PSI, n)
+		r.Exempt = m.exempt(rs.Name)
+		if !r.Exempt {
+			r.Level = m.level(r.PSI, n)
+		}
 		out[i] = r
 	}
 	m.mu.Unlock()
@@ -398,6 +409,15 @@ func (m *Monitor) Report() []SeriesReport {
 		return out[i].PSI > out[j].PSI
 	})
 	return out
+}
+
+func (m *Monitor) exempt(name string) bool {
+	for _, p := range m.opt.Exempt {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Monitor) level(psi float64, n int) Level {

@@ -11,6 +11,7 @@ import (
 	"github.com/reelrank/reelrank/drift"
 	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/ranker"
 )
 
 // quietPolicy is a canary policy whose latency rule cannot fire in a test
@@ -340,9 +341,10 @@ func TestCanaryIndexFollowsCatalogue(t *testing.T) {
 	}
 }
 
-// requestRows computes the ranker's inputs and heads of random requests,
-// as a reference would be built in training.
-func driftReference(t *testing.T, w *world, m *Model, e *Engine) *drift.Reference {
+// driftReference builds a reference as training does: a stream of
+// impression batches of the world's users on random reels is applied to
+// the world's store, each impression's row taken before its batch.
+func driftReference(t *testing.T, w *world, m *Model, r *rand.Rand) *drift.Reference {
 	t.Helper()
 	sp := w.store.Spec()
 	var names []string
@@ -359,27 +361,32 @@ func driftReference(t *testing.T, w *world, m *Model, e *Engine) *drift.Referenc
 		names = append(names, DriftHead+n)
 	}
 	b := drift.NewBuilder(names, 0, 1)
-	for u := int64(1); u <= int64(w.cfg.users); u++ {
-		resp, err := e.Recommend(context.Background(), w.request(u, 10))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fr := &features.Request{User: u, Context: features.Context{Time: w.now, Session: u*7 + 1}}
-		for _, it := range resp.Items {
-			fr.Reels = append(fr.Reels, it.Reel)
-		}
-		if err := w.store.Features(fr); err != nil {
-			t.Fatal(err)
-		}
-		nR, nC := len(sp.Reel), len(sp.Cross)
-		for i, it := range resp.Items {
+	sc, err := m.bundle.Ranker.NewScorer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scores ranker.Scores
+	for range 10 {
+		batch := impressions(w, population(r, 200, 300), r)
+		for _, ev := range batch {
+			fr := &features.Request{User: ev.User, Reels: []int64{ev.Reel}, Embeddings: true,
+				Context: features.Context{Time: ev.Time, Session: ev.Session}}
+			if err := w.store.Features(fr); err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.Score(fr, &scores); err != nil {
+				t.Fatal(err)
+			}
 			row := append([]float32(nil), fr.UserVec...)
-			row = append(row, fr.ReelVec[i*nR:(i+1)*nR]...)
-			row = append(row, fr.CrossVec[i*nC:(i+1)*nC]...)
-			row = append(row, it.Probs...)
+			row = append(row, fr.ReelVec...)
+			row = append(row, fr.CrossVec...)
+			row = append(row, scores.Probs[:len(m.heads)]...)
 			if err := b.Add(row); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := w.store.Apply(batch); err != nil {
+			t.Fatal(err)
 		}
 	}
 	ref, err := b.Build(0)
@@ -389,35 +396,75 @@ func driftReference(t *testing.T, w *world, m *Model, e *Engine) *drift.Referenc
 	return ref
 }
 
-func TestDriftFlagsShiftedUsers(t *testing.T) {
-	w := newWorld(t, worldConfig{reels: 400, users: 300, known: 200, seed: 8})
-	ref := driftReference(t, w, w.model(t, "v1", "default", 1), w.engine(t, Config{Epsilon: -1}, w.model(t, "v1", "default", 1)))
+// population draws n users of 1..users.
+func population(r *rand.Rand, n int, users int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = 1 + r.Int64N(users)
+	}
+	return out
+}
+
+// impressions returns an impression for each user on a random reel.
+func impressions(w *world, users []int64, r *rand.Rand) []eventlog.Event {
+	var evs []eventlog.Event
+	for _, u := range users {
+		evs = append(evs, eventlog.Event{Type: eventlog.Impression, Has: eventlog.Required(eventlog.Impression), Time: w.now, User: u,
+			Reel: w.reels[r.IntN(len(w.reels))], Session: u*7 + 1, Propensity: 1})
+	}
+	return evs
+}
+
+func TestDriftFlagsNewUsers(t *testing.T) {
+	// Training's world, and the same world served.
+	wc := worldConfig{reels: 400, users: 300, known: 200, seed: 8}
+	tw := newWorld(t, wc)
+	ref := driftReference(t, tw, tw.model(t, "v1", "default", 1), rand.New(rand.NewPCG(8, 8)))
+	w := newWorld(t, wc)
 	m := w.model(t, "v1", "default", 1)
 	if err := m.SetReference(ref, drift.Options{Window: 2000, MinCount: 500}); err != nil {
 		t.Fatal(err)
 	}
-	e := w.engine(t, Config{Epsilon: -1}, m)
-	// The same users again: nothing drifts.
-	for u := int64(1); u <= 300; u++ {
-		if _, err := e.Recommend(context.Background(), w.request(u, 10)); err != nil {
-			t.Fatal(err)
+	e := w.engine(t, Config{Epsilon: -1, DriftSample: 1}, m)
+	// The same population's impressions: nothing drifts.
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 10 {
+		if res, err := e.Event(impressions(w, population(r, 200, 300), r)); err != nil || res.Rejected > 0 {
+			t.Fatalf("events: %+v %v", res, err)
 		}
 	}
 	ds := e.ArmsStatus(true).Drift
 	if ds == nil || ds.Drifted != 0 {
-		t.Fatalf("unshifted traffic flagged: %+v", ds.Series[:3])
+		t.Fatalf("unshifted impressions flagged: %+v", ds.Series[:3])
 	}
-	// New users from one country arrive: the profile features drift.
-	for u := int64(100000); u < 102000; u++ {
-		req := w.request(u, 10)
-		req.Context.Country = 3
-		req.Context.Language = 2
-		if _, err := e.Recommend(context.Background(), req); err != nil {
+	if ds.Series[0].Count < 500 {
+		t.Fatalf("the monitor saw %d rows of 2000 impressions", ds.Series[0].Count)
+	}
+	// Users the catalogue does not know arrive: their profile and counters
+	// drift.
+	for k := range 5 {
+		var users []int64
+		for j := range 200 {
+			users = append(users, 100000+int64(k*200+j))
+		}
+		if _, err := e.Event(impressions(w, users, r)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ds = m.Drift()
-	if ds.Drifted == 0 || !strings.HasPrefix(ds.Series[0].Name, DriftUser) {
-		t.Fatalf("a new country's users not flagged: worst %+v", ds.Series[0])
+	userDrift := ""
+	for _, s := range ds.Series {
+		if s.Level == drift.Drift && strings.HasPrefix(s.Name, DriftUser) {
+			userDrift = s.Name
+			break
+		}
+	}
+	if userDrift == "" {
+		t.Fatalf("new users flagged no user series: worst %+v", ds.Series[0])
+	}
+	for _, s := range ds.Series {
+		if strings.HasPrefix(s.Name, DriftUser+"ctx_") && (s.Level != "" || !s.Exempt) {
+			t.Fatalf("calendar series %s judged: %+v", s.Name, s)
+		}
 	}
 }

@@ -104,6 +104,10 @@ type Config struct {
 	// HoldoutShare is the share of users served by popularity alone,
 	// bypassing the ranker (0: no holdout; SetShares changes it live).
 	HoldoutShare float64
+	// DriftSample: every DriftSample-th impression that comes back is
+	// turned into a row for the control model's drift monitor (default
+	// 4; negative: none). See Model.SetReference.
+	DriftSample int
 	// ArmSalt salts the hash of user ids that assigns users to arms:
 	// the same salt keeps every user in the same arm across restarts.
 	ArmSalt uint64
@@ -180,6 +184,9 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	c.Canary = c.Canary.withDefaults()
+	if c.DriftSample == 0 {
+		c.DriftSample = 4
+	}
 	return c
 }
 

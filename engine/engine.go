@@ -43,6 +43,8 @@ type Engine struct {
 	// requests that validate a model before it serves.
 	probeUsers [64]atomic.Int64
 	probeN     atomic.Uint64
+	// driftN counts impressions, for the drift monitor's sample.
+	driftN atomic.Uint64
 
 	// writeMu orders the writes (Event, Upsert, Delete) and Swap: each
 	// sees the others' changes whole, and writes are logged in the order
@@ -446,7 +448,6 @@ type scratch struct {
 	pcg     *rand.PCG
 	rng     *rand.Rand
 	pr      postranker
-	drow    []float32 // rows for the drift monitor
 	// degenerate says the last postrank saw NaN scores, or the same score
 	// for every candidate.
 	degenerate bool

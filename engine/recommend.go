@@ -222,9 +222,6 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	if len(s.grad) > 0 {
 		e.explore.remove(s.grad...)
 	}
-	if !lv.holdout {
-		e.observe(s, m, out)
-	}
 	return r, nil
 }
 

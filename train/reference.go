@@ -31,9 +31,9 @@ func ReferenceNames(m *ranker.Multitask) []string {
 	return names
 }
 
-// buildReference samples up to referenceRows training rows (evenly spread
-// over the training days, each with a random offset) and makes the drift
-// reference of their inputs and of m's probabilities for them.
+// buildReference samples up to referenceRows rows of span tr (evenly
+// spread over it, each with a random offset) and makes the drift reference
+// of their inputs and of m's probabilities for them.
 func buildReference(ctx context.Context, cfg *Config, d *dataset, tr span, m *ranker.Multitask) (*drift.Reference, error) {
 	n := min(tr.len(), referenceRows)
 	if n == 0 {

@@ -317,7 +317,10 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 		model = bf16
 	}
 	report.Precision = model.Precision.String()
-	ref, err := buildReference(ctx, &cfg, ds, tr, model)
+	// The drift reference is of the newest rows (the validation and test
+	// days): the population the model serves next, once counters and
+	// catalogue have grown past the log's first days.
+	ref, err := buildReference(ctx, &cfg, ds, span{va.lo, te.hi}, model)
 	if err != nil {
 		return nil, err
 	}
