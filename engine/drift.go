@@ -3,8 +3,8 @@ package engine
 import (
 	"fmt"
 
-	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/drift"
+	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
 )
 
