@@ -58,6 +58,9 @@ type CanaryPolicy struct {
 	// MaxErrorRate rolls back a canary whose share of failed requests
 	// (errors, and answers whose scores were NaN or constant over every
 	// candidate) exceeds the control's by more than this (default 0.01).
+	// Apart from it, a canary with most of its first 32 requests or more
+	// scored NaN or constant, where the control has under a tenth, is
+	// rolled back at once.
 	MaxErrorRate float64
 	// P99Factor and P99Slack roll back a canary whose p99 latency over its
 	// recent requests exceeds the control's × P99Factor + P99Slack

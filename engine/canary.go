@@ -12,6 +12,10 @@ import (
 	"github.com/reelrank/reelrank/eventlog"
 )
 
+// degenerateMin is how many requests a canary serves before its
+// degenerate scores are judged.
+const degenerateMin = 32
+
 // checkEvery is how many canary requests, or impressions, pass between
 // two checks of the canary's rules.
 const checkEvery = 16
@@ -39,6 +43,14 @@ func (e *Engine) CheckCanary() string {
 	p := a.policy
 	c, k := a.canary.stats.snapshot(), a.control.stats.snapshot()
 	cv := a.canary.lv.m.version
+	// Scores NaN or the same for every candidate are no matter of
+	// chance: most of a few dozen requests so, where the control has few,
+	// is a broken model.
+	if c.Requests >= degenerateMin && 2*c.Degenerate > c.Requests && 10*k.Degenerate <= max(k.Requests, 1) {
+		e.rollbackLocked(fmt.Sprintf("scores: %d of the canary's %d requests scored NaN or the same for every candidate (the control's: %d of %d)",
+			c.Degenerate, c.Requests, k.Degenerate, k.Requests))
+		return "rollback"
+	}
 	if c.Requests >= p.MinRequests {
 		if c.ErrorRate > k.ErrorRate+p.MaxErrorRate {
 			e.rollbackLocked(fmt.Sprintf("errors: %.2f%% of the canary's %d requests failed or scored NaN or constant (%d, %d), the control's %.2f%%; the bound is +%.2f points",
@@ -113,8 +125,12 @@ func (e *Engine) countEvents(good []eventlog.Event) {
 	}
 }
 
-// probeCount is how many probe requests Validate runs.
-const probeCount = 16
+// probeCount is how many probe requests Validate runs, probeGap the pause
+// before each.
+const (
+	probeCount = 16
+	probeGap   = 2 * time.Millisecond
+)
 
 // noteUser remembers a user that asked, for the probes.
 func (e *Engine) noteUser(user int64) {
@@ -161,6 +177,9 @@ func (e *Engine) probe(lv *live) error {
 	answered := 0
 	at := e.embedTime()
 	for _, user := range e.probeUserIDs() {
+		// Each probe costs a request's work: spread them out, so that a
+		// load does not burst onto a small machine's serving.
+		time.Sleep(probeGap)
 		fr := &s.freq
 		fr.User = user
 		fr.Context = e.probeContext(user, at, &s.profile)

@@ -17,7 +17,9 @@ import (
 	"github.com/reelrank/reelrank/ann"
 	"github.com/reelrank/reelrank/bench"
 	"github.com/reelrank/reelrank/client"
+	"github.com/reelrank/reelrank/drift"
 	"github.com/reelrank/reelrank/engine"
+	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/kernels"
 	"github.com/reelrank/reelrank/modeldir"
 	"github.com/reelrank/reelrank/ranker"
@@ -42,12 +44,15 @@ type opsReport struct {
 	BrokenServed   int64   `json:"broken_requests_served"`
 	BrokenAfterS   float64 `json:"broken_rolled_back_after_s"`
 	BrokenReason   string  `json:"broken_reason,omitempty"`
-	BrokenRequests int64   `json:"requests_during_drill"`
-	// Drift: a day of the usual users, then new users of one country.
-	DriftUnshifted      int      `json:"drift_unshifted_requests"`
-	DriftUnshiftedFlags []string `json:"drift_unshifted_flagged"`
-	DriftShiftedAt      int      `json:"drift_shifted_flagged_after"`
-	DriftShiftedFlags   []string `json:"drift_shifted_flagged"`
+	// Drift: the next day's events replayed, then impressions of users
+	// the catalogue does not know (a new country's users arriving).
+	DriftDayEvents      int      `json:"drift_day_events"`
+	DriftDayImpressions int      `json:"drift_day_impressions"`
+	DriftDayRows        int      `json:"drift_day_rows"`
+	DriftDayFlags       []string `json:"drift_day_flagged"`
+	DriftDayWorst       string   `json:"drift_day_worst"`
+	DriftShiftedAt      int      `json:"drift_new_users_flagged_after_impressions"`
+	DriftShiftedFlags   []string `json:"drift_new_users_flagged"`
 }
 
 // cmdBenchOps runs `reelrank bench ops`: the operations figures on a
@@ -66,9 +71,8 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 	users := fs.Int64("users", 20_000, "users of the load, 1..N")
 	brokenShare := fs.Float64("broken-share", 0.1, "share of the constant-score canary (0: no drill)")
 	drillMax := fs.Duration("drill-max", 60*time.Second, "longest the broken canary may run")
-	driftN := fs.Int("drift-requests", 20_000, "requests of the usual users before the new country's (0: no drift figure)")
-	country := fs.Uint("country", 1, "profile code of the new users' country (the store's order, from 1)")
-	language := fs.Uint("language", 1, "profile code of their language")
+	noProbe := fs.Bool("no-probe", false, "load the candidate without its probe requests (to measure what they cost)")
+	dayFile := fs.String("day", "", "event log of the day after the served version's log, replayed as the unshifted day for the drift figure (serve with --max-lead past its end); empty: no drift figure")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,7 +131,7 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 		}
 		go func() {
 			t0 := time.Now()
-			if _, err := admin(&wire.AdminRequest{Op: wire.AdminLoad, Bundle: mustAbs(*candidate), Share: 0.5}); err != nil {
+			if _, err := admin(&wire.AdminRequest{Op: wire.AdminLoad, Bundle: mustAbs(*candidate), Share: 0.5, Force: *noProbe}); err != nil {
 				swapDone <- err
 				return
 			}
@@ -181,69 +185,15 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		cancel()
-		if st := <-done; len(st) > 0 {
-			rep.BrokenRequests = st[0].Sent
-		}
+		<-done
 		logf("broken canary at %.0f%%: rolled back %v after %.1f s: %s", 100**brokenShare, rep.BrokenRolled, rep.BrokenAfterS, rep.BrokenReason)
 	}
 
-	// 3. Drift.
-	if *driftN > 0 {
-		c, err := client.Dial(ctx, f.addr, opt)
-		if err != nil {
-			return fmt.Errorf("bench ops: %w", err)
-		}
-		defer c.Close()
-		flagged := func() ([]string, error) {
-			st, err := admin(&wire.AdminRequest{Op: wire.AdminDrift})
-			if err != nil {
-				return nil, err
-			}
-			if st.Drift == nil {
-				return nil, errors.New("the served model has no drift reference")
-			}
-			var out []string
-			for _, s := range st.Drift.Series {
-				if s.Level == "drift" {
-					out = append(out, fmt.Sprintf("%s %.2f", s.Name, s.PSI))
-				}
-			}
-			return out, nil
-		}
-		send := func(user int64, country, lang uint16) error {
-			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			_, err := c.Recommend(rctx, &wire.RecommendRequest{User: user, N: 20,
-				Context: wire.Context{Country: country, Language: lang}})
-			return err
-		}
-		logf("drift: %d requests of the usual users", *driftN)
-		for i := 0; i < *driftN; i++ {
-			if err := send(1+int64(i*7919)%*users, 0, 0); err != nil {
-				return fmt.Errorf("bench ops: drift: %w", err)
-			}
-		}
-		rep.DriftUnshifted = *driftN
-		if rep.DriftUnshiftedFlags, err = flagged(); err != nil {
+	// 3. Drift: the day after the served version's log, then new users.
+	if *dayFile != "" {
+		if err := driftDrill(ctx, f, opt, *dayFile, &rep, admin, logf); err != nil {
 			return fmt.Errorf("bench ops: drift: %w", err)
 		}
-		logf("drift: new users of country %d arriving", *country)
-		for i := 1; i <= 4**driftN; i++ {
-			if err := send(100_000_000+int64(i), uint16(*country), uint16(*language)); err != nil {
-				return fmt.Errorf("bench ops: drift: %w", err)
-			}
-			if i%100 == 0 {
-				fl, err := flagged()
-				if err != nil {
-					return fmt.Errorf("bench ops: drift: %w", err)
-				}
-				if len(fl) > 0 {
-					rep.DriftShiftedAt, rep.DriftShiftedFlags = i, fl
-					break
-				}
-			}
-		}
-		logf("drift: unshifted flagged %v; shifted flagged after %d requests: %v", rep.DriftUnshiftedFlags, rep.DriftShiftedAt, rep.DriftShiftedFlags)
 	}
 	if f.asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
@@ -253,12 +203,13 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 		rep.QPS, rep.Before.P99us/1000, rep.During.P99us/1000, rep.After.P99us/1000, rep.Before.P50us/1000, rep.During.P50us/1000,
 		rep.After.P50us/1000, rep.Before.Errors, rep.During.Errors, rep.After.Errors, rep.LoadS, rep.PromoteS)
 	if rep.BrokenShare > 0 {
-		fmt.Fprintf(stdout, "broken canary at %.0f%%: rolled back %v after %.1f s, having served %d requests (of %d sent): %s\n",
-			100*rep.BrokenShare, rep.BrokenRolled, rep.BrokenAfterS, rep.BrokenServed, rep.BrokenRequests, rep.BrokenReason)
+		fmt.Fprintf(stdout, "broken canary at %.0f%%: rolled back %v after %.1f s (at least %d requests served, by the last status before): %s\n",
+			100*rep.BrokenShare, rep.BrokenRolled, rep.BrokenAfterS, rep.BrokenServed, rep.BrokenReason)
 	}
-	if rep.DriftUnshifted > 0 {
-		fmt.Fprintf(stdout, "drift: %d requests of the usual users flagged %d series %v; new users of country %d flagged after %d requests: %s\n",
-			rep.DriftUnshifted, len(rep.DriftUnshiftedFlags), rep.DriftUnshiftedFlags, *country, rep.DriftShiftedAt, strings.Join(rep.DriftShiftedFlags, ", "))
+	if rep.DriftDayEvents > 0 {
+		fmt.Fprintf(stdout, "drift: the next day (%d events, %d impressions, %d monitored rows) flagged %d series (worst %s); new users flagged after %d impressions: %s\n",
+			rep.DriftDayEvents, rep.DriftDayImpressions, rep.DriftDayRows, len(rep.DriftDayFlags), rep.DriftDayWorst, rep.DriftShiftedAt,
+			strings.Join(rep.DriftShiftedFlags, ", "))
 	}
 	return nil
 }
@@ -311,4 +262,134 @@ func writeBroken(v *modeldir.Version) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// driftDrill replays the day's events, reads the drift report, then sends
+// impressions of new users (ids from 10^9) on the day's reels until the
+// monitor flags a series.
+func driftDrill(ctx context.Context, f adminFlags, opt client.Options, day string, rep *opsReport,
+	admin func(*wire.AdminRequest) (*engine.Status, error), logf func(string, ...any)) error {
+	c, err := client.Dial(ctx, f.addr, opt)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	report := func() (*engine.DriftStatus, error) {
+		st, err := admin(&wire.AdminRequest{Op: wire.AdminDrift})
+		if err != nil {
+			return nil, err
+		}
+		if st.Drift == nil {
+			return nil, errors.New("the served model has no drift reference")
+		}
+		return st.Drift, nil
+	}
+	flags := func(d *engine.DriftStatus) []string {
+		var out []string
+		for _, s := range d.Series {
+			if s.Level == drift.Drift {
+				out = append(out, fmt.Sprintf("%s (PSI %.2f)", s.Name, s.PSI))
+			}
+		}
+		return out
+	}
+	send := func(evs []wire.Event) error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		r, err := c.Event(rctx, &wire.EventRequest{Events: evs})
+		if err != nil {
+			return err
+		}
+		if r.Rejected > 0 {
+			return fmt.Errorf("%d of %d events refused: %s", r.Rejected, len(evs), r.Reason)
+		}
+		return nil
+	}
+	fh, err := os.Open(day)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	rd := eventlog.NewReader(fh, eventlog.Options{})
+	var imps []eventlog.Event
+	var batch []wire.Event
+	logf("drift: replaying %s", day)
+	for {
+		evs, err := rd.Next()
+		for i := range evs {
+			ev := &evs[i]
+			if ev.Type == eventlog.Impression {
+				imps = append(imps, *ev)
+				rep.DriftDayImpressions++
+			}
+			batch = append(batch, wireEvent(ev))
+			if len(batch) == 1000 {
+				if err := send(batch); err != nil {
+					return err
+				}
+				rep.DriftDayEvents += len(batch)
+				batch = batch[:0]
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(batch) > 0 {
+		if err := send(batch); err != nil {
+			return err
+		}
+		rep.DriftDayEvents += len(batch)
+	}
+	d, err := report()
+	if err != nil {
+		return err
+	}
+	rep.DriftDayFlags = flags(d)
+	for _, s := range d.Series {
+		if s.Level != "" {
+			rep.DriftDayWorst = fmt.Sprintf("%s, PSI %.3f", s.Name, s.PSI)
+			rep.DriftDayRows = s.Count
+			break
+		}
+	}
+	logf("drift: the day flagged %d series; worst %s", len(rep.DriftDayFlags), rep.DriftDayWorst)
+	if len(imps) == 0 {
+		return errors.New("the day holds no impressions")
+	}
+	// New users: the day's impressions again, at the day's end, by users
+	// the catalogue does not know.
+	last := imps[len(imps)-1].Time
+	for sent := 0; sent < len(imps); {
+		batch = batch[:0]
+		for k := 0; k < 200 && sent < len(imps); k++ {
+			ev := imps[sent]
+			ev.User = 1_000_000_000 + int64(sent)
+			ev.Session = 1_000_000_000 + int64(sent)
+			ev.Time = last
+			batch = append(batch, wireEvent(&ev))
+			sent++
+		}
+		if err := send(batch); err != nil {
+			return err
+		}
+		d, err := report()
+		if err != nil {
+			return err
+		}
+		if fl := flags(d); len(fl) > len(rep.DriftDayFlags) {
+			rep.DriftShiftedAt, rep.DriftShiftedFlags = sent, fl
+			break
+		}
+	}
+	logf("drift: new users flagged after %d impressions: %v", rep.DriftShiftedAt, rep.DriftShiftedFlags)
+	return nil
+}
+
+func wireEvent(ev *eventlog.Event) wire.Event {
+	return wire.Event{Type: wire.EventType(ev.Type), Has: uint16(ev.Has), Time: ev.Time, User: ev.User, Reel: ev.Reel, Author: ev.Author,
+		Session: ev.Session, Position: ev.Position, Propensity: ev.Propensity, Arm: ev.Arm, Seconds: ev.Seconds, Fraction: ev.Fraction}
 }
