@@ -342,8 +342,8 @@ func TestCanaryIndexFollowsCatalogue(t *testing.T) {
 }
 
 // driftReference builds a reference as training does: a stream of
-// impression batches of the world's users on random reels is applied to
-// the world's store, each impression's row taken before its batch.
+// impressions of the world's users on random reels is applied to the
+// world's store, each impression's row taken just before it.
 func driftReference(t *testing.T, w *world, m *Model, r *rand.Rand) *drift.Reference {
 	t.Helper()
 	sp := w.store.Spec()
@@ -384,9 +384,9 @@ func driftReference(t *testing.T, w *world, m *Model, r *rand.Rand) *drift.Refer
 			if err := b.Add(row); err != nil {
 				t.Fatal(err)
 			}
-		}
-		if err := w.store.Apply(batch); err != nil {
-			t.Fatal(err)
+			if err := w.store.Apply([]eventlog.Event{ev}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	ref, err := b.Build(0)

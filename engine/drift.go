@@ -73,70 +73,74 @@ func (m *Model) Drift() *DriftStatus {
 	return driftStatus(m)
 }
 
-// driftRows computes the monitor's rows of the sampled impressions among
-// events (every Config.DriftSample-th), as training computes its rows:
-// features as of the impression's time from the store as it stands (the
-// batch not yet applied), and the control model's probabilities. It
-// returns the events' indexes and their rows (user vector, then reel,
-// cross and heads), for observe once they are admitted.
-func (e *Engine) driftRows(events []eventlog.Event) (idx []int, user, rows []float32, m *Model) {
+// driftBatch holds the drift monitor's rows of one event batch.
+type driftBatch struct {
+	m          *Model
+	user, rows []float32
+}
+
+// applySampled applies admitted events as applyEvents does, and turns
+// every Config.DriftSample-th impression among them into a row for the
+// control model's drift monitor the way training turns one into a row:
+// the features as of the impression's time from the store with every
+// event before it applied (the batch is applied in pieces around the
+// sampled impressions), and the model's probabilities. The caller holds
+// writeMu; the rows go to the monitor with observe, after it is released.
+func (e *Engine) applySampled(good []eventlog.Event) driftBatch {
 	lv := e.live.Load()
 	if lv == nil || lv.m.monitor == nil || e.cfg.DriftSample < 1 {
-		return nil, nil, nil, nil
+		e.applyEvents(good)
+		return driftBatch{}
 	}
-	m = lv.m
+	db := driftBatch{m: lv.m}
 	var s *scratch
-	for i := range events {
-		ev := &events[i]
-		if ev.Type != eventlog.Impression || ev.Validate() != nil || e.driftN.Add(1)%uint64(e.cfg.DriftSample) != 0 {
+	lo := 0
+	for i := range good {
+		ev := &good[i]
+		if ev.Type != eventlog.Impression || e.driftN.Add(1)%uint64(e.cfg.DriftSample) != 0 {
 			continue
 		}
+		e.applyEvents(good[lo:i])
+		lo = i
 		if s == nil {
 			s = e.getScratch()
 			defer e.putScratch(s)
 		}
-		fr := &s.freq
-		fr.User = ev.User
-		s.profile = features.User{}
-		fr.Context = features.Context{Time: ev.Time, Session: ev.Session, Position: int(ev.Position)}
-		s.cands = append(s.cands[:0], ev.Reel)
-		fr.Reels = s.cands
-		fr.Embeddings = true
-		if e.store.Features(fr) != nil {
-			continue
-		}
-		sc, err := s.scorerFor(m.bundle.Ranker)
-		if err != nil || sc.Score(fr, &s.scores) != nil {
-			continue
-		}
-		idx = append(idx, i)
-		user = append(user, fr.UserVec...)
-		rows = append(rows, fr.ReelVec...)
-		rows = append(rows, fr.CrossVec...)
-		rows = append(rows, s.scores.Probs[:len(m.heads)]...)
+		e.driftRow(s, &db, ev)
 	}
-	return idx, user, rows, m
+	e.applyEvents(good[lo:])
+	return db
 }
 
-// observe adds the rows of the admitted sampled impressions to m's
-// monitor; admitted says which events were.
-func (e *Engine) observe(m *Model, idx []int, user, rows []float32, admitted func(int) bool) {
-	if m == nil || len(idx) == 0 {
+// driftRow appends the row of impression ev to db.
+func (e *Engine) driftRow(s *scratch, db *driftBatch, ev *eventlog.Event) {
+	m := db.m
+	fr := &s.freq
+	fr.User = ev.User
+	fr.Context = features.Context{Time: ev.Time, Session: ev.Session, Position: int(ev.Position)}
+	s.cands = append(s.cands[:0], ev.Reel)
+	fr.Reels = s.cands
+	fr.Embeddings = true
+	if e.store.Features(fr) != nil {
 		return
 	}
-	nU := len(user) / len(idx)
-	w := len(rows) / len(idx)
-	keep := 0
-	for k, i := range idx {
-		if !admitted(i) {
-			continue
-		}
-		copy(user[keep*nU:(keep+1)*nU], user[k*nU:(k+1)*nU])
-		copy(rows[keep*w:(keep+1)*w], rows[k*w:(k+1)*w])
-		keep++
+	sc, err := s.scorerFor(m.bundle.Ranker)
+	if err != nil || sc.Score(fr, &s.scores) != nil {
+		return
 	}
-	m.monitor.AddRows(m.cols.user, user[:keep*nU])
-	m.monitor.AddRows(m.cols.row, rows[:keep*w])
+	db.user = append(db.user, fr.UserVec...)
+	db.rows = append(db.rows, fr.ReelVec...)
+	db.rows = append(db.rows, fr.CrossVec...)
+	db.rows = append(db.rows, s.scores.Probs[:len(m.heads)]...)
+}
+
+// observe adds a batch's rows to its model's monitor.
+func (e *Engine) observe(db driftBatch) {
+	if db.m == nil || len(db.user) == 0 {
+		return
+	}
+	db.m.monitor.AddRows(db.m.cols.user, db.user)
+	db.m.monitor.AddRows(db.m.cols.row, db.rows)
 }
 
 // probeContext is the context of a probe request for user at time at.

@@ -38,18 +38,12 @@ func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, e
 	if len(key) > MaxKey {
 		return EventResult{}, badRequest("event", "key of %d bytes, over %d", len(key), MaxKey)
 	}
-	// The drift monitor's rows, as of the store before this batch.
-	didx, duser, drows, dm := e.driftRows(events)
 	e.writeMu.Lock()
 	if ent, ok := e.keys.get(key); ok {
 		e.writeMu.Unlock()
 		return e.replayedEvent(key, ent)
 	}
 	var res EventResult
-	var ok []bool
-	if len(didx) > 0 {
-		ok = make([]bool, len(events))
-	}
 	now := e.cfg.Clock().UnixMilli()
 	good := events[:0:0]
 	for i := range events {
@@ -75,9 +69,6 @@ func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, e
 			continue
 		}
 		good = append(good, ev)
-		if ok != nil {
-			ok[i] = true
-		}
 	}
 	res.Accepted = uint32(len(good))
 	if len(good) == 0 {
@@ -94,7 +85,7 @@ func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, e
 			return e.failedEvents(events, err)
 		}
 	}
-	e.applyEvents(good)
+	db := e.applySampled(good)
 	e.keys.put(key, ledgerEntry{kind: keyEvent, durable: next, accepted: res.Accepted, rejected: res.Rejected, reason: res.Reason})
 	e.writeMu.Unlock()
 	if d := e.dur; d != nil {
@@ -106,7 +97,7 @@ func (e *Engine) EventKeyed(key string, events []eventlog.Event) (EventResult, e
 	e.ctr.accepted.Add(uint64(res.Accepted))
 	e.ctr.rejected.Add(uint64(res.Rejected))
 	e.countEvents(good)
-	e.observe(dm, didx, duser, drows, func(i int) bool { return ok[i] })
+	e.observe(db)
 	return res, nil
 }
 
