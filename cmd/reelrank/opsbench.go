@@ -50,6 +50,7 @@ type opsReport struct {
 	DriftDayImpressions int      `json:"drift_day_impressions"`
 	DriftDayRows        int      `json:"drift_day_rows"`
 	DriftDayFlags       []string `json:"drift_day_flagged"`
+	DriftDayUserFlags   []string `json:"drift_day_user_flagged"`
 	DriftDayWorst       string   `json:"drift_day_worst"`
 	DriftShiftedAt      int      `json:"drift_new_users_flagged_after_impressions"`
 	DriftShiftedFlags   []string `json:"drift_new_users_flagged"`
@@ -207,9 +208,12 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 			100*rep.BrokenShare, rep.BrokenRolled, rep.BrokenAfterS, rep.BrokenServed, rep.BrokenReason)
 	}
 	if rep.DriftDayEvents > 0 {
-		fmt.Fprintf(stdout, "drift: the next day (%d events, %d impressions, %d monitored rows) flagged %d series (worst %s); new users flagged after %d impressions: %s\n",
-			rep.DriftDayEvents, rep.DriftDayImpressions, rep.DriftDayRows, len(rep.DriftDayFlags), rep.DriftDayWorst, rep.DriftShiftedAt,
-			strings.Join(rep.DriftShiftedFlags, ", "))
+		fmt.Fprintf(stdout, "drift: the next day (%d events, %d impressions, %d monitored rows) flagged %d series, %d of them user series (worst %s); new users' impressions flagged user series after %d impressions: %s\n",
+			rep.DriftDayEvents, rep.DriftDayImpressions, rep.DriftDayRows, len(rep.DriftDayFlags), len(rep.DriftDayUserFlags), rep.DriftDayWorst,
+			rep.DriftShiftedAt, strings.Join(rep.DriftShiftedFlags, ", "))
+		if len(rep.DriftDayFlags) > 0 {
+			fmt.Fprintf(stdout, "  the next day's flags: %s\n", strings.Join(rep.DriftDayFlags, ", "))
+		}
 	}
 	return nil
 }
@@ -265,8 +269,8 @@ func writeBroken(v *modeldir.Version) (string, error) {
 }
 
 // driftDrill replays the day's events, reads the drift report, then sends
-// impressions of new users (ids from 10^9) on the day's reels until the
-// monitor flags a series.
+// impressions of new users (ids from 10^9, unknown to the catalogue) on the
+// day's reels until the monitor flags a user series the day did not.
 func driftDrill(ctx context.Context, f adminFlags, opt client.Options, day string, rep *opsReport,
 	admin func(*wire.AdminRequest) (*engine.Status, error), logf func(string, ...any)) error {
 	c, err := client.Dial(ctx, f.addr, opt)
@@ -284,10 +288,10 @@ func driftDrill(ctx context.Context, f adminFlags, opt client.Options, day strin
 		}
 		return st.Drift, nil
 	}
-	flags := func(d *engine.DriftStatus) []string {
+	flags := func(d *engine.DriftStatus, prefix string) []string {
 		var out []string
 		for _, s := range d.Series {
-			if s.Level == drift.Drift {
+			if s.Level == drift.Drift && strings.HasPrefix(s.Name, prefix) {
 				out = append(out, fmt.Sprintf("%s (PSI %.2f)", s.Name, s.PSI))
 			}
 		}
@@ -348,7 +352,8 @@ func driftDrill(ctx context.Context, f adminFlags, opt client.Options, day strin
 	if err != nil {
 		return err
 	}
-	rep.DriftDayFlags = flags(d)
+	rep.DriftDayFlags = flags(d, "")
+	rep.DriftDayUserFlags = flags(d, engine.DriftUser)
 	for _, s := range d.Series {
 		if s.Level != "" {
 			rep.DriftDayWorst = fmt.Sprintf("%s, PSI %.3f", s.Name, s.PSI)
@@ -380,7 +385,7 @@ func driftDrill(ctx context.Context, f adminFlags, opt client.Options, day strin
 		if err != nil {
 			return err
 		}
-		if fl := flags(d); len(fl) > len(rep.DriftDayFlags) {
+		if fl := flags(d, engine.DriftUser); len(fl) > len(rep.DriftDayUserFlags) {
 			rep.DriftShiftedAt, rep.DriftShiftedFlags = sent, fl
 			break
 		}
