@@ -39,11 +39,11 @@ type opsReport struct {
 	SwapErrors int64          `json:"swap_errors"`
 	// Broken: a constant-score copy of the candidate forced in as a
 	// canary at BrokenShare.
-	BrokenShare    float64 `json:"broken_share,omitempty"`
-	BrokenRolled   bool    `json:"broken_rolled_back"`
-	BrokenServed   int64   `json:"broken_requests_served"`
-	BrokenAfterS   float64 `json:"broken_rolled_back_after_s"`
-	BrokenReason   string  `json:"broken_reason,omitempty"`
+	BrokenShare  float64 `json:"broken_share,omitempty"`
+	BrokenRolled bool    `json:"broken_rolled_back"`
+	BrokenServed int64   `json:"broken_requests_served"`
+	BrokenAfterS float64 `json:"broken_rolled_back_after_s"`
+	BrokenReason string  `json:"broken_reason,omitempty"`
 	// Drift: the next day's events replayed, then impressions of users
 	// the catalogue does not know (a new country's users arriving).
 	DriftDayEvents      int      `json:"drift_day_events"`
