@@ -182,8 +182,6 @@ type arms struct {
 	// prev is the control before the last promotion or swap, for a
 	// rollback with no canary.
 	prev *live
-	// checking is set while a canary check runs (one at a time).
-	checking bool
 }
 
 // bucketsOf turns a share into buckets, rounding to the nearest.

@@ -42,7 +42,6 @@ func (e *Engine) CheckCanary() string {
 	}
 	p := a.policy
 	c, k := a.canary.stats.snapshot(), a.control.stats.snapshot()
-	cv := a.canary.lv.m.version
 	// Scores NaN or the same for every candidate are no matter of
 	// chance: most of a few dozen requests so, where the control has few,
 	// is a broken model.
@@ -78,7 +77,6 @@ func (e *Engine) CheckCanary() string {
 	if p.PromoteImpressions > 0 && c.Impressions >= p.PromoteImpressions && c.Requests >= p.MinRequests {
 		e.promoteLocked(fmt.Sprintf("automatic after %d impressions: watch-through %s against the control's %s, error rate %.2f%% against %.2f%%",
 			c.Impressions, c.WatchThrough, k.WatchThrough, 100*c.ErrorRate, 100*k.ErrorRate))
-		_ = cv
 		return "promote"
 	}
 	return ""
