@@ -159,9 +159,17 @@ func (b *Builder) Add(row []float32) error {
 // Rows counts the rows offered.
 func (b *Builder) Rows() int64 { return b.rows }
 
+// MinRelativeWidth is the narrowest a reference bin may be, as a share of
+// the median's magnitude: moves of a series smaller than about a tenth of
+// its typical value are below the monitor's resolution.
+const MinRelativeWidth = 0.1
+
 // Build makes the reference with up to bins quantile bins a series (0:
-// DefaultBins), plus a bin above the largest training value; repeated
-// quantiles merge, so a binary feature gets three or four bins.
+// DefaultBins), plus a bin above the largest training value. Quantiles
+// closer to the one before than 1/(2·bins) of the spread of the middle
+// 90% of values, or than MinRelativeWidth of the median's magnitude,
+// merge into it, repeated ones too: a binary feature gets three or four
+// bins, and a value bunched near one point a few wide ones.
 func (b *Builder) Build(bins int) (*Reference, error) {
 	if bins <= 0 {
 		bins = DefaultBins
@@ -190,12 +198,20 @@ func (b *Builder) Build(bins int) (*Reference, error) {
 		slices.Sort(col)
 		s := Series{Name: name}
 		if len(col) > 0 {
+			// Quantile edges, none closer to the one before than a
+			// fraction of the spread of the middle 90%, nor than
+			// MinRelativeWidth of the median: a value bunched near one
+			// point (a smoothed rate near its prior, the global rate)
+			// would otherwise get bins so narrow that a move within its
+			// day-to-day noise crosses most of them.
+			lo, hi := col[len(col)/20], col[len(col)-1-len(col)/20]
+			minGap := max(float64(hi-lo)/float64(2*bins), MinRelativeWidth*math.Abs(float64(col[len(col)/2])))
 			for q := 1; q < bins; q++ {
 				e := col[q*len(col)/bins]
 				if math.IsInf(float64(e), 0) {
 					continue
 				}
-				if len(s.Edges) == 0 || e > s.Edges[len(s.Edges)-1] {
+				if len(s.Edges) == 0 || (e > s.Edges[len(s.Edges)-1] && float64(e-s.Edges[len(s.Edges)-1]) >= minGap) {
 					s.Edges = append(s.Edges, e)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"time"
 
@@ -123,11 +124,15 @@ func (e *Engine) countEvents(good []eventlog.Event) {
 	}
 }
 
-// probeCount is how many probe requests Validate runs, probeGap the pause
-// before each.
+// probeCount is how many probe requests Validate runs, probeK the
+// candidates each recalls and scores, probeGap the pause before each.
+// A probe is a fraction of a request's work, cut by yields into pieces of
+// well under a millisecond, so that loading a model beside the served one
+// does not hold up serving even on one core.
 const (
 	probeCount = 16
-	probeGap   = 2 * time.Millisecond
+	probeK     = 64
+	probeGap   = 3 * time.Millisecond
 )
 
 // noteUser remembers a user that asked, for the probes.
@@ -195,7 +200,8 @@ func (e *Engine) probe(lv *live) error {
 				return fmt.Errorf("validate: user %d: the user tower's query holds %v", user, v)
 			}
 		}
-		res, err := m.index.Search(s.query, ann.SearchOptions{K: min(e.cfg.K, 256), NProbe: lv.nprobe})
+		runtime.Gosched()
+		res, err := m.index.Search(s.query, ann.SearchOptions{K: min(e.cfg.K, probeK), NProbe: lv.nprobe})
 		if err != nil && !errors.Is(err, ann.ErrEmpty) {
 			return fmt.Errorf("validate: user %d: the index: %w", user, err)
 		}
@@ -208,9 +214,11 @@ func (e *Engine) probe(lv *live) error {
 			s.cands = append(s.cands, r.ID)
 		}
 		fr.Reels = s.cands
+		runtime.Gosched()
 		if err := e.store.Features(fr); err != nil {
 			return fmt.Errorf("validate: user %d candidate features: %w", user, err)
 		}
+		runtime.Gosched()
 		sc, err := s.scorerFor(m.bundle.Ranker)
 		if err != nil {
 			return fmt.Errorf("validate: ranker: %w", err)

@@ -442,8 +442,7 @@ type scratch struct {
 	annEx   []int64
 	pool    []int64
 	scores  ranker.Scores
-	scorer  *ranker.Scorer
-	scorerM *ranker.Multitask
+	scorers []scorerOf
 	grad    []int64 // exploration-pool reels that have gathered enough evidence
 	pcg     *rand.PCG
 	rng     *rand.Rand
@@ -459,17 +458,35 @@ func newScratch() *scratch {
 	return s
 }
 
-// scorerFor returns the scratch's Scorer for ranker m, making one when the
-// model changed.
+// scorerFor returns the scratch's Scorer for ranker m, making one the
+// first time. A scratch keeps the Scorers of the last few rankers it
+// served, since the arms' models take turns on the same scratches.
 func (s *scratch) scorerFor(m *ranker.Multitask) (*ranker.Scorer, error) {
-	if s.scorerM != m {
-		sc, err := m.NewScorer()
-		if err != nil {
-			return nil, err
+	for i := range s.scorers {
+		if s.scorers[i].m == m {
+			return s.scorers[i].sc, nil
 		}
-		s.scorer, s.scorerM = sc, m
 	}
-	return s.scorer, nil
+	sc, err := m.NewScorer()
+	if err != nil {
+		return nil, err
+	}
+	if len(s.scorers) == maxScorers {
+		copy(s.scorers, s.scorers[1:]) // the oldest goes
+		s.scorers = s.scorers[:maxScorers-1]
+	}
+	s.scorers = append(s.scorers, scorerOf{m, sc})
+	return sc, nil
+}
+
+// maxScorers is how many rankers' Scorers a scratch keeps: the control's,
+// a canary's, and one passing through (Validate, a model swapped out).
+const maxScorers = 3
+
+// scorerOf is a ranker's Scorer.
+type scorerOf struct {
+	m  *ranker.Multitask
+	sc *ranker.Scorer
 }
 
 // maxRetained bounds the candidates a pooled scratch keeps memory for.

@@ -73,6 +73,7 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 	brokenShare := fs.Float64("broken-share", 0.1, "share of the constant-score canary (0: no drill)")
 	drillMax := fs.Duration("drill-max", 60*time.Second, "longest the broken canary may run")
 	noProbe := fs.Bool("no-probe", false, "load the candidate without its probe requests (to measure what they cost)")
+	noPromote := fs.Bool("no-promote", false, "load the candidate at 50% without promoting it (to tell the load's cost from the promotion's)")
 	dayFile := fs.String("day", "", "event log of the day after the served version's log, replayed as the unshifted day for the drift figure (serve with --max-lead past its end); empty: no drift figure")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -137,6 +138,10 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 				return
 			}
 			rep.LoadS = time.Since(t0).Seconds()
+			if *noPromote {
+				swapDone <- nil
+				return
+			}
 			t1 := time.Now()
 			_, err := admin(&wire.AdminRequest{Op: wire.AdminPromote, Reason: "bench ops"})
 			rep.PromoteS = time.Since(t1).Seconds()
