@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -561,6 +562,7 @@ func load(data []byte, path string) (*Index, error) {
 			return nil, bad("checksum mismatch in section %s", sectionNames[i])
 		}
 	}
+	runtime.Gosched()
 
 	// The list table.
 	entries := make([]listEntry, h.lists)
@@ -689,6 +691,9 @@ func load(data []byte, path string) (*Index, error) {
 		// The id map.
 		ix.where = make(map[int64]loc, h.live)
 		for l := range ix.lists {
+			if l%yieldLists == yieldLists-1 {
+				runtime.Gosched()
+			}
 			L := &ix.lists[l]
 			for p, id := range L.ids {
 				if !L.isDead(p) {
@@ -712,6 +717,11 @@ func load(data []byte, path string) (*Index, error) {
 	ix.trained.Store(true)
 	return ix, nil
 }
+
+// yieldLists is how many lists Open maps between yields of the processor:
+// a server opening an index beside the one it serves keeps answering
+// promptly on one core.
+const yieldLists = 64
 
 // opqBytes is the size of the rotation stored after the PQ centroids.
 func opqBytes(h fileHeader) uint64 {

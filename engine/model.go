@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -57,12 +58,17 @@ func NewModel(b *ranker.Bundle, ix *ann.Index, arm string) (*Model, error) {
 	if d := ix.Options().Dim; d != b.ReelTower.Dim {
 		return nil, fmt.Errorf("engine: new model %q: the index has dimension %d, the towers %d", b.Version, d, b.ReelTower.Dim)
 	}
+	// Yields between the steps: a model made while another serves lets
+	// the requests waiting for the processor in.
+	runtime.Gosched()
 	if err := b.Ranker.Prepare(); err != nil {
 		return nil, fmt.Errorf("engine: new model %q: ranker: %w", b.Version, err)
 	}
+	runtime.Gosched()
 	if err := b.UserTower.Prepare(); err != nil {
 		return nil, fmt.Errorf("engine: new model %q: %w", b.Version, err)
 	}
+	runtime.Gosched()
 	if err := b.ReelTower.Prepare(); err != nil {
 		return nil, fmt.Errorf("engine: new model %q: %w", b.Version, err)
 	}

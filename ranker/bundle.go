@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
@@ -82,11 +83,13 @@ func (b *Bundle) Validate() error {
 		if err := b.Ranker.Validate(); err != nil {
 			return fmt.Errorf("ranker: %w", err)
 		}
+		runtime.Gosched()
 	}
 	if t := b.UserTower; t != nil {
 		if err := t.Validate(); err != nil {
 			return err
 		}
+		runtime.Gosched()
 		if t.MLP.In() != len(sp.User) {
 			return invalid("user tower takes %d inputs, the spec has %d user features", t.MLP.In(), len(sp.User))
 		}
@@ -301,6 +304,7 @@ func Load(dir string) (*Bundle, error) {
 			return nil, bad("%s has CRC-32C %s, the manifest says %s", f.Name, sum, f.CRC32C)
 		}
 		data[f.Name] = b
+		runtime.Gosched() // a load beside a served model: let requests in
 	}
 	model, ok := data[ModelFile]
 	if !ok {
@@ -310,6 +314,7 @@ func Load(dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %s: %w", ErrBadBundle, dir, ModelFile, err)
 	}
+	runtime.Gosched()
 	if b.Version != m.ModelVersion {
 		return nil, bad("model version %q in %s, %q in %s", b.Version, ModelFile, m.ModelVersion, ManifestFile)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 
 	flatbuffers "github.com/google/flatbuffers/go"
@@ -219,6 +220,9 @@ func decodeModel(buf []byte) (*Bundle, error) {
 	if err := verifyModel(buf); err != nil {
 		return nil, err
 	}
+	// Yields between the parts: a server decoding a model beside the one
+	// it serves lets the requests waiting for the processor in.
+	runtime.Gosched()
 	root := fb.GetRootAsModel(buf, 0)
 	if v := root.FormatVersion(); v != FormatVersion {
 		return nil, fmt.Errorf("format version %d, this build reads version %d", v, FormatVersion)
@@ -262,6 +266,7 @@ func decodeModel(buf []byte) (*Bundle, error) {
 		tab := r.Table()
 		m.Weights = floats(&tab, 14)
 		b.Ranker = m
+		runtime.Gosched()
 	}
 	if t := root.UserTower(nil); t != nil {
 		ut := &UserTower{}
@@ -280,7 +285,9 @@ func decodeModel(buf []byte) (*Bundle, error) {
 				rt.IDs[i] = int64(binary.LittleEndian.Uint64(tab.Bytes[int(start)+8*i:]))
 			}
 		}
+		runtime.Gosched()
 		rt.IDEmb = floats(&tab, 8)
+		runtime.Gosched()
 		if mlp := t.Content(nil); mlp != nil {
 			rt.Content = decodeMLP(mlp)
 		}
