@@ -95,9 +95,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	// The server's log at warnings (its connections' comings and goings
+	// are noise); the engine's at info: every model change, with its
+	// reason, is in the log.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	engineLogger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	policy := engine.CanaryPolicy{Share: *canaryShare, PromoteImpressions: *promoteAfter, Margin: *canaryMargin, Confidence: *canaryConf}
-	ecfg := engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: logger,
+	ecfg := engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: engineLogger,
 		Canary: policy, HoldoutShare: *holdout, ArmSalt: *salt}
 	if *archive {
 		ecfg.ArchiveDir = "archive"
