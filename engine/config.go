@@ -101,6 +101,9 @@ type Config struct {
 	// Canary is the policy that promotes or rolls back a canary (see
 	// LoadCanary).
 	Canary CanaryPolicy
+	// ControlSettings are the post-rank settings of the control arm the
+	// engine starts with (a restart passes those ArmsState recorded).
+	ControlSettings ArmSettings
 	// HoldoutShare is the share of users served by popularity alone,
 	// bypassing the ranker (0: no holdout; SetShares changes it live).
 	HoldoutShare float64

@@ -113,12 +113,12 @@ func newEngine(cfg Config, store *features.Store, model *Model) (*Engine, error)
 	e.arms.policy = cfg.Canary
 	e.arms.holdoutShare = cfg.HoldoutShare
 	if model != nil {
-		lv, err := e.newLive(model, ArmSettings{}, RoleControl)
+		lv, err := e.newLive(model, cfg.ControlSettings, RoleControl)
 		if err != nil {
 			return nil, err
 		}
 		e.arms.mu.Lock()
-		e.setControl(lv, ArmSettings{})
+		e.setControl(lv, cfg.ControlSettings)
 		e.publish()
 		e.arms.mu.Unlock()
 	}

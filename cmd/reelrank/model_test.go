@@ -91,7 +91,7 @@ func TestModelCommands(t *testing.T) {
 	v1 := e.Model().Version()
 	addr := serveEngine(t, e, k)
 
-	out, err := runCmd(t, "model", "load", "--addr", addr, "--bundle", v2, "--share", "0.25")
+	out, err := runCmd(t, "model", "load", "--addr", addr, "--bundle", v2, "--share", "0.25", "--weights", `{"like": 2}`)
 	if err != nil || !strings.Contains(out, "canary") || !strings.Contains(out, "v2") {
 		t.Fatalf("model load: %v\n%s", err, out)
 	}
@@ -138,6 +138,9 @@ func TestModelCommands(t *testing.T) {
 	defer e2.Close()
 	if v := e2.Model().Version(); v != "v2" {
 		t.Fatalf("the restarted server serves %s, want the promoted v2", v)
+	}
+	if st := e2.ArmsStatus(false); st.Arms[0].Settings.Weights["like"] != 2 {
+		t.Fatalf("the restarted control lost its weights: %+v", st.Arms[0].Settings)
 	}
 	addr2 := serveEngine(t, e2, k2)
 	if out, err := runCmd(t, "model", "load", "--addr", addr2, "--bundle", mdir, "--share", "0.5"); err != nil {

@@ -274,6 +274,7 @@ func openServing(ctx context.Context, dir string, cfg engine.Config, clock strin
 	}
 	if recorded {
 		cfg.HoldoutShare = arms.HoldoutShare
+		cfg.ControlSettings = engine.ArmSettings{Weights: arms.Control.Weights}
 	}
 	model, err := versionModel(control, "default")
 	if err != nil {
