@@ -87,9 +87,9 @@ test-purego:
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) -timeout 60m $(PKGS)
 
-## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files, wire, server, client, the durable log, the flatbuffers verifier) for FUZZTIME (default 30s)
+## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files, wire, server, client, the durable log, the flatbuffers verifier, drift references, model folder manifests and arms records) for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
-FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim ./ranker ./wire ./server ./client ./internal/wal ./internal/fbverify
+FUZZPKGS ?= ./kernels ./ann ./eventlog ./features ./sim ./ranker ./wire ./server ./client ./internal/wal ./internal/fbverify ./drift ./modeldir
 fuzz: deps
 	@for p in $(FUZZPKGS); do for f in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
 		echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$p || exit 1; done; done
