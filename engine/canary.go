@@ -25,8 +25,11 @@ const checkEvery = 16
 // rules when a multiple of checkEvery was crossed.
 func (e *Engine) tick(s *armStats, n int64) {
 	v := s.checkTick.Add(n)
-	if v/checkEvery != (v-n)/checkEvery {
-		e.CheckCanary()
+	if v/checkEvery != (v-n)/checkEvery && e.arms.mu.TryLock() {
+		// A change in progress (its record written to disk) holds the
+		// lock: the next tick checks. A request never waits for it.
+		e.checkCanaryLocked()
+		e.arms.mu.Unlock()
 	}
 }
 
@@ -35,9 +38,14 @@ func (e *Engine) tick(s *armStats, n int64) {
 // CanaryPolicy.PromoteImpressions impressions. The engine calls it as
 // requests and events arrive; it returns the action taken ("" for none).
 func (e *Engine) CheckCanary() string {
+	e.arms.mu.Lock()
+	defer e.arms.mu.Unlock()
+	return e.checkCanaryLocked()
+}
+
+// checkCanaryLocked is CheckCanary with the arms' lock held.
+func (e *Engine) checkCanaryLocked() string {
 	a := &e.arms
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.canary == nil || a.control == nil {
 		return ""
 	}

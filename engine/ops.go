@@ -258,7 +258,11 @@ func (e *Engine) applyUpsert(r Reel) (replaced bool, err error) {
 	// canary's). A reel the control's index cannot take (its embedding
 	// failed, or Add did) is served from the fresh pool instead.
 	indexed := false
-	for k, m := range e.liveModels() {
+	var control *Model
+	if lv := e.live.Load(); lv != nil {
+		control = lv.m
+	}
+	for _, m := range e.liveModels() {
 		ix := m.index
 		if !ix.Trained() {
 			continue
@@ -268,7 +272,7 @@ func (e *Engine) applyUpsert(r Reel) (replaced bool, err error) {
 		}
 		vec, err := EmbedReels(e.store, m.bundle.ReelTower, []int64{r.ID}, e.embedTime())
 		ok := err == nil && ix.Add([]int64{r.ID}, vec) == nil
-		if k == 0 {
+		if m == control {
 			indexed = ok
 		}
 	}
