@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/reelrank/reelrank/drift"
@@ -466,5 +468,92 @@ func TestDriftFlagsNewUsers(t *testing.T) {
 		if strings.HasPrefix(s.Name, DriftUser+"ctx_") && (s.Level != "" || !s.Exempt) {
 			t.Fatalf("calendar series %s judged: %+v", s.Name, s)
 		}
+	}
+}
+
+// TestArmsConcurrent changes the arms while requests, scores, events and
+// upserts run: every answer names a model that was serving and an arm of
+// the set, and the race detector sees the rest.
+func TestArmsConcurrent(t *testing.T) {
+	w := newWorld(t, worldConfig{reels: 300, users: 40, known: 100, seed: 11})
+	models := []*Model{w.model(t, "v1", "default", 1), w.model(t, "v2", "default", 2), w.model(t, "v3", "default", 3)}
+	e := w.engine(t, Config{Canary: quietPolicy(), HoldoutShare: 0.1}, models[0])
+	rounds := 30
+	if testing.Short() {
+		rounds = 10
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for g := range 2 {
+		wg.Go(func() {
+			for i := range rounds * 3 {
+				u := int64(1 + (g*97+i)%60)
+				resp, err := e.Recommend(context.Background(), w.request(u, 5))
+				if err != nil {
+					fail(err)
+					return
+				}
+				switch resp.Arm {
+				case "default", RoleCanary, HoldoutArm:
+				default:
+					fail(fmt.Errorf("arm %q", resp.Arm))
+					return
+				}
+				if _, err := e.Score(context.Background(), u, Context{Time: w.now}, []int64{1, 2}); err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		r := rand.New(rand.NewPCG(11, 11))
+		emb := make([]float32, testEmbed)
+		for i := range rounds {
+			if _, err := e.Event(impressions(w, population(r, 20, 60), r)); err != nil {
+				fail(err)
+				return
+			}
+			emb[i%testEmbed] = 1
+			if _, err := e.Upsert(Reel{ID: int64(70000 + i), Author: 5, Upload: w.now, Duration: 10, Category: -1, Embedding: emb}); err != nil {
+				fail(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range rounds {
+			m := models[1+i%2]
+			if m.Version() == e.Model().Version() {
+				m = models[0]
+				if m.Version() == e.Model().Version() {
+					m = models[1]
+				}
+			}
+			if err := e.LoadCanary(m, LoadOptions{Share: 0.3, NoProbe: true}); err != nil && !errors.Is(err, ErrBadRequest) {
+				fail(err)
+				return
+			}
+			switch i % 3 {
+			case 0:
+				e.Promote("test")
+			case 1:
+				e.Rollback("test")
+			case 2:
+				e.SetShares(-1, 0.2)
+			}
+			e.ArmsStatus(true)
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
