@@ -95,6 +95,34 @@
 // applied. The rule is applied once, when an event is first accepted; a
 // replay applies every logged event.
 //
+// # Arms, canaries and drift
+//
+// Users are spread over arms by a salted hash of their id (Config.ArmSalt):
+// the control (the Model the engine started with, or one promoted or
+// swapped in since), at most one canary (LoadCanary, at a share), and a
+// popularity holdout (Config.HoldoutShare, SetShares) that bypasses the
+// ranker: its candidates are ordered by their watch-throughs over the
+// store's longest window, with no exploration. A growing share keeps the
+// users it had. Every response names its arm; an impression logged with
+// no arm gets its user's. Each arm has its own post-rank head weights.
+//
+// LoadCanary checks a model (the spec, the dimensions), runs probe
+// requests through it (scores finite, within [0, 1], not constant, the
+// index answering), catches its index up with the catalogue, and serves
+// it. CanaryPolicy promotes it after enough impressions, and rolls it back
+// when its watch-through per impression falls below the control's by a
+// margin at a confidence, when its errors or degenerate answers (NaN or
+// constant scores) or its p99 leave bounds. Promote, Rollback and
+// SetShares do the same by hand; every change and its reason goes to the
+// history (ArmsStatus), the log, and Config.OnArmsChange. ArmsStatus holds
+// each arm's online metrics with 95% intervals.
+//
+// A Model with a training reference (SetReference) is watched for drift
+// while it serves as the control: every Config.DriftSample-th impression
+// that comes back becomes a row as training makes its rows, and each
+// series' population stability index over a sliding window is in
+// ArmsStatus(true) and Model.Drift.
+//
 // # Durability
 //
 // With Config.Dir (Open; New with a Dir is Open over its store), every
