@@ -249,6 +249,50 @@ func checkReplaceable(dir string) error {
 	return nil
 }
 
+// sizeError is a file whose size is not the manifest's.
+type sizeError struct{ have, want int64 }
+
+func (e *sizeError) Error() string {
+	return fmt.Sprintf("%d bytes, the manifest says %d", e.have, e.want)
+}
+
+// readChunk is how many bytes readYielding reads between yields.
+const readChunk = 256 << 10
+
+// readYielding reads the file at path in pieces, yielding the processor
+// between them: a fresh buffer of megabytes faults its pages in as it is
+// written, and a server loading a model beside the one it serves must let
+// its requests in meanwhile. want is the size the manifest gives (a
+// larger file is read whole and refused by the size check after).
+func readYielding(path string, want int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if size != want {
+		return nil, &sizeError{have: size, want: want}
+	}
+	b := make([]byte, size)
+	for off := 0; off < len(b); {
+		n, err := f.Read(b[off:min(len(b), off+readChunk)])
+		off += n
+		if err == io.EOF {
+			return b[:off], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		runtime.Gosched()
+	}
+	return b, nil
+}
+
 // Load reads the bundle in dir, checking its manifest, the sizes and
 // checksums of its files, and every offset of model.fb before decoding it;
 // errors about the bundle's content wrap ErrBadBundle. The models are
@@ -293,7 +337,11 @@ func Load(dir string) (*Bundle, error) {
 		if _, dup := data[f.Name]; dup {
 			return nil, bad("%s lists %s twice", ManifestFile, f.Name)
 		}
-		b, err := os.ReadFile(filepath.Join(dir, f.Name))
+		b, err := readYielding(filepath.Join(dir, f.Name), f.Size)
+		var se *sizeError
+		if errors.As(err, &se) {
+			return nil, bad("%s has %d bytes, the manifest says %d", f.Name, se.have, se.want)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrBadBundle, dir, err)
 		}

@@ -314,9 +314,18 @@ func floats(tab *flatbuffers.Table, slot flatbuffers.VOffsetT) []float32 {
 	out := make([]float32, n)
 	for i := range out {
 		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(tab.Bytes[start+4*i:]))
+		if i%yieldFloats == yieldFloats-1 {
+			// A large vector (the reel tower's id vectors) faults its fresh
+			// pages in as it is written: a yield now and then lets a
+			// server's requests in while a model loads beside it.
+			runtime.Gosched()
+		}
 	}
 	return out
 }
+
+// yieldFloats is how many floats a decode copies between yields (256 KiB).
+const yieldFloats = 1 << 16
 
 func denses(n int, at func(*fb.Dense, int) bool) []Dense {
 	out := make([]Dense, n)
