@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -115,6 +116,38 @@ func DefaultConfig() Config {
 		FollowsPerUser: 12, DriftPeriod: 28, DriftScale: 0.8, EmbedNoise: 0.5, CatalogueAge: 60,
 		Oracle: DefaultOracle(),
 	}
+}
+
+// Presets names the worlds Preset knows, in the order it lists them.
+var presetNames = []string{"default", "serve", "dense"}
+
+// PresetNames returns the names Preset takes.
+func PresetNames() []string { return slices.Clone(presetNames) }
+
+// Preset returns a named world:
+//
+//   - "default": DefaultConfig, the benchmark world (100,000 users, 500,000
+//     reels, 14 days), where a test reel has a median of a few prior
+//     impressions;
+//   - "serve": the world `reelrank serve` builds when given no bundle
+//     (20,000 users, 50,000 reels, 10 days), small enough to simulate and
+//     train in minutes;
+//   - "dense": a world with evidence (10,000 users, 5,000 reels, 14 days,
+//     a session a user a day), where a test reel has a median of well
+//     over 30 prior impressions, so that models can come near the oracle.
+func Preset(name string) (Config, error) {
+	c := DefaultConfig()
+	switch name {
+	case "default":
+	case "serve":
+		c.Users, c.Reels, c.Days = 20_000, 50_000, 10
+	case "dense":
+		c.Users, c.Reels, c.Days = 10_000, 5_000, 14
+		c.SessionsPerDay = 1
+	default:
+		return Config{}, fmt.Errorf("%w: unknown preset %q (want one of %v)", ErrConfig, name, presetNames)
+	}
+	return c, nil
 }
 
 // ErrConfig is wrapped by every error of Config.Validate.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/reelrank/reelrank/features"
@@ -47,6 +48,11 @@ type DataReport struct {
 	Users      int    `json:"users"`
 	Reels      int    `json:"reels"`
 	ExploreArm string `json:"explore_arm"`
+	// TestReelPrior and TestUserPrior are the medians, over the test rows,
+	// of the impressions the row's reel and user had in the log before
+	// it: how much evidence the features carry about what is ranked.
+	TestReelPrior int `json:"test_reel_prior_impressions"`
+	TestUserPrior int `json:"test_user_prior_impressions"`
 }
 
 // HeadReport measures one head on the test days.
@@ -132,6 +138,7 @@ func (r *Report) fill(cfg *Config, cat *Catalogue, oracle bool, d *dataset, tr, 
 	r.Data = DataReport{Events: st.Events, Refused: st.Refused, Rows: d.n, TrainRows: tr.len(), ValidRows: va.len(), TestRows: te.len(),
 		TrainFrom: at(tr.lo), ValidFrom: at(va.lo), TestFrom: at(te.lo), TestTo: at(te.hi - 1),
 		Users: len(cat.Users), Reels: len(cat.Reels), ExploreArm: cfg.ExploreArm}
+	r.Data.TestReelPrior, r.Data.TestUserPrior = priorEvidence(d, te)
 	r.Oracle = oracle
 	r.Ranker = RankerReport{Hidden: cfg.Ranker.Hidden, Epochs: epochs}
 	r.Towers = TowersReport{Dim: cfg.Towers.Dim, Loss: towerLoss}
@@ -141,6 +148,26 @@ func (r *Report) fill(cfg *Config, cat *Catalogue, oracle bool, d *dataset, tr, 
 		}
 	}
 	r.Config = ConfigSummary{Theta: cfg.Theta, LabelWindow: cfg.LabelWindow.String(), IPS: cfg.IPS, IPSClip: cfg.IPSClip, Seed: cfg.Seed, Threads: cfg.Threads}
+}
+
+// priorEvidence returns the median, over the rows of te, of the rows the
+// row's reel and user had before it (every impression is a row).
+func priorEvidence(d *dataset, te span) (reel, user int) {
+	if te.len() == 0 {
+		return 0, 0
+	}
+	reels, users := map[int64]int{}, map[int64]int{}
+	rp, up := make([]int, 0, te.len()), make([]int, 0, te.len())
+	for i := 0; i < te.hi; i++ {
+		if i >= te.lo {
+			rp, up = append(rp, reels[d.reel[i]]), append(up, users[d.user[i]])
+		}
+		reels[d.reel[i]]++
+		users[d.user[i]]++
+	}
+	slices.Sort(rp)
+	slices.Sort(up)
+	return rp[len(rp)/2], up[len(up)/2]
 }
 
 // jsonFloat keeps NaN (a metric with no data) out of the JSON as null.
@@ -189,6 +216,7 @@ func (r *Report) render() (md, js []byte, err error) {
 	fmt.Fprintf(&b, "# Model %s\n\n", r.Version)
 	d := &r.Data
 	fmt.Fprintf(&b, "Trained on %d rows from %s, validated on %d from %s, tested on %d from %s to %s.\n", d.TrainRows, d.TrainFrom, d.ValidRows, d.ValidFrom, d.TestRows, d.TestFrom, d.TestTo)
+	fmt.Fprintf(&b, "A test row's reel had a median of %d impressions before it, its user %d.\n", d.TestReelPrior, d.TestUserPrior)
 	fmt.Fprintf(&b, "Watch-through: fraction watched ≥ %.2f without a skip; labels within %s of the impression; IPS weighting %v.\n\n", r.Config.Theta, r.Config.LabelWindow, r.Config.IPS)
 	b.WriteString("## Ranker, test days\n\n")
 	if r.Oracle {

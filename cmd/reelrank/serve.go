@@ -324,8 +324,7 @@ func openServing(ctx context.Context, dir string, cfg engine.Config, clock strin
 // defaultWorld is the world `make run` serves: smaller than the benchmark
 // world (sim.DefaultConfig) so that a fresh machine serves within minutes.
 func defaultWorld() sim.Config {
-	c := sim.DefaultConfig()
-	c.Users, c.Reels, c.Days = 20_000, 50_000, 10
+	c, _ := sim.Preset("serve") // a name sim knows: no error
 	return c
 }
 

@@ -35,6 +35,7 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "folder to write the world into (created if needed)")
+	preset := fs.String("preset", "default", fmt.Sprintf("the world to start from, %v; the flags given override its values (the defaults below are the default preset's)", sim.PresetNames()))
 	users := fs.Int("users", def.Users, "users")
 	reels := fs.Int("reels", def.Reels, "reels in the catalogue at the start (uploads come on top)")
 	days := fs.Int("days", def.Days, "simulated days of sessions")
@@ -59,10 +60,35 @@ func cmdSimulate(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return errors.New("simulate: --out is required")
 	}
-	cfg := def
-	cfg.Users, cfg.Reels, cfg.Days, cfg.Seed = *users, *reels, *days, *seed
-	cfg.Topics, cfg.EmbedDim = *topics, *dim
-	cfg.SessionsPerDay, cfg.SessionLength, cfg.UploadRate, cfg.FollowsPerUser = *sessions, *sessionLen, *uploadRate, *follows
+	cfg, err := sim.Preset(*preset)
+	if err != nil {
+		return fmt.Errorf("simulate: --preset: %w", err)
+	}
+	// The flags given override the preset's values.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "users":
+			cfg.Users = *users
+		case "reels":
+			cfg.Reels = *reels
+		case "days":
+			cfg.Days = *days
+		case "seed":
+			cfg.Seed = *seed
+		case "topics":
+			cfg.Topics = *topics
+		case "dim":
+			cfg.EmbedDim = *dim
+		case "sessions":
+			cfg.SessionsPerDay = *sessions
+		case "session-len":
+			cfg.SessionLength = *sessionLen
+		case "upload-rate":
+			cfg.UploadRate = *uploadRate
+		case "follows":
+			cfg.FollowsPerUser = *follows
+		}
+	})
 	t, err := time.Parse(time.RFC3339, *start)
 	if err != nil {
 		if t, err = time.Parse(time.DateOnly, *start); err != nil {
