@@ -203,10 +203,7 @@ type hll struct {
 const hllBits = 10
 
 func (h *hll) add(v uint64) {
-	z := v + 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	z ^= z >> 31
+	z := mix64(v)
 	i := z >> (64 - hllBits)
 	rank := uint8(bits.LeadingZeros64(z<<hllBits|1<<(hllBits-1)) + 1)
 	if rank > h.reg[i] {
