@@ -28,19 +28,16 @@ func (e *Engine) Recommend(ctx context.Context, req RecommendRequest) (*Response
 func (e *Engine) RecommendInto(ctx context.Context, req *RecommendRequest, out *Response) error {
 	start := time.Now()
 	out.Items = out.Items[:0]
+	out.reels, out.authors = out.reels[:0], out.authors[:0]
 	out.Timings = Timings{}
 	r, err := e.recommend(ctx, req, out, start)
 	out.Timings.Total = time.Since(start)
 	if err != nil {
 		out.Items = out.Items[:0]
+		out.reels, out.authors = out.reels[:0], out.authors[:0]
 	}
 	e.ctr.record(&out.Timings, len(out.Items), r.explored, err)
 	if a := r.arm; a != nil {
-		out.reels = out.reels[:0]
-		for i := range out.Items {
-			out.reels = append(out.reels, out.Items[i].Reel)
-		}
-		out.authors = e.store.ReelAuthors(out.reels, out.authors[:0])
 		a.stats.request(out.Timings.Total, err != nil && !isCtxErr(err), r.degenerate, out.reels, out.authors)
 		if a.role == RoleCanary {
 			e.tick(a.stats, 1)
@@ -359,6 +356,10 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 		probs := slab[j*T : (j+1)*T : (j+1)*T]
 		copy(probs, s.scores.Probs[i*T:(i+1)*T])
 		out.Items[j] = Item{Reel: s.cands[i], Score: p.score[i], Probs: probs, Propensity: sl.prop, Source: src}
+		// The arm's metrics count the reels and authors served; postrank
+		// has the authors at hand.
+		out.reels = append(out.reels, s.cands[i])
+		out.authors = append(out.authors, p.author[i])
 	}
 	return explored
 }
