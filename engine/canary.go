@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sort"
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
@@ -329,6 +328,8 @@ func (e *Engine) ArmsStatus(withDrift bool) Status {
 	return st
 }
 
+// driftStatus is m's drift report, in the monitor's order: judged series
+// worst first (their levels follow their PSI), then those not judged.
 func driftStatus(m *Model) *DriftStatus {
 	ds := &DriftStatus{Version: m.version, Series: m.monitor.Report()}
 	for _, s := range ds.Series {
@@ -339,20 +340,6 @@ func driftStatus(m *Model) *DriftStatus {
 			ds.Shifted++
 		}
 	}
-	sort.SliceStable(ds.Series, func(i, j int) bool {
-		return levelRank(ds.Series[i].Level) > levelRank(ds.Series[j].Level)
-	})
 	return ds
 }
 
-func levelRank(l drift.Level) int {
-	switch l {
-	case drift.Drift:
-		return 3
-	case drift.Shift:
-		return 2
-	case drift.OK:
-		return 1
-	}
-	return 0
-}
