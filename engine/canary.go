@@ -342,4 +342,3 @@ func driftStatus(m *Model) *DriftStatus {
 	}
 	return ds
 }
-
