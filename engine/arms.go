@@ -14,9 +14,10 @@ import (
 // share of users by popularity alone, bypassing the ranker, so that the
 // ranker's worth stays measured.
 const (
-	RoleControl = "control"
-	RoleCanary  = "canary"
-	RoleHoldout = "holdout"
+	RoleControl    = "control"
+	RoleCanary     = "canary"
+	RoleHoldout    = "holdout"
+	RoleExperiment = "experiment"
 )
 
 // HoldoutArm is the holdout arm's name in responses, impressions and
@@ -27,11 +28,40 @@ const HoldoutArm = "holdout"
 // set in steps of 1/buckets.
 const buckets = 10_000
 
-// ArmSettings are an arm's post-rank settings.
+// ArmSettings are an arm's post-rank settings. The zero value of a field
+// keeps the engine's Config.
 type ArmSettings struct {
 	// Weights overrides the final score's weight of the named heads for
 	// this arm, over Config.Weights and the bundle's.
 	Weights map[string]float32 `json:"weights,omitempty"`
+	// Epsilon overrides Config.Epsilon for this arm (a negative value
+	// turns exploration off); nil keeps the engine's.
+	Epsilon *float64 `json:"epsilon,omitempty"`
+	// Exploration overrides Config.Exploration: "epsilon-greedy" or
+	// "thompson"; empty keeps the engine's.
+	Exploration string `json:"exploration,omitempty"`
+	// ExplorePool says which candidates an exploration slot picks among:
+	// "uncertain" (empty; those with under Config.ExploreImpressions
+	// impressions) or "fresh" (those uploaded within Config.FreshWindow
+	// of the request, whatever their evidence): a fresh-reel share.
+	ExplorePool string `json:"explore_pool,omitempty"`
+}
+
+// Explore pools of ArmSettings.ExplorePool.
+const (
+	PoolUncertain = "uncertain"
+	PoolFresh     = "fresh"
+)
+
+// explorationOf parses an ArmSettings.Exploration.
+func explorationOf(s string) (Exploration, error) {
+	switch s {
+	case EpsilonGreedy.String():
+		return EpsilonGreedy, nil
+	case Thompson.String():
+		return Thompson, nil
+	}
+	return 0, fmt.Errorf("%w: exploration %q: want %q or %q", ErrBadRequest, s, EpsilonGreedy, Thompson)
 }
 
 // CanaryPolicy says when a canary is promoted or rolled back. The zero
@@ -182,9 +212,21 @@ type arms struct {
 	// canaryShare and holdoutShare are the shares in force.
 	canaryShare, holdoutShare float64
 	history                   []Change
+	// experiments are the experiment arms, in bucket order.
+	experiments []*experiment
 	// prev is the control before the last promotion or swap, for a
 	// rollback with no canary.
 	prev *live
+}
+
+// experimentShare is the experiments' shares summed; the caller holds
+// a.mu.
+func (a *arms) experimentShare() float64 {
+	t := 0.0
+	for _, x := range a.experiments {
+		t += x.Share
+	}
+	return t
 }
 
 // bucketsOf turns a share into buckets, rounding to the nearest.
@@ -200,6 +242,7 @@ func (e *Engine) publish() {
 		e.set.Store(nil)
 		return
 	}
+	e.followControl()
 	s := &armSet{salt: e.cfg.ArmSalt}
 	lo := uint32(0)
 	add := func(ent *armEntry, share float64) {
@@ -210,6 +253,11 @@ func (e *Engine) publish() {
 		lo = min(lo+n, buckets)
 		s.arms = append(s.arms, ent)
 		s.hi = append(s.hi, lo)
+	}
+	// The experiments first, so that they keep their buckets whatever the
+	// holdout's and the canary's shares.
+	for _, x := range a.experiments {
+		add(x.ent, x.Share)
 	}
 	if a.holdout != nil {
 		add(a.holdout, a.holdoutShare)
@@ -327,8 +375,9 @@ func (e *Engine) LoadCanary(m *Model, opt LoadOptions) error {
 	if a.control.lv.m.version == m.version {
 		return fmt.Errorf("%w: load canary: %s is the control's version", ErrBadRequest, m.version)
 	}
-	if share+a.holdoutShare >= 1 {
-		return fmt.Errorf("%w: load canary: share %v and the holdout's %v leave the control nothing", ErrBadRequest, share, a.holdoutShare)
+	if share+a.holdoutShare+a.experimentShare() >= 1 {
+		return fmt.Errorf("%w: load canary: share %v with the holdout's %v and the experiments' %v leaves the control nothing",
+			ErrBadRequest, share, a.holdoutShare, a.experimentShare())
 	}
 	replaced := ""
 	if a.canary != nil {
@@ -446,8 +495,8 @@ func (e *Engine) SetShares(canary, holdout float64) error {
 		return fmt.Errorf("%w: shares %v and %v", ErrBadRequest, c, h)
 	case c > 0 && a.canary == nil:
 		return fmt.Errorf("%w: set shares: no canary loaded", ErrBadRequest)
-	case c+h >= 1:
-		return fmt.Errorf("%w: set shares: canary %v and holdout %v leave the control nothing", ErrBadRequest, c, h)
+	case c+h+a.experimentShare() >= 1:
+		return fmt.Errorf("%w: set shares: canary %v and holdout %v with the experiments' %v leave the control nothing", ErrBadRequest, c, h, a.experimentShare())
 	case a.control == nil:
 		return fmt.Errorf("%w: set shares: no model", ErrUnavailable)
 	}

@@ -315,7 +315,10 @@ func (e *Engine) ArmsStatus(withDrift bool) Status {
 	var control *Model
 	if a.control != nil {
 		control = a.control.lv.m
-		add(a.control, 1-a.canaryShare-a.holdoutShare)
+		add(a.control, 1-a.canaryShare-a.holdoutShare-a.experimentShare())
+	}
+	for _, x := range a.experiments {
+		add(x.ent, x.Share)
 	}
 	add(a.canary, a.canaryShare)
 	if a.holdoutShare > 0 {

@@ -117,6 +117,14 @@
 // history (ArmsStatus), the log, and Config.OnArmsChange. ArmsStatus holds
 // each arm's online metrics with 95% intervals.
 //
+// Experiments (SetExperiments) are arms at fixed shares beside the
+// control, each with its own post-rank settings (ArmSettings: head
+// weights, ε or no exploration, epsilon-greedy or Thompson, and whether
+// exploration picks among the uncertain reels or the fresh ones, a
+// fresh-reel share) and either its own model or the control's, whichever
+// that is after promotions. They take the first buckets of the hash, so a
+// canary or a holdout share moves none of their users.
+//
 // A Model with a training reference (SetReference) is watched for drift
 // while it serves as the control: every Config.DriftSample-th impression
 // that comes back becomes a row as training makes its rows, and each

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,12 @@ type Engine struct {
 	// logExplore is log1p(Config.ExploreImpressions), the threshold on
 	// the log-impressions feature.
 	logExplore float32
+	// knownCol and ageCol are the reel features "reel_known" and
+	// "reel_log_age_h" (-1 when the spec lacks them), and logFresh the
+	// age feature of a reel as old as Config.FreshWindow: a fresh-pool
+	// arm's exploration reads them.
+	knownCol, ageCol int
+	logFresh         float32
 
 	// live is the control arm's model; set the arms requests pick from
 	// (nil until a model is served); arms their state.
@@ -78,6 +85,12 @@ type live struct {
 	// arm ranks by popularity, bypassing the ranker.
 	arm     string
 	holdout bool
+	// The arm's exploration: the probability of an exploration slot
+	// (0: none), how it picks, and whether it picks among the fresh
+	// reels rather than the uncertain ones.
+	eps       float64
+	mode      Exploration
+	freshPool bool
 }
 
 // New returns an engine over store (which must already hold the catalogue
@@ -110,6 +123,8 @@ func newEngine(cfg Config, store *features.Store, model *Model) (*Engine, error)
 	if e.impCol, e.wtCol, err = rateColumns(store); err != nil {
 		return nil, err
 	}
+	e.knownCol, e.ageCol = slices.Index(e.spec.Reel, "reel_known"), slices.Index(e.spec.Reel, "reel_log_age_h")
+	e.logFresh = float32(math.Log1p(cfg.FreshWindow.Hours()))
 	e.arms.policy = cfg.Canary
 	e.arms.holdoutShare = cfg.HoldoutShare
 	if model != nil {
@@ -200,6 +215,28 @@ func (e *Engine) newLive(m *Model, settings ArmSettings, role string) (*live, er
 			}
 			lv.weights[i] = w
 		}
+	}
+	lv.eps, lv.mode = max(e.cfg.Epsilon, 0), e.cfg.Exploration
+	if settings.Epsilon != nil {
+		x := *settings.Epsilon
+		if math.IsNaN(x) || x > 1 {
+			return nil, fmt.Errorf("%w: arm epsilon %v outside [0, 1] (negative: none)", ErrBadRequest, x)
+		}
+		lv.eps = max(x, 0)
+	}
+	if settings.Exploration != "" {
+		mode, err := explorationOf(settings.Exploration)
+		if err != nil {
+			return nil, err
+		}
+		lv.mode = mode
+	}
+	switch settings.ExplorePool {
+	case "", PoolUncertain:
+	case PoolFresh:
+		lv.freshPool = true
+	default:
+		return nil, fmt.Errorf("%w: explore pool %q: want %q or %q", ErrBadRequest, settings.ExplorePool, PoolUncertain, PoolFresh)
 	}
 	lists := m.index.Options().Lists
 	lv.nprobe = e.cfg.Nprobe

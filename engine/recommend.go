@@ -316,12 +316,19 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 		// posterior with prior pseudo-impressions.
 		li := rv[i*nR+e.impCol] // log1p(impressions)
 		unc := li < e.logExplore
-		p.uncertain[i] = unc
-		if unc {
+		if lv.freshPool {
+			// A fresh-reel share explores the reels uploaded within the
+			// fresh window, whatever their evidence.
+			p.uncertain[i] = e.ageCol >= 0 && e.knownCol >= 0 && rv[i*nR+e.knownCol] > 0 && rv[i*nR+e.ageCol] < e.logFresh
+		} else {
+			p.uncertain[i] = unc
+		}
+		if unc || p.uncertain[i] {
 			rate := min(max(float64(rv[i*nR+e.wtCol]), 1e-6), 1-1e-6)
 			k := math.Expm1(float64(li)) + e.prior
 			p.alpha[i], p.beta[i] = rate*k, (1-rate)*k
-		} else if s.src[i] == SourceExplore {
+		}
+		if !unc && s.src[i] == SourceExplore {
 			s.grad = append(s.grad, s.cands[i])
 		}
 	}
@@ -330,7 +337,7 @@ func (e *Engine) postrank(s *scratch, lv *live, req *RecommendRequest, out *Resp
 		p.recent = e.store.ReelAuthors(r[max(0, len(r)-(e.cfg.DiversityWindow-1)):], p.recent[:0])
 	}
 	s.degenerate = bad || (n > 1 && hi-lo < 1e-7*max(1, abs32(hi)))
-	p.eps, p.mode, p.rounds = e.cfg.Epsilon, e.cfg.Exploration, e.cfg.ThompsonRounds
+	p.eps, p.mode, p.rounds = lv.eps, lv.mode, e.cfg.ThompsonRounds
 	if lv.holdout {
 		p.eps = 0 // popularity alone
 	}
