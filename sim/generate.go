@@ -22,6 +22,12 @@ type GenerateOptions struct {
 	Threads  int       // goroutines (0: GOMAXPROCS)
 	Progress io.Writer // one line per stage and per simulated day; nil for none
 	Policy   Policy    // who picks the reels; nil for NewMixture(0.1)
+	// Period is how often the policy observes the events so far (see
+	// Policy): 0 is once a simulated day; otherwise a divisor of a day of
+	// at least a minute. A policy that learns during the day (a serving
+	// engine's feature store) wants minutes. With a policy that keeps the
+	// Policy contract, the period changes no byte either.
+	Period time.Duration
 }
 
 // Summary says what Generate wrote.
@@ -116,6 +122,12 @@ func Generate(ctx context.Context, cfg Config, dir string, opt GenerateOptions) 
 	}
 	if opt.Policy == nil {
 		opt.Policy = NewMixture(0.1)
+	}
+	switch {
+	case opt.Period == 0:
+		opt.Period = msPerDay * time.Millisecond
+	case opt.Period < time.Minute || opt.Period > msPerDay*time.Millisecond || (msPerDay*time.Millisecond)%opt.Period != 0:
+		return Summary{}, fmt.Errorf("%w: period %v: want a divisor of a day of at least a minute", ErrConfig, opt.Period)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("sim: create %s: %w", dir, err)
@@ -246,26 +258,35 @@ func (g *gen) simulate(ctx context.Context) func(o *outFile) error {
 		g.busy = make([]int64, cfg.Users)
 		var carry []evRec
 		nextUpload := w.initialReels
+		period := g.opt.Period.Milliseconds()
 		for d := range cfg.Days {
 			step := time.Now()
 			dayStart := w.startMS + int64(d)*msPerDay
-			dayEnd := dayStart + msPerDay
-			buf, err := g.day(ctx, d, dayStart, carry)
+			pl, err := g.plan(ctx, d, dayStart)
 			if err != nil {
 				return err
 			}
-			for nextUpload < len(w.reels) && w.reels[nextUpload].upload < dayEnd {
-				buf = append(buf, evRec{typ: eventlog.Upload, ts: w.reels[nextUpload].upload, reel: uint32(nextUpload + 1), seq: uint32(nextUpload + 1)})
-				nextUpload++
+			n := 0
+			for from := dayStart; from < dayStart+msPerDay; from += period {
+				to := from + period
+				buf, err := g.run(ctx, pl, from, to, carry)
+				if err != nil {
+					return err
+				}
+				for nextUpload < len(w.reels) && w.reels[nextUpload].upload < to {
+					buf = append(buf, evRec{typ: eventlog.Upload, ts: w.reels[nextUpload].upload, reel: uint32(nextUpload + 1), seq: uint32(nextUpload + 1)})
+					nextUpload++
+				}
+				slices.SortFunc(buf, cmpEv)
+				cut, _ := slices.BinarySearchFunc(buf, to, func(e evRec, t int64) int { return cmp.Compare(e.ts, t) })
+				if err := g.flush(ctx, o, buf[:cut]); err != nil {
+					return err
+				}
+				g.policy.Advance(to)
+				n += cut
+				carry = append(carry[:0:0], buf[cut:]...)
 			}
-			slices.SortFunc(buf, cmpEv)
-			cut, _ := slices.BinarySearchFunc(buf, dayEnd, func(e evRec, t int64) int { return cmp.Compare(e.ts, t) })
-			if err := g.flush(ctx, o, buf[:cut]); err != nil {
-				return err
-			}
-			g.policy.Advance(dayEnd)
-			carry = append(carry[:0:0], buf[cut:]...)
-			progress(&g.opt, "sim: day %d/%d: %d events in %v", d+1, cfg.Days, cut, time.Since(step).Round(time.Millisecond))
+			progress(&g.opt, "sim: day %d/%d: %d events in %v", d+1, cfg.Days, n, time.Since(step).Round(time.Millisecond))
 		}
 		if err := g.flush(ctx, o, carry); err != nil {
 			return err
@@ -312,9 +333,16 @@ func (g *gen) flush(ctx context.Context, o *outFile, evs []evRec) error {
 	return nil
 }
 
-// day runs the sessions of simulated day d and returns their events,
-// appended to carry, unsorted.
-func (g *gen) day(ctx context.Context, d int, dayStart int64, carry []evRec) ([]evRec, error) {
+// dayPlan is one simulated day's sessions: per chunk of users, the
+// sessions in (user, start) order, and the id of each chunk's first.
+type dayPlan struct {
+	plans [][]plan
+	bases []int64
+}
+
+// plan draws how many sessions each user has on day d and when they
+// start, and numbers them.
+func (g *gen) plan(ctx context.Context, d int, dayStart int64) (*dayPlan, error) {
 	w, cfg := g.w, g.cfg
 	nChunks := (cfg.Users + userChunk - 1) / userChunk
 	plans := make([][]plan, nChunks)
@@ -322,7 +350,6 @@ func (g *gen) day(ctx context.Context, d int, dayStart int64, carry []evRec) ([]
 	if wd := cfg.Start.AddDate(0, 0, d).Weekday(); wd == time.Saturday || wd == time.Sunday {
 		wk = 1.15
 	}
-	// Pass 1: how many sessions each user has today, and when they start.
 	err := parallel(ctx, g.opt.Threads, cfg.Users, userChunk, func(lo, hi int) {
 		var r Rand
 		var out []plan
@@ -351,18 +378,30 @@ func (g *gen) day(ctx context.Context, d int, dayStart int64, carry []evRec) ([]
 		bases[c] = g.sessions + 1
 		g.sessions += int64(len(plans[c]))
 	}
-	// Pass 2: run the sessions.
+	return &dayPlan{plans: plans, bases: bases}, nil
+}
+
+// run runs the sessions of pl planned to start in [from, to) and returns
+// their events, appended to carry, unsorted. A session starts at its
+// planned time or a minute after its user's previous session ended,
+// whichever is later.
+func (g *gen) run(ctx context.Context, pl *dayPlan, from, to int64, carry []evRec) ([]evRec, error) {
+	cfg := g.cfg
+	nChunks := len(pl.plans)
 	outs := make([][]evRec, nChunks)
 	errs := make([]error, nChunks)
-	err = parallel(ctx, g.opt.Threads, cfg.Users, userChunk, func(lo, hi int) {
+	err := parallel(ctx, g.opt.Threads, cfg.Users, userChunk, func(lo, hi int) {
 		c := lo / userChunk
 		var out []evRec
 		sr := sessionRunner{g: g, shown: make([]int64, 0, 64)}
-		for k, p := range plans[c] {
+		for k, p := range pl.plans[c] {
+			if p.start < from || p.start >= to {
+				continue
+			}
 			ui := int(p.user - 1)
 			start := max(p.start, g.busy[ui]+60_000)
 			var end int64
-			out, end, errs[c] = sr.run(out, ui, bases[c]+int64(k), start)
+			out, end, errs[c] = sr.run(out, ui, pl.bases[c]+int64(k), start)
 			if errs[c] != nil {
 				return
 			}

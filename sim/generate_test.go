@@ -12,6 +12,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/reelrank/reelrank/eventlog"
 )
 
 func TestValidate(t *testing.T) {
@@ -325,5 +327,66 @@ func TestCatalogueGrowth(t *testing.T) {
 	}
 	if got := w.Available(w.startMS + int64(c.Days)*msPerDay); got != int64(len(w.reels)) {
 		t.Errorf("available at the end: %d, want %d", got, len(w.reels))
+	}
+}
+
+// countingPolicy is a RandomPolicy that counts its periods and checks
+// that it observes every event before the period's end, in time order.
+type countingPolicy struct {
+	RandomPolicy
+	advances int
+	last     int64
+	bad      int
+}
+
+func (p *countingPolicy) Observe(evs []eventlog.Event) {
+	for i := range evs {
+		if evs[i].Time < p.last {
+			p.bad++
+		}
+		p.last = evs[i].Time
+	}
+}
+
+func (p *countingPolicy) Advance(now int64) {
+	if p.last >= now {
+		p.bad++
+	}
+	p.advances++
+}
+
+// TestPeriod: a policy that keeps the contract gets the same log whatever
+// the period; the period sets how often it observes.
+func TestPeriod(t *testing.T) {
+	cfg := testConfig()
+	cfg.Users, cfg.Reels, cfg.Days = 800, 2000, 2
+	logOf := func(period time.Duration) ([]byte, *countingPolicy) {
+		p := &countingPolicy{}
+		dir := t.TempDir()
+		if _, err := Generate(context.Background(), cfg, dir, GenerateOptions{Policy: p, Period: period}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, FileEvents))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, p
+	}
+	day, pd := logOf(0)
+	hour, ph := logOf(time.Hour)
+	if !bytes.Equal(day, hour) {
+		t.Fatal("the log differs between periods of a day and of an hour")
+	}
+	if pd.bad+ph.bad > 0 {
+		t.Fatalf("events out of order or observed after their period: %d, %d", pd.bad, ph.bad)
+	}
+	// A period per day or hour, and one for the sessions past the last day.
+	if pd.advances < cfg.Days || pd.advances > cfg.Days+1 || ph.advances < 24*cfg.Days || ph.advances > 24*cfg.Days+1 {
+		t.Fatalf("%d and %d periods over %d days", pd.advances, ph.advances, cfg.Days)
+	}
+	for _, bad := range []time.Duration{time.Second, 7 * time.Minute, 25 * time.Hour, -time.Hour} {
+		if _, err := Generate(context.Background(), cfg, t.TempDir(), GenerateOptions{Period: bad}); !errors.Is(err, ErrConfig) {
+			t.Errorf("period %v: %v, want ErrConfig", bad, err)
+		}
 	}
 }

@@ -25,8 +25,9 @@ func (s *Slot) shown(reel int64) bool { return slices.Contains(s.Shown, reel) }
 // slot of every session and logs, per impression, the reel, the propensity
 // and the arm it returns.
 //
-// The concurrency contract. Generate runs in periods of one simulated day.
-// During a period, Choose and Prob are called from many goroutines at once
+// The concurrency contract. Generate runs in periods
+// (GenerateOptions.Period, one simulated day by default); a period runs
+// the sessions planned to start in it. During a period, Choose and Prob are called from many goroutines at once
 // (users' sessions run in parallel); they must only read the policy's state,
 // and every random choice must come from the *Rand given to Choose, which
 // is seeded from the session alone. Between periods, from one goroutine and
