@@ -144,6 +144,7 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	var t int64
 	fr.User = req.User
 	fr.Context, t = e.featureContext(req.User, &req.Context, &s.profile)
+	fr.Context.Position = m.bundle.Ranker.Position(fr.Context.Position) // a bundle may fix the position it scores at
 	fr.Reels = s.cands[:0]
 	fr.Embeddings = true
 	if err := e.store.Features(fr); err != nil {

@@ -43,7 +43,8 @@ func sameModels(t *testing.T, a, b *Bundle) {
 	ra, rb := a.Ranker, b.Ranker
 	if !reflect.DeepEqual(ra.Bottom, rb.Bottom) || !reflect.DeepEqual(ra.MMoE, rb.MMoE) ||
 		!reflect.DeepEqual(ra.Heads, rb.Heads) || !reflect.DeepEqual(ra.Tasks, rb.Tasks) ||
-		!reflect.DeepEqual(ra.Weights, rb.Weights) || ra.Precision != rb.Precision {
+		!reflect.DeepEqual(ra.Weights, rb.Weights) || ra.Precision != rb.Precision ||
+		ra.FixPosition != rb.FixPosition || ra.ServePosition != rb.ServePosition {
 		t.Fatal("ranker differs after the round trip")
 	}
 	if !reflect.DeepEqual(a.UserTower.MLP, b.UserTower.MLP) {
@@ -92,6 +93,40 @@ func TestBundleRoundTrip(t *testing.T) {
 		if string(rep) != string(b.Report) {
 			t.Fatalf("report.md = %q", rep)
 		}
+	}
+}
+
+// TestBundleServePosition checks that a ranker's fixed serve position
+// survives the round trip, and that a ranker without one reads the
+// request's position.
+func TestBundleServePosition(t *testing.T) {
+	for _, fix := range []bool{false, true} {
+		b := testBundle(t, 0)
+		b.Ranker.FixPosition, b.Ranker.ServePosition = fix, 0
+		if fix {
+			b.Ranker.ServePosition = 3
+		}
+		dir := filepath.Join(t.TempDir(), "bundle")
+		if err := Save(dir, b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameModels(t, b, got)
+		want := 7
+		if fix {
+			want = 3
+		}
+		if p := got.Ranker.Position(7); p != want {
+			t.Errorf("fixed %v: position %d for a request at 7, want %d", fix, p, want)
+		}
+	}
+	b := testBundle(t, 0)
+	b.Ranker.FixPosition, b.Ranker.ServePosition = true, -2
+	if err := b.Ranker.Validate(); err == nil {
+		t.Error("a negative serve position accepted")
 	}
 }
 

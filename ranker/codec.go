@@ -62,6 +62,9 @@ func encodeModel(b *Bundle) []byte {
 		fb.MultitaskAddTasks(bld, tasks)
 		fb.MultitaskAddWeights(bld, weights)
 		fb.MultitaskAddPrecision(bld, byte(m.Precision))
+		if m.FixPosition {
+			fb.MultitaskAddServePosition(bld, int32(m.ServePosition))
+		}
 		ranker = fb.MultitaskEnd(bld)
 	}
 	if t := b.UserTower; t != nil {
@@ -190,7 +193,7 @@ var (
 	}}
 	multitaskDesc = &fbverify.Table{Name: "Multitask", Fields: []fbverify.Field{
 		fbverify.TableOf(mlpDesc), fbverify.TablesOf(mlpDesc), fbverify.TablesOf(denseDesc), fbverify.TablesOf(denseDesc),
-		fbverify.Strings(), fbverify.Vector(4), fbverify.Scalar(1),
+		fbverify.Strings(), fbverify.Vector(4), fbverify.Scalar(1), fbverify.Scalar(4),
 	}}
 	userTowerDesc = &fbverify.Table{Name: "UserTower", Fields: []fbverify.Field{fbverify.TableOf(mlpDesc)}}
 	reelTowerDesc = &fbverify.Table{Name: "ReelTower", Fields: []fbverify.Field{
@@ -265,6 +268,9 @@ func decodeModel(buf []byte) (*Bundle, error) {
 		m.Tasks = decodeStrings(r.TasksLength(), r.Tasks)
 		tab := r.Table()
 		m.Weights = floats(&tab, 14)
+		if p := r.ServePosition(); p >= 0 {
+			m.FixPosition, m.ServePosition = true, int(p)
+		}
 		b.Ranker = m
 		runtime.Gosched()
 	}

@@ -53,9 +53,25 @@ type Multitask struct {
 	Weights []float32
 	// Precision of the GEMMs.
 	Precision Precision
+	// FixPosition says the model scores every candidate as if at session
+	// position ServePosition, whatever slot a request fills: the
+	// features' Context.Position is Position(the request's). A model
+	// trained with the position feature then ranks free of the
+	// position's bias, and its probabilities are those of that slot.
+	FixPosition   bool
+	ServePosition int
 
 	mu   sync.Mutex
 	plan atomic.Pointer[plan]
+}
+
+// Position returns the session position to compute a request's features
+// at: ServePosition when the model fixes it, else the request's own.
+func (m *Multitask) Position(requested int) int {
+	if m.FixPosition {
+		return m.ServePosition
+	}
+	return requested
 }
 
 // InputDim is the width of x: user + reel + cross + embedding.
@@ -93,6 +109,9 @@ func (m *Multitask) Validate() error {
 	}
 	if m.Precision > BF16 {
 		return invalid("unknown precision %d", m.Precision)
+	}
+	if m.FixPosition && (m.ServePosition < 0 || m.ServePosition > math.MaxInt32) {
+		return invalid("serve position %d outside [0, %d]", m.ServePosition, math.MaxInt32)
 	}
 	var width int
 	if m.MMoE == nil {

@@ -161,8 +161,20 @@ func (rcv *Multitask) MutatePrecision(n byte) bool {
 	return rcv._tab.MutateByteSlot(16, n)
 }
 
+func (rcv *Multitask) ServePosition() int32 {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(18))
+	if o != 0 {
+		return rcv._tab.GetInt32(o + rcv._tab.Pos)
+	}
+	return -1
+}
+
+func (rcv *Multitask) MutateServePosition(n int32) bool {
+	return rcv._tab.MutateInt32Slot(18, n)
+}
+
 func MultitaskStart(builder *flatbuffers.Builder) {
-	builder.StartObject(7)
+	builder.StartObject(8)
 }
 func MultitaskAddBottom(builder *flatbuffers.Builder, bottom flatbuffers.UOffsetT) {
 	builder.PrependUOffsetTSlot(0, flatbuffers.UOffsetT(bottom), 0)
@@ -199,6 +211,9 @@ func MultitaskStartWeightsVector(builder *flatbuffers.Builder, numElems int) fla
 }
 func MultitaskAddPrecision(builder *flatbuffers.Builder, precision byte) {
 	builder.PrependByteSlot(6, precision, 0)
+}
+func MultitaskAddServePosition(builder *flatbuffers.Builder, servePosition int32) {
+	builder.PrependInt32Slot(7, servePosition, -1)
 }
 func MultitaskEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()
