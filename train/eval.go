@@ -217,6 +217,7 @@ func evaluate(ctx context.Context, cfg *Config, or Oracle, d *dataset, te span, 
 				hr.OracleECE = e
 			}
 			hr.OracleShare = (hr.AUC - 0.5) / (hr.OracleAUC - 0.5)
+			hr.LiftShare = (hr.AUC - hr.PopularityAUC) / (hr.OracleAUC - hr.PopularityAUC)
 		}
 		if l, err := LogLoss(m, labels, nil); err == nil {
 			hr.LogLoss = l

@@ -97,7 +97,9 @@ type RankerConfig struct {
 	Hidden []int
 	// Epochs bounds the passes over the training days (default 8); training
 	// stops earlier when the validation loss has not improved for
-	// Patience epochs (default 1), and keeps the best epoch's weights.
+	// Patience epochs (default 2: one epoch's validation loss is noisy
+	// enough to stop a run that was still improving), and keeps the best
+	// epoch's weights.
 	Epochs, Patience int
 	// Batch is the rows per Adam step (default 1024).
 	Batch int
@@ -115,7 +117,26 @@ type RankerConfig struct {
 	// with one softmax gate per head.
 	Experts      int
 	ExpertHidden []int
+	// NoPosition trains without the position features (PositionFeatures):
+	// their columns are zero in training, and the served ranker gives them
+	// no weight, so it scores a candidate alike at every position. It is
+	// the ablation that measures what the position feature is worth.
+	NoPosition bool
+	// FixPosition makes the bundle's ranker score every candidate as if
+	// at session position ServePosition (0: the first slot), whatever the
+	// slot the request fills: a model trained with the position feature
+	// then ranks on what a reel is worth free of the position's bias
+	// (fatigue, skips deeper in a session), and its probabilities are
+	// those of that slot. Without it the ranker reads the request's
+	// position.
+	FixPosition   bool
+	ServePosition int
 }
+
+// PositionFeatures are the user features that say where in the session a
+// request is: the slot's position, and the seconds since the session
+// began, which grows with it. NoPosition zeroes them.
+var PositionFeatures = []string{"sess_log_pos", "sess_log_secs"}
 
 func (c *RankerConfig) fill() {
 	if len(c.Hidden) == 0 {
@@ -125,7 +146,7 @@ func (c *RankerConfig) fill() {
 		c.Epochs = 8
 	}
 	if c.Patience <= 0 {
-		c.Patience = 1
+		c.Patience = 2
 	}
 	if c.Batch <= 0 {
 		c.Batch = 1024
@@ -148,6 +169,9 @@ func (c *RankerConfig) fill() {
 }
 
 func (c *RankerConfig) check() error {
+	if c.FixPosition && (c.ServePosition < 0 || c.ServePosition > 1<<20) {
+		return fmt.Errorf("train: serve position %d outside [0, %d]", c.ServePosition, 1<<20)
+	}
 	if c.Experts < 0 || c.Experts > 64 {
 		return fmt.Errorf("train: %d experts outside [0, 64]", c.Experts)
 	}
@@ -178,6 +202,7 @@ type rankerTrainer struct {
 	workers int
 	works   []rankWork
 	weights []float32 // per row
+	posCols []int     // the position features' input columns, zeroed under NoPosition
 	log     func(format string, args ...any)
 }
 
@@ -185,6 +210,9 @@ func newRankerTrainer(cfg RankerConfig, d *dataset, train span, weights []float3
 	D := d.spec.EmbedDim
 	in := d.width + D
 	rt := &rankerTrainer{cfg: cfg, d: d, in: in, workers: workers, weights: weights, log: log}
+	if cfg.NoPosition {
+		rt.posCols = positionColumns(d.spec.User)
+	}
 	rt.nz = fitNormalizer(in, train, 200_000, rng, rt.rawRow)
 	if cfg.Experts > 0 {
 		rt.net = newMMoE(in, cfg.Experts, cfg.ExpertHidden, numHeads, rng)
@@ -213,10 +241,26 @@ func newRankerTrainer(cfg RankerConfig, d *dataset, train span, weights []float3
 	return rt
 }
 
-// rawRow writes row i's raw input [user | reel | cross | emb].
+// positionColumns returns the indices of PositionFeatures among the user
+// features, which lead the ranker's input.
+func positionColumns(user []string) []int {
+	var cols []int
+	for j, name := range user {
+		if slices.Contains(PositionFeatures, name) {
+			cols = append(cols, j)
+		}
+	}
+	return cols
+}
+
+// rawRow writes row i's raw input [user | reel | cross | emb], the
+// position features zeroed under NoPosition.
 func (rt *rankerTrainer) rawRow(dst []float32, i int) {
 	copy(dst, rt.d.row(i))
 	copy(dst[rt.d.width:], rt.d.embRow(i))
+	for _, j := range rt.posCols {
+		dst[j] = 0
+	}
 }
 
 // fill writes the standardised inputs of rows idx into w's input.
@@ -351,8 +395,28 @@ type rankerEpoch struct {
 // export returns the trained net as a ranker.Multitask reading raw
 // features.
 func (rt *rankerTrainer) export(prec ranker.Precision) (*ranker.Multitask, error) {
-	m := &ranker.Multitask{Spec: rt.d.spec, Tasks: headNames[:], Weights: slices.Clone(rt.cfg.ScoreWeights), Precision: prec}
+	m := &ranker.Multitask{Spec: rt.d.spec, Tasks: headNames[:], Weights: slices.Clone(rt.cfg.ScoreWeights), Precision: prec,
+		FixPosition: rt.cfg.FixPosition, ServePosition: rt.cfg.ServePosition}
 	rt.net.export(&rt.nz, m)
+	// Trained on zeros, the position columns' first-layer weights are
+	// their initial values: served, they would read the live position.
+	// Zero weights make the served model ignore it, as training did.
+	for _, j := range rt.posCols {
+		layers := []*ranker.Dense{}
+		if m.MMoE == nil {
+			layers = append(layers, &m.Bottom.Layers[0])
+		} else {
+			for e := range m.MMoE.Experts {
+				layers = append(layers, &m.MMoE.Experts[e].Layers[0])
+			}
+			for g := range m.MMoE.Gates {
+				layers = append(layers, &m.MMoE.Gates[g])
+			}
+		}
+		for _, l := range layers {
+			clear(l.W[j*l.Out : (j+1)*l.Out])
+		}
+	}
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("train: export ranker: %w", err)
 	}

@@ -53,6 +53,10 @@ type DataReport struct {
 	// it: how much evidence the features carry about what is ranked.
 	TestReelPrior int `json:"test_reel_prior_impressions"`
 	TestUserPrior int `json:"test_user_prior_impressions"`
+	// NoTestDays says the run held out no test day (Config.TestDays < 0):
+	// the test figures are then of the validation days, which early
+	// stopping has seen.
+	NoTestDays bool `json:"no_test_days,omitempty"`
 }
 
 // HeadReport measures one head on the test days.
@@ -66,12 +70,16 @@ type HeadReport struct {
 	// any model can do on these rows.
 	OracleAUC     float64 `json:"oracle_auc,omitempty"`
 	PopularityAUC float64 `json:"popularity_auc"`
-	// OracleShare is (AUC - 0.5)/(OracleAUC - 0.5).
-	OracleShare float64      `json:"oracle_share,omitempty"`
-	ECE         float64      `json:"ece"`
-	OracleECE   float64      `json:"oracle_ece,omitempty"`
-	LogLoss     float64      `json:"log_loss"`
-	Explore     *SliceReport `json:"explore,omitempty"`
+	// OracleShare is (AUC - 0.5)/(OracleAUC - 0.5): the share of the
+	// oracle's lift over chance.
+	OracleShare float64 `json:"oracle_share,omitempty"`
+	// LiftShare is (AUC - PopularityAUC)/(OracleAUC - PopularityAUC): the
+	// share of the oracle's lift over popularity the model gets.
+	LiftShare float64      `json:"oracle_lift_share,omitempty"`
+	ECE       float64      `json:"ece"`
+	OracleECE float64      `json:"oracle_ece,omitempty"`
+	LogLoss   float64      `json:"log_loss"`
+	Explore   *SliceReport `json:"explore,omitempty"`
 }
 
 // SliceReport measures a head on a slice of the test rows.
@@ -105,6 +113,17 @@ type RetrievalReport struct {
 type RankerReport struct {
 	Hidden []int         `json:"hidden"`
 	Epochs []rankerEpoch `json:"epochs"`
+	// TrainBaseLoss and ValidBaseLoss are the losses of each day's
+	// positive rates taken as constant predictions, over the training and
+	// the validation rows: the losses' floor without features. Where the
+	// rates move across days (a serving policy that learns), the two
+	// losses differ by as much as these do.
+	TrainBaseLoss float64 `json:"train_base_loss"`
+	ValidBaseLoss float64 `json:"valid_base_loss"`
+	// NoPosition is RankerConfig's; ServePosition is the position the
+	// served ranker scores at, -1 for the request's.
+	NoPosition    bool `json:"no_position,omitempty"`
+	ServePosition int  `json:"serve_position"`
 }
 
 // TowersReport records the towers' training.
@@ -137,10 +156,18 @@ func (r *Report) fill(cfg *Config, cat *Catalogue, oracle bool, d *dataset, tr, 
 	at := func(i int) string { return time.UnixMilli(d.time[i]).UTC().Format(time.RFC3339) }
 	r.Data = DataReport{Events: st.Events, Refused: st.Refused, Rows: d.n, TrainRows: tr.len(), ValidRows: va.len(), TestRows: te.len(),
 		TrainFrom: at(tr.lo), ValidFrom: at(va.lo), TestFrom: at(te.lo), TestTo: at(te.hi - 1),
-		Users: len(cat.Users), Reels: len(cat.Reels), ExploreArm: cfg.ExploreArm}
+		Users: len(cat.Users), Reels: len(cat.Reels), ExploreArm: cfg.ExploreArm, NoTestDays: cfg.testDays() == 0}
+	if r.Data.NoTestDays {
+		r.Data.TestRows = 0
+	}
 	r.Data.TestReelPrior, r.Data.TestUserPrior = priorEvidence(d, te)
 	r.Oracle = oracle
-	r.Ranker = RankerReport{Hidden: cfg.Ranker.Hidden, Epochs: epochs}
+	r.Ranker = RankerReport{Hidden: cfg.Ranker.Hidden, Epochs: epochs,
+		TrainBaseLoss: dailyBaseLoss(d, tr), ValidBaseLoss: dailyBaseLoss(d, va),
+		NoPosition: cfg.Ranker.NoPosition, ServePosition: -1}
+	if cfg.Ranker.FixPosition {
+		r.Ranker.ServePosition = cfg.Ranker.ServePosition
+	}
 	r.Towers = TowersReport{Dim: cfg.Towers.Dim, Loss: towerLoss}
 	for i := tr.lo; i < tr.hi; i++ {
 		if d.labels[i]&(1<<headWatch) != 0 {
@@ -170,6 +197,34 @@ func priorEvidence(d *dataset, te span) (reel, user int) {
 	return rp[len(rp)/2], up[len(up)/2]
 }
 
+// dailyBaseLoss is the mean, over the rows of s, of the summed per-head
+// cross-entropy of predicting each head by its positive rate on the row's
+// UTC day.
+func dailyBaseLoss(d *dataset, s span) float64 {
+	const day = 24 * 60 * 60 * 1000
+	var total float64
+	for lo := s.lo; lo < s.hi; {
+		end := d.time[lo] - d.time[lo]%day + day
+		hi := max(lo+1, min(d.splitAt(end), s.hi))
+		var pos [numHeads]float64
+		for i := lo; i < hi; i++ {
+			for h := range numHeads {
+				if d.labels[i]&(1<<h) != 0 {
+					pos[h]++
+				}
+			}
+		}
+		n := float64(hi - lo)
+		for h := range numHeads {
+			if p := pos[h] / n; p > 0 && p < 1 {
+				total -= pos[h]*math.Log(p) + (n-pos[h])*math.Log(1-p)
+			}
+		}
+		lo = hi
+	}
+	return total / float64(max(s.len(), 1))
+}
+
 // jsonFloat keeps NaN (a metric with no data) out of the JSON as null.
 func (r *Report) sanitized() *Report {
 	c := *r
@@ -181,7 +236,7 @@ func (r *Report) sanitized() *Report {
 	}
 	for i := range c.Heads {
 		h := &c.Heads[i]
-		for _, v := range []*float64{&h.AUC, &h.AUCBF16, &h.OracleAUC, &h.PopularityAUC, &h.OracleShare, &h.ECE, &h.OracleECE, &h.LogLoss} {
+		for _, v := range []*float64{&h.AUC, &h.AUCBF16, &h.OracleAUC, &h.PopularityAUC, &h.OracleShare, &h.LiftShare, &h.ECE, &h.OracleECE, &h.LogLoss} {
 			fix(v)
 		}
 		if h.Explore != nil {
@@ -212,19 +267,35 @@ func (r *Report) render() (md, js []byte, err error) {
 		}
 		return fmt.Sprintf("%.4f", v)
 	}
+	// A share may be negative (a model below popularity); the JSON's -1
+	// for "not measured" is then ambiguous, so the text reads the report
+	// itself.
+	share := func(v float64) string {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3f", v)
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Model %s\n\n", r.Version)
 	d := &r.Data
-	fmt.Fprintf(&b, "Trained on %d rows from %s, validated on %d from %s, tested on %d from %s to %s.\n", d.TrainRows, d.TrainFrom, d.ValidRows, d.ValidFrom, d.TestRows, d.TestFrom, d.TestTo)
-	fmt.Fprintf(&b, "A test row's reel had a median of %d impressions before it, its user %d.\n", d.TestReelPrior, d.TestUserPrior)
+	days, row := "test days", "A test row"
+	if d.NoTestDays {
+		days, row = "validation days", "A validation row"
+		fmt.Fprintf(&b, "Trained on %d rows from %s, validated on %d from %s to %s; no test day: the figures below are of the validation days, which early stopping has seen.\n", d.TrainRows, d.TrainFrom, d.ValidRows, d.ValidFrom, d.TestTo)
+	} else {
+		fmt.Fprintf(&b, "Trained on %d rows from %s, validated on %d from %s, tested on %d from %s to %s.\n", d.TrainRows, d.TrainFrom, d.ValidRows, d.ValidFrom, d.TestRows, d.TestFrom, d.TestTo)
+	}
+	fmt.Fprintf(&b, "%s's reel had a median of %d impressions before it, its user %d.\n", row, d.TestReelPrior, d.TestUserPrior)
 	fmt.Fprintf(&b, "Watch-through: fraction watched ≥ %.2f without a skip; labels within %s of the impression; IPS weighting %v.\n\n", r.Config.Theta, r.Config.LabelWindow, r.Config.IPS)
-	b.WriteString("## Ranker, test days\n\n")
+	fmt.Fprintf(&b, "## Ranker, %s\n\n", days)
 	if r.Oracle {
-		b.WriteString("| head | positives | AUC | AUC bf16 | oracle AUC | popularity AUC | share of oracle lift | ECE | oracle ECE |\n")
-		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-		for _, h := range s.Heads {
-			fmt.Fprintf(&b, "| %s | %d (%.2f%%) | %s | %s | %s | %s | %s | %s | %s |\n", h.Head, h.Positives, 100*h.BaseRate,
-				f(h.AUC), f(h.AUCBF16), f(h.OracleAUC), f(h.PopularityAUC), f(h.OracleShare), f(h.ECE), f(h.OracleECE))
+		b.WriteString("Share of oracle lift: (AUC - popularity AUC)/(oracle AUC - popularity AUC); over chance: (AUC - 0.5)/(oracle AUC - 0.5).\n\n")
+		b.WriteString("| head | positives | AUC | AUC bf16 | oracle AUC | popularity AUC | share of oracle lift | over chance | ECE | oracle ECE |\n")
+		b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for i, h := range s.Heads {
+			fmt.Fprintf(&b, "| %s | %d (%.2f%%) | %s | %s | %s | %s | %s | %s | %s | %s |\n", h.Head, h.Positives, 100*h.BaseRate,
+				f(h.AUC), f(h.AUCBF16), f(h.OracleAUC), f(h.PopularityAUC), share(r.Heads[i].LiftShare), share(r.Heads[i].OracleShare), f(h.ECE), f(h.OracleECE))
 		}
 	} else {
 		b.WriteString("No oracle: the log's true probabilities are unknown.\n\n")
@@ -263,6 +334,22 @@ func (r *Report) render() (md, js []byte, err error) {
 	b.WriteString("## Training\n\n")
 	for _, e := range r.Ranker.Epochs {
 		fmt.Fprintf(&b, "- ranker epoch %d: training loss %.5f, validation loss %.5f, %.1f s\n", e.Epoch, e.TrainLoss, e.ValidLoss, e.Seconds)
+	}
+	if rk := &r.Ranker; rk.TrainBaseLoss > 0 && rk.ValidBaseLoss > 0 && len(rk.Epochs) > 0 {
+		best := rk.Epochs[0]
+		for _, e := range rk.Epochs {
+			if e.ValidLoss < best.ValidLoss {
+				best = e
+			}
+		}
+		fmt.Fprintf(&b, "- each day's positive rates as constant predictions lose %.5f on the training days and %.5f on the validation days: the best epoch (%d) loses %.3f and %.3f of these\n",
+			rk.TrainBaseLoss, rk.ValidBaseLoss, best.Epoch, best.TrainLoss/rk.TrainBaseLoss, best.ValidLoss/rk.ValidBaseLoss)
+	}
+	switch {
+	case r.Ranker.NoPosition:
+		b.WriteString("- ranker trained and served without the position features\n")
+	case r.Ranker.ServePosition >= 0:
+		fmt.Fprintf(&b, "- ranker served at session position %d for every candidate\n", r.Ranker.ServePosition)
 	}
 	for i, l := range r.Towers.Loss {
 		fmt.Fprintf(&b, "- towers epoch %d: in-batch loss %.4f\n", i+1, l)

@@ -44,7 +44,10 @@ type Config struct {
 	LabelWindow time.Duration
 	// ValidDays and TestDays are the days of the log, counted back from
 	// its last day, held out for early stopping and for the report
-	// (default 1 and 2). Training uses every day before them.
+	// (default 1 and 2). Training uses every day before them. A negative
+	// TestDays holds out no test day: training then uses every day but
+	// the validation days, and the report measures the models on the
+	// validation days (which early stopping has seen) and says so.
 	ValidDays, TestDays int
 	// IPS weighs training rows by their clipped inverse serving
 	// propensity: w = min(1/p, IPSClip·median(1/p)), scaled to mean 1.
@@ -93,8 +96,11 @@ func (c *Config) fill(embedDim int) {
 	if c.ValidDays <= 0 {
 		c.ValidDays = 1
 	}
-	if c.TestDays <= 0 {
+	switch {
+	case c.TestDays == 0:
 		c.TestDays = 2
+	case c.TestDays < 0:
+		c.TestDays = -1
 	}
 	if c.IPSClip <= 0 {
 		c.IPSClip = 10
@@ -119,8 +125,8 @@ func (c *Config) check(days int) error {
 	switch {
 	case !(c.Theta > 0 && c.Theta <= 1):
 		return fmt.Errorf("train: theta %v outside (0, 1]", c.Theta)
-	case c.ValidDays+c.TestDays >= days:
-		return fmt.Errorf("train: %d validation and %d test days leave no training day of %d", c.ValidDays, c.TestDays, days)
+	case c.ValidDays+c.testDays() >= days:
+		return fmt.Errorf("train: %d validation and %d test days leave no training day of %d", c.ValidDays, c.testDays(), days)
 	case c.Threads > 1024:
 		return fmt.Errorf("train: %d threads", c.Threads)
 	case c.Precision > ForceBF16:
@@ -131,6 +137,9 @@ func (c *Config) check(days int) error {
 	}
 	return c.Towers.check()
 }
+
+// testDays is the number of test days, 0 for none (TestDays < 0).
+func (c *Config) testDays() int { return max(c.TestDays, 0) }
 
 // Result is a training run's output.
 type Result struct {
@@ -211,10 +220,19 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 		return nil, err
 	}
 	end := begin + int64(days)*day
-	testFrom := end - int64(cfg.TestDays)*day
+	testFrom := end - int64(cfg.testDays())*day
 	validFrom := testFrom - int64(cfg.ValidDays)*day
-	cfg.Log("catalogue: %d users, %d reels; training days %s – %s, validation to %s, test to %s",
-		len(cat.Users), len(cat.Reels), day0(begin), day0(validFrom), day0(testFrom), day0(end))
+	// The models are measured from evalFrom on: the test days, or the
+	// validation days when there are none.
+	evalFrom := testFrom
+	if cfg.testDays() == 0 {
+		evalFrom = validFrom
+		cfg.Log("catalogue: %d users, %d reels; training days %s – %s, validation to %s, no test day (the report measures the validation days)",
+			len(cat.Users), len(cat.Reels), day0(begin), day0(validFrom), day0(end))
+	} else {
+		cfg.Log("catalogue: %d users, %d reels; training days %s – %s, validation to %s, test to %s",
+			len(cat.Users), len(cat.Reels), day0(begin), day0(validFrom), day0(testFrom), day0(end))
+	}
 
 	// Replay the log: rows in time order, and the catalogue's reel
 	// features as of the first test instant for the retrieval evaluation.
@@ -238,7 +256,7 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 			if newest >= validFrom && rt0.time == 0 && snapErr == nil {
 				snapErr = rt0.take(cat, store, newest)
 			}
-			if newest >= testFrom && rs.time == 0 && snapErr == nil {
+			if newest >= evalFrom && rs.time == 0 && snapErr == nil {
 				snapErr = rs.take(cat, store, newest)
 			}
 		},
@@ -252,11 +270,9 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 	rep := rd.Report()
 	cfg.Log("replay: %d events, %d rows, %d refused, %d bad lines in %.1f s", st.Events, ds.n, st.Refused, rep.Bad, time.Since(t0).Seconds())
 	if rs.time == 0 || rt0.time == 0 {
-		return nil, fmt.Errorf("train: the log ends before its test days begin (%s): %w", day0(testFrom), ErrNoData)
+		return nil, fmt.Errorf("train: the log ends before its evaluation days begin (%s): %w", day0(evalFrom), ErrNoData)
 	}
-	tr := span{0, ds.splitAt(validFrom)}
-	va := span{tr.hi, ds.splitAt(testFrom)}
-	te := span{va.hi, ds.n}
+	tr, va, te := splitSpans(ds, validFrom, testFrom, cfg.testDays() > 0)
 	if tr.len() < cfg.Ranker.Batch || va.len() == 0 || te.len() == 0 {
 		return nil, fmt.Errorf("train: %d training, %d validation and %d test rows: %w", tr.len(), va.len(), te.len(), ErrNoData)
 	}
@@ -352,6 +368,21 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 		return nil, fmt.Errorf("train: bundle: %w", err)
 	}
 	return &Result{Bundle: b, Report: report, ReelIDs: ids, ReelVectors: vecs, Store: store, Reference: ref}, nil
+}
+
+// splitSpans returns the training, validation and evaluation rows: the
+// rows before validFrom, those from validFrom to testFrom, and those
+// after. Without test days the validation rows run to the end of the log
+// (a session that crosses the last midnight included) and are the
+// evaluation rows as well.
+func splitSpans(d *dataset, validFrom, testFrom int64, test bool) (tr, va, te span) {
+	tr = span{0, d.splitAt(validFrom)}
+	if !test {
+		va = span{tr.hi, d.n}
+		return tr, va, va
+	}
+	va = span{tr.hi, d.splitAt(testFrom)}
+	return tr, va, span{va.hi, d.n}
 }
 
 func day0(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02") }
