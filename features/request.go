@@ -72,6 +72,9 @@ type requestScratch struct {
 	userLang int16   // the user's language slot
 	ucatRate []float32
 	ucatImp  []float32
+	intv     []float32 // the user's interest direction in embedding space
+	intNorm  float32   // |intv|
+	idots    []float32 // intv · each candidate's embedding
 }
 
 // Features fills r's outputs as of r.Context.Time. Unknown users and reels
@@ -179,11 +182,15 @@ func (s *Store) features(r *Request) {
 	if sc.histNorm > 0 {
 		kernels.DotBatch(sc.dots, sc.hist, emb)
 	}
+	sc.idots = grow(sc.idots, n)
+	if sc.intNorm > 0 {
+		kernels.DotBatch(sc.idots, sc.intv, emb)
+	}
 	nr, nc := len(sp.Reel), len(sp.Cross)
 	for i := range idx {
 		rec, arec := &recs[i], &arecs[i]
 		s.reelVec(r.ReelVec[i*nr:(i+1)*nr], rec, arec, t, sc)
-		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, &rec.reelMeta, sc.dots[i], sc)
+		s.crossVec(r.CrossVec[i*nc:(i+1)*nc], u, &rec.reelMeta, sc.dots[i], sc.idots[i], sc)
 	}
 }
 
@@ -294,6 +301,7 @@ func (s *Store) userVec(dst []float32, u int32, c *Context, f []float64, sc *req
 	o += k
 	copy(dst[o:], sc.ucatRate)
 	o += k
+	s.interest(sc, k)
 	// The watch-history embedding: the decayed mean of watched reels'
 	// embeddings (the forward decay cancels in the ratio).
 	d := cfg.EmbedDim
@@ -419,7 +427,40 @@ func (s *Store) reelVec(dst []float32, m *reelRec, a *authorRec, t int64, sc *re
 	}
 }
 
-func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *requestScratch) {
+// interest sets the user's interest direction in embedding space: the
+// category centroids weighed by the log-ratio of the user's watch-through
+// rate in the category to their rate overall,
+//
+//	intv = Σ_k ln(ucat_wt_rate_k / user_wt_rate) · centroid_k.
+//
+// A category the user has not seen has its rate smoothed to the user's
+// and weighs nothing. Its dot with a reel's embedding spreads the
+// category rates over a reel's whole content, where x_ucat_wt_rate reads
+// its nearest category alone: a reel of mixed topics, or one near the
+// edge of its category, gets the interest of every category it is close
+// to.
+func (s *Store) interest(sc *requestScratch, k int) {
+	d := s.cfg.EmbedDim
+	sc.intv = grow(sc.intv, d)
+	clear(sc.intv)
+	sc.intNorm = 0
+	if len(s.centroids) != k*d || !(sc.userWT > 0) {
+		return
+	}
+	ref := math.Log(float64(sc.userWT))
+	for j := range k {
+		l := float32(math.Log(float64(max(sc.ucatRate[j], 1e-6))) - ref)
+		if l == 0 {
+			continue
+		}
+		for i, c := range s.centroids[j*d : (j+1)*d] {
+			sc.intv[i] += l * c
+		}
+	}
+	sc.intNorm = float32(math.Sqrt(float64(kernels.Dot(sc.intv, sc.intv))))
+}
+
+func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot, idot float32, sc *requestScratch) {
 	clear(dst)
 	cat := m.cat
 	if cat >= 0 {
@@ -447,6 +488,12 @@ func (s *Store) crossVec(dst []float32, u int32, m *reelMeta, dot float32, sc *r
 	}
 	if m.lang >= 0 && m.lang == sc.userLang {
 		dst[6] = 1
+	}
+	if m.hasEmb && sc.intNorm > 0 {
+		dst[7] = idot
+		if m.norm > 0 {
+			dst[8] = idot / (m.norm * sc.intNorm)
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 // SpecVersion changes whenever a feature's meaning changes without its name
 // changing, so that a model trained on the old meaning is refused.
-const SpecVersion = 2
+const SpecVersion = 3
 
 // Spec names every feature the store computes, in vector order. A model
 // records the Spec it was trained on; the engine refuses a model whose
@@ -49,7 +49,7 @@ var (
 	userRates = []string{"log_imp", "watch_rate", "wt_rate", "like_rate", "comment_rate", "share_rate", "follow_rate"}
 	reelRates = []string{"log_imp", "watch_rate", "wt_rate", "mean_frac", "like_rate", "comment_rate", "share_rate", "follow_rate"}
 	authRates = []string{"log_imp", "wt_rate", "like_rate", "follow_rate"}
-	crossKeys = []string{"x_ucat_wt_rate", "x_ucat_log_imp", "x_follows_author", "x_hist_dot", "x_hist_cos", "x_same_cat_as_last", "x_same_language"}
+	crossKeys = []string{"x_ucat_wt_rate", "x_ucat_log_imp", "x_follows_author", "x_hist_dot", "x_hist_cos", "x_same_cat_as_last", "x_same_language", "x_int_dot", "x_int_cos"}
 )
 
 func newSpec(c Config) Spec {
