@@ -32,6 +32,10 @@ type retrievalSnap struct {
 	reels   []int64   // ids 1..n in upload order, as ScoreAll numbers them
 	reelVec []float32 // rows of len(Spec.Reel)
 	emb     []float32 // rows of EmbedDim
+	// cfg, when set, asks for the candidate sources' lists of a sample of
+	// the users (the first of the random order), kept in sources.
+	cfg     *Config
+	sources map[int64][]candidate
 }
 
 // take reads the store as of t. It samples users up front (the test rows
@@ -44,6 +48,12 @@ func (rs *retrievalSnap) take(c *Catalogue, s *features.Store, t int64) error {
 	n := min(len(users), 20_000)
 	for _, i := range rng.Perm(len(users))[:n] {
 		rs.users = append(rs.users, users[i].ID)
+	}
+	if rs.cfg != nil {
+		src := storeSources(s, users)
+		if err := rs.takeSources(src, rs.users, t, rs.cfg.Sources.withDefaults(), rs.cfg.RetrievalUsers); err != nil {
+			return err
+		}
 	}
 	slices.Sort(rs.users)
 	req := &features.Request{Context: features.Context{Time: t}}
@@ -305,7 +315,29 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, 
 		}
 	}
 	rng.Shuffle(len(users), func(i, j int) { users[i], users[j] = users[j], users[i] })
+	// The users with source lists (a random subset of the sample) first,
+	// so that the sources are measured on as many of them as may be.
+	slices.SortStableFunc(users, func(a, b int) int {
+		_, okA := rs.sources[rs.users[a]]
+		_, okB := rs.sources[rs.users[b]]
+		switch {
+		case okA == okB:
+			return 0
+		case okA:
+			return -1
+		}
+		return 1
+	})
 	users = users[:min(len(users), cfg.RetrievalUsers)]
+	sc := cfg.Sources.withDefaults()
+	topN := retrievalK
+	if rs.sources != nil {
+		topN = max(topN, sc.TowerK)
+	}
+	popN := topN
+	for s := range numSources {
+		popN += sc.quota(s)
+	}
 	if len(users) == 0 {
 		return errNoUsers
 	}
@@ -325,7 +357,7 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, 
 	for k, id := range rs.reels {
 		popScore[k] = counts[id]
 	}
-	popTop := TopK(popScore, rs.reels, retrievalK)
+	popTop := TopK(popScore, rs.reels, popN)
 	known := 0
 	for _, id := range rs.reels {
 		if k, err := rt.Known(id); err == nil && k {
@@ -337,7 +369,10 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, 
 	testRecall := make([]float64, len(users))
 	testPopRecall := make([]float64, len(users))
 	errs := make([]error, cfg.Threads)
+	evals := make([]*sourceEval, cfg.Threads)
 	parallel(len(users), cfg.Threads, func(wi, lo, hi int) {
+		ev := newSourceEval(sc)
+		evals[wi] = ev
 		q := make([]float32, D)
 		scores := make([]float32, len(rs.reels))
 		var best []int64
@@ -354,7 +389,7 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, 
 			for r := range rs.reels {
 				scores[r] = kernels.Dot(q, vecs[r*D:(r+1)*D])
 			}
-			got := TopK(scores, rs.reels, retrievalK)
+			got := TopK(scores, rs.reels, topN)
 			testRecall[k] = math.NaN() // no watch-through to find
 			if rel := watched[rs.users[u]]; len(rel) > 0 {
 				testRecall[k], _ = RecallAtK(got, rel, retrievalK)
@@ -364,6 +399,9 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, 
 				best = or.Best(best[:0], rs.users[u], rs.time, cfg.Theta, retrievalOracle)
 				recall[k], _ = RecallAtK(got, best, retrievalK)
 				popRecall[k], _ = RecallAtK(popTop, best, retrievalK)
+				if lists, ok := rs.sources[rs.users[u]]; ok {
+					ev.add(got, popTop, lists, best)
+				}
 			}
 		}
 	})
@@ -373,6 +411,13 @@ func evaluateRetrieval(ctx context.Context, cfg *Config, or Oracle, d *dataset, 
 	rr := RetrievalReport{Users: len(users), Catalogue: len(rs.reels), IDVectors: len(rt.IDs), CatalogueWithID: known, At: day0(rs.time)}
 	if or != nil {
 		rr.Recall, rr.PopularityRecall = mean(recall), mean(popRecall)
+		all := newSourceEval(sc)
+		for _, ev := range evals {
+			if ev != nil {
+				all.merge(ev)
+			}
+		}
+		rr.Sources = all.report()
 	}
 	var tr2, tp []float64
 	for k := range users {

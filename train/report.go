@@ -107,6 +107,9 @@ type RetrievalReport struct {
 	TestUsers            int     `json:"test_users"`
 	TestRecall           float64 `json:"recall_at_1000_of_test_watch_throughs"`
 	TestPopularityRecall float64 `json:"popularity_recall_at_1000_of_test_watch_throughs"`
+	// Sources measures the candidate sources and their union with the
+	// towers, with an oracle and a store with sources only.
+	Sources *SourcesReport `json:"sources,omitempty"`
 }
 
 // RankerReport records the ranker's training.
@@ -331,6 +334,7 @@ func (r *Report) render() (md, js []byte, err error) {
 		fmt.Fprintf(&b, ", %d of them with a watch-through on the test days: recall@1000 of the reels they watched through", rr.TestUsers)
 	}
 	fmt.Fprintf(&b, " %.4f for the towers, %.4f for the 1,000 most watched reels.\n\n", rr.TestRecall, rr.TestPopularityRecall)
+	rr.Sources.render(&b)
 	b.WriteString("## Training\n\n")
 	for _, e := range r.Ranker.Epochs {
 		fmt.Fprintf(&b, "- ranker epoch %d: training loss %.5f, validation loss %.5f, %.1f s\n", e.Epoch, e.TrainLoss, e.ValidLoss, e.Seconds)

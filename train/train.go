@@ -62,6 +62,9 @@ type Config struct {
 	// RetrievalUsers is the number of test users retrieval is evaluated
 	// on (default 500).
 	RetrievalUsers int
+	// Sources sizes the candidate sources retrieval is also measured with
+	// (train/sources.go).
+	Sources SourceConfig
 	// Threads bounds the worker goroutines (default GOMAXPROCS).
 	Threads int
 	// Seed seeds every random choice; the same seed, data and thread
@@ -240,7 +243,7 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 	defer f.Close()
 	rd := eventlog.NewReader(f, eventlog.Options{Tolerance: cfg.Store.Tolerance})
 	ds := newDataset(store.Spec())
-	rs := &retrievalSnap{}
+	rs := &retrievalSnap{cfg: &cfg}
 	rt0 := &reelTable{}
 	var snapErr error
 	var last int64 // the newest event applied
