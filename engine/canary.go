@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/reelrank/reelrank/ann"
@@ -98,8 +99,9 @@ func (e *Engine) countEvents(good []eventlog.Event) {
 	if s == nil {
 		return
 	}
-	var tl [4]tally
-	var idx [4]*armEntry
+	// One tally per arm serving: the control, the canary, the holdout and
+	// the experiments.
+	tl := make([]tally, len(s.arms))
 	theta := e.store.Config().WatchThrough
 	for i := range good {
 		ev := &good[i]
@@ -110,19 +112,13 @@ func (e *Engine) countEvents(good []eventlog.Event) {
 		if a == nil {
 			a = s.pick(ev.User)
 		}
-		j := 0
-		for j < len(idx) && idx[j] != nil && idx[j] != a {
-			j++
+		if j := slices.Index(s.arms, a); j >= 0 {
+			tl[j].add(ev, theta)
 		}
-		if j == len(idx) {
-			continue
-		}
-		idx[j] = a
-		tl[j].add(ev, theta)
 	}
-	for j, a := range idx {
-		if a == nil {
-			break
+	for j, a := range s.arms {
+		if tl[j] == (tally{}) {
+			continue
 		}
 		a.stats.addTally(&tl[j])
 		if a.role == RoleCanary && tl[j].impressions > 0 {

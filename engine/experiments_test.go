@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -213,5 +214,43 @@ func TestExperimentFreshPool(t *testing.T) {
 	}
 	if explored == 0 {
 		t.Fatal("the fresh arm explored nothing")
+	}
+}
+
+// TestExperimentsCountEvents: with more arms than a batch used to tally,
+// every arm's impressions come back to its metrics, the canary's too.
+func TestExperimentsCountEvents(t *testing.T) {
+	w := newWorld(t, worldConfig{reels: 200, users: 50, known: 100, seed: 6})
+	e := w.engine(t, Config{Canary: quietPolicy(), HoldoutShare: 0.1, ArmSalt: 5}, w.model(t, "v1", "default", 1))
+	var exps []Experiment
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		exps = append(exps, Experiment{Name: name, Share: 0.1})
+	}
+	if err := e.SetExperiments(exps); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LoadCanary(w.model(t, "v2", "default", 2), LoadOptions{Share: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	users := make([]int64, 3000)
+	for i := range users {
+		users[i] = int64(i + 1)
+	}
+	if _, err := e.Event(impressions(w, users, rand.New(rand.NewPCG(1, 2)))); err != nil {
+		t.Fatal(err)
+	}
+	st := e.ArmsStatus(false)
+	if len(st.Arms) != 8 {
+		t.Fatalf("%d arms", len(st.Arms))
+	}
+	var total int64
+	for _, a := range st.Arms {
+		if a.Metrics.Impressions == 0 {
+			t.Errorf("arm %s counted no impression", a.Name)
+		}
+		total += a.Metrics.Impressions
+	}
+	if total != int64(len(users)) {
+		t.Fatalf("the arms counted %d impressions of %d", total, len(users))
 	}
 }
