@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -408,9 +409,14 @@ func (rt *rankerTrainer) fit(ctx context.Context, tr, va span, rng *rand.Rand) (
 		perm[i] = tr.lo + i
 	}
 	h := adamHyper{lr: rt.cfg.LR, b1: 0.9, b2: 0.999, eps: 1e-8}
-	best := rt.validLoss(va)
-	rt.log("ranker: %d training rows, %d validation rows; initial validation loss %.5f", tr.len(), va.len(), best)
-	bestW := rt.snapshot()
+	rt.log("ranker: %d training rows, %d validation rows; initial validation loss %.5f", tr.len(), va.len(), rt.validLoss(va))
+	// The best epoch, never the untrained weights: where the validation
+	// day's rates differ from the training days' (a policy that changed,
+	// as in a learning loop), the first epochs can score worse on it than
+	// the initial biases, and keeping those would serve an untrained
+	// ranker.
+	best := math.Inf(1)
+	var bestW [][]float32
 	var epochs []rankerEpoch
 	since := 0
 	for ep := range rt.cfg.Epochs {
@@ -430,6 +436,9 @@ func (rt *rankerTrainer) fit(ctx context.Context, tr, va span, rng *rand.Rand) (
 			break
 		}
 		h.lr *= rt.cfg.LRDecay
+	}
+	if bestW == nil {
+		return nil, fmt.Errorf("train: ranker: no epoch gave a finite validation loss (%v)", epochs)
 	}
 	rt.restore(bestW)
 	return epochs, nil
