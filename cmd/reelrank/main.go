@@ -7,6 +7,7 @@
 //	reelrank bench ann              recall and speed of the index over nprobe
 //	reelrank simulate               write a synthetic Reels world and its event log
 //	reelrank train                  train a model folder on an event log
+//	reelrank loop                   serve simulated users with the engine, retrain nightly, report
 //	reelrank serve                  serve a model folder over TCP
 //	reelrank bench load             open-loop load on a running server
 //	reelrank model                  load, promote, roll back a running server's models; status
@@ -51,6 +52,10 @@ usage:
   reelrank train --events LOG --out DIR [--catalogue CAT | --world W] [--json ...]
                                    train the towers and the ranker on any event log (a file,
                                    a served folder's segments); write a model folder
+  reelrank loop --out DIR [--days N --users N --reels N --arms LIST --threads N --json]
+                                   the learning loop: the simulator's users served by the
+                                   engine, retrained every night, arms side by side; report
+                                   DIR/report.md with SVG charts and DIR/report.json
   reelrank serve [--bundle DIR] [--addr A] [--metrics A] [--token T --admin-token T]
                  [--holdout P --canary-share P --promote-after N ...]
                                    serve a model folder (default: the embedded world)
@@ -93,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdTrain(args[1:], stdout, stderr)
 	case "simulate":
 		return cmdSimulate(args[1:], stdout, stderr)
+	case "loop":
+		return cmdLoop(args[1:], stdout, stderr)
 	case "model":
 		return cmdModel(args[1:], stdout, stderr)
 	case "drift":

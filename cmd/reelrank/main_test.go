@@ -150,3 +150,19 @@ func TestIndexAndBenchANN(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--out", t.TempDir(), "--arms", "none,holdout"},
+		{"--out", t.TempDir(), "--arms", "epsilon,greedy"},
+		{"--out", t.TempDir(), "--preset", "nope"},
+		{"--out", t.TempDir(), "--warmup", "1"},
+		{"--out", t.TempDir(), "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := run(append([]string{"loop"}, args...), &stdout, &stderr); err == nil {
+			t.Errorf("loop %q: accepted", args)
+		}
+	}
+}

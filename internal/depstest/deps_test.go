@@ -43,6 +43,9 @@ var allowed = map[string][]string{
 	"bench":    {"client", "wire", "ann", "kernels", "eventlog"},
 	// The served model folder: layout, atomic write, open, versions.
 	"modeldir": {"ann", "ranker", "features", "drift", "kernels"},
+	// The learning loop: the simulator's users served by the engine,
+	// retrained nightly by train.
+	"loop": {"sim", "engine", "train", "features", "ann", "modeldir", "eventlog", "ranker", "kernels", "drift"},
 
 	"client/clienttest": {"client", "wire"},
 
