@@ -234,8 +234,7 @@ func (s *Store) apply1(e *eventlog.Event) {
 	case eventlog.Upload:
 		r := s.reel(e.Reel)
 		a := s.author(e.Author)
-		s.reels.recs[r].upload = e.Time
-		s.reels.recs[r].author = a
+		s.placeReel(r, a, e.Time)
 		return
 	case eventlog.Follow:
 		u := s.user(e.User)
@@ -258,7 +257,7 @@ func (s *Store) apply1(e *eventlog.Event) {
 	a := m.author
 	if a < 0 || s.authors.recs[a].id != e.Author {
 		a = s.author(e.Author)
-		m.author = a
+		s.placeReel(r, a, m.upload)
 	}
 	rc := s.reels.recs[r].ctr[:cs]
 	ac := s.authors.recs[a].ctr[:cs]
@@ -290,6 +289,7 @@ func (s *Store) apply1(e *eventlog.Event) {
 		count(cFrac, frac)
 		if e.Fraction >= s.cfg.WatchThrough {
 			count(cWT, 1)
+			s.sourceWatchThrough(r, u, g[s.src.pw])
 			if cat >= 0 {
 				s.users.catWT[int(u)*k+cat] += float32(g[s.nw])
 			}

@@ -66,11 +66,46 @@
 // holds nothing from after its own event; the tests plant future events
 // and check that no earlier row changes.
 //
+// # Candidate sources
+//
+// Sources proposes candidates beside an embedding index, the same for
+// serving and for offline evaluation: reels popular in the viewer's
+// country (region), popular among reels in the viewer's language
+// (language), recent reels of the authors the viewer follows (followed),
+// and popular overall (popular), in that order, each best first up to its
+// quota; a reel two sources propose counts under the first.
+//
+// Popularity is the decayed watch-throughs over the window nearest a day
+// (of the default windows, 1 day). Region counts are new counters per
+// (country, reel) of the watch-throughs of viewers from that country, as
+// the user table gives it when the event is applied; language popularity
+// is the overall count restricted to reels in the viewer's language. The
+// last ("other or unknown") country and language slots have no list.
+// Since every forward-decayed count is read with the same factor at a
+// time, the order of reels does not depend on the request's time, and
+// the counts only grow as events are applied: each list (per country, per
+// language, overall) is kept incrementally, on every watch-through, as the
+// first SourceListLen reels by count, ties to the reel the store saw
+// first — exactly what a full sort would give, never a scan of the
+// catalogue. A landmark move (which also drops per-country counts under
+// 0.001) and a snapshot load rebuild the lists from the counts; a reel
+// whose language changes leaves its old list by a rebuild of that one.
+//
+// Followed takes, per followed author, the FollowedPerAuthor newest reels
+// uploaded within FollowedWindow (7 days) up to the request's time; those
+// uploaded within FollowedFresh (1 day) come first, newest first, then the
+// older ones by decayed watch-throughs. Reels not yet uploaded at the
+// request's time, or whose author the store does not know, never appear;
+// the store knows no deletions, so callers exclude deleted reels through
+// Sources' exclude.
+//
 // # Concurrency and snapshots
 //
 // Writers apply batches under one lock; requests share it, so applying
 // events and answering requests run concurrently. SaveSnapshot writes the
 // whole state (versioned, CRC-32C checked, to a temporary file renamed
 // into place) with the log checkpoint; LoadSnapshot restores it, and
-// ApplyLog then reads only the log's tail.
+// ApplyLog then reads only the log's tail. Version 3 added the per-country
+// counts; a version 2 snapshot still loads, with them empty until events
+// fill them.
 package features

@@ -25,9 +25,12 @@ var ErrBadSnapshot = errors.New("features: bad snapshot")
 // The snapshot file: the magic, a version, the body, a CRC-32C of
 // everything before it, and an end magic.
 const (
-	snapMagic    = "RRFSNAP\x00"
-	snapEnd      = "RRFEND\x00"
-	snapVersion  = 2
+	snapMagic   = "RRFSNAP\x00"
+	snapEnd     = "RRFEND\x00"
+	snapVersion = 3
+	// snapVersion2 is the version before the per-country counts of the
+	// region source; it still loads, with those counts empty.
+	snapVersion2 = 2
 	snapMaxItems = 1 << 31
 )
 
@@ -193,6 +196,26 @@ func (s *Store) encode(e *snapEncoder) {
 		e.i64s(c)
 	}
 	e.i16s(u.lastCats)
+
+	// Version 3: the per-country watch-through counts, by country slot
+	// then reel index.
+	var rc, ri []int64
+	var rv []float32
+	for c, m := range s.src.region {
+		start := len(ri)
+		for r := range m {
+			ri = append(ri, int64(r))
+		}
+		slices.Sort(ri[start:])
+		for _, r := range ri[start:] {
+			rc = append(rc, int64(c))
+			rv = append(rv, m[int32(r)])
+		}
+	}
+	e.u64(uint64(len(ri)))
+	e.i64s(rc)
+	e.i64s(ri)
+	e.f32s(rv)
 }
 
 func b2i(b bool) int64 {
@@ -269,8 +292,9 @@ func decodeSnapshot(b []byte) (*Store, error) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
 	}
 	d := &snapDecoder{b: body[len(snapMagic):]}
-	if v := d.u64(); v != snapVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrBadSnapshot, v, snapVersion)
+	version := d.u64()
+	if version != snapVersion && version != snapVersion2 {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d and %d", ErrBadSnapshot, version, snapVersion2, snapVersion)
 	}
 	cj := d.raw(d.count(1))
 	if d.err != nil {
@@ -396,6 +420,18 @@ func decodeSnapshot(b []byte) (*Store, error) {
 		u.sess[i] = userSess{histW: histW[i], id: sessCols[0][i], at: sessCols[1][i], n: int32(n), wt: int32(wt)}
 	}
 	u.lastCats = d.i16s(nu * L)
+	if version >= 3 {
+		nrc := d.count(8 + 8 + 4)
+		rc, ri, rv := d.i64s(nrc), d.i64s(nrc), d.f32s(nrc)
+		for j := range rc {
+			c, r, v := rc[j], ri[j], rv[j]
+			if c < 0 || c >= int64(len(s.src.region)) || r < 0 || r >= int64(nr) || !(v > 0) || math.IsInf(float64(v), 0) {
+				d.fail("region count %v of reel index %d in country %d", v, r, c)
+				break
+			}
+			s.src.region[c][int32(r)] = v
+		}
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -405,6 +441,8 @@ func decodeSnapshot(b []byte) (*Store, error) {
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
+	s.rebuildByAuthor()
+	s.rebuildSources()
 	return s, nil
 }
 

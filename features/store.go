@@ -103,6 +103,8 @@ type Store struct {
 
 	centroids []float32 // Categories × EmbedDim, nil until fitted
 
+	src sourceState // the candidate sources (sources.go)
+
 	logCk   eventlog.Checkpoint // where ApplyLog stopped, for snapshots
 	applied int64               // events applied
 }
@@ -189,6 +191,7 @@ func NewStore(cfg Config) (*Store, error) {
 	s.global = make([]float64, s.cs)
 	s.spec = newSpec(cfg)
 	s.rebaseLim = s.rebaseAfter()
+	s.initSources()
 	return s, nil
 }
 
@@ -291,6 +294,7 @@ func (s *Store) rebase(t int64) {
 			clear(s.users.hist[i*d : (i+1)*d])
 		}
 	}
+	s.rebaseSources(float32(f[s.src.pw]))
 	s.landmark = t
 }
 
@@ -344,16 +348,19 @@ func (s *Store) PutReel(r Reel) error {
 	defer s.mu.Unlock()
 	i := s.reel(r.ID)
 	m := &s.reels.recs[i].reelMeta
-	m.author = s.author(r.Author)
+	up := m.upload
 	if r.Upload > 0 || m.upload == 0 {
-		m.upload = r.Upload // an upload event may have set it already
+		up = r.Upload // an upload event may have set it already
 	}
+	s.placeReel(i, s.author(r.Author), up)
 	m.duration = r.Duration
 	m.logDur = fastLog1p(r.Duration)
+	oldLang := m.lang
 	m.lang = -1
 	if r.Language > 0 {
 		m.lang = int16(clampSlot(r.Language-1, s.cfg.Languages))
 	}
+	s.sourceLanguage(i, oldLang)
 	d := s.cfg.EmbedDim
 	if r.Embedding != nil {
 		e := s.reels.emb[int(i)*d : int(i+1)*d]
@@ -503,7 +510,7 @@ func (s *Store) reel(id int64) int32 {
 	i := int32(len(r.id))
 	r.index.put(id, i)
 	r.id = append(r.id, id)
-	r.recs = append(r.recs, reelRec{reelMeta: reelMeta{author: -1, cat: -1}})
+	r.recs = append(r.recs, reelRec{reelMeta: reelMeta{author: -1, cat: -1, lang: -1}})
 	r.emb = extend(r.emb, s.cfg.EmbedDim)
 	return i
 }
