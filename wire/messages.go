@@ -11,12 +11,17 @@ type Source uint8
 
 // The sources.
 const (
-	SourceANN     Source = iota // retrieved from the embedding index
-	SourceFresh                 // the pool of freshly uploaded reels
-	SourceExplore               // an exploration slot
+	SourceANN      Source = iota // retrieved from the embedding index
+	SourceFresh                  // the pool of freshly uploaded reels
+	SourceExplore                // an exploration slot
+	SourceRegion                 // popular among users of the viewer's country
+	SourceLanguage               // popular among reels in the viewer's language
+	SourceFollowed               // a recent reel of an author the viewer follows
+	SourcePopular                // popular overall
 )
 
-// String returns "ann", "fresh", "explore" or "source(n)".
+// String returns "ann", "fresh", "explore", "region", "language",
+// "followed", "popular" or "source(n)".
 func (s Source) String() string {
 	switch s {
 	case SourceANN:
@@ -25,6 +30,14 @@ func (s Source) String() string {
 		return "fresh"
 	case SourceExplore:
 		return "explore"
+	case SourceRegion:
+		return "region"
+	case SourceLanguage:
+		return "language"
+	case SourceFollowed:
+		return "followed"
+	case SourcePopular:
+		return "popular"
 	}
 	return "source(" + strconv.Itoa(int(s)) + ")"
 }

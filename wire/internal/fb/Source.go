@@ -7,21 +7,33 @@ import "strconv"
 type Source byte
 
 const (
-	SourceAnn     Source = 0
-	SourceFresh   Source = 1
-	SourceExplore Source = 2
+	SourceAnn      Source = 0
+	SourceFresh    Source = 1
+	SourceExplore  Source = 2
+	SourceRegion   Source = 3
+	SourceLanguage Source = 4
+	SourceFollowed Source = 5
+	SourcePopular  Source = 6
 )
 
 var EnumNamesSource = map[Source]string{
-	SourceAnn:     "Ann",
-	SourceFresh:   "Fresh",
-	SourceExplore: "Explore",
+	SourceAnn:      "Ann",
+	SourceFresh:    "Fresh",
+	SourceExplore:  "Explore",
+	SourceRegion:   "Region",
+	SourceLanguage: "Language",
+	SourceFollowed: "Followed",
+	SourcePopular:  "Popular",
 }
 
 var EnumValuesSource = map[string]Source{
-	"Ann":     SourceAnn,
-	"Fresh":   SourceFresh,
-	"Explore": SourceExplore,
+	"Ann":      SourceAnn,
+	"Fresh":    SourceFresh,
+	"Explore":  SourceExplore,
+	"Region":   SourceRegion,
+	"Language": SourceLanguage,
+	"Followed": SourceFollowed,
+	"Popular":  SourcePopular,
 }
 
 func (v Source) String() string {
