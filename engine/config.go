@@ -2,10 +2,12 @@ package engine
 
 import (
 	"fmt"
-	"github.com/reelrank/reelrank/internal/wal"
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/internal/wal"
 )
 
 // Exploration says how an exploration slot picks its reel.
@@ -32,9 +34,17 @@ func (x Exploration) String() string {
 
 // Config tunes an Engine. The zero value of a field means its default.
 type Config struct {
-	// K is how many candidates the index recalls (default 1000, at most
-	// 4096).
+	// K is how many candidates the index recalls (default 600, at most
+	// 4096). With the sources' defaults the two give the ranker about a
+	// thousand candidates, before the fresh and exploration pools.
 	K int
+	// Sources are the quotas of the feature store's candidate sources,
+	// added after the index's candidates (see features.Store.Sources). A
+	// zero field means its default: Region 150, Language 100, Followed 100,
+	// Popular 50 (the holdout's popularity ranking then sees the popular
+	// reels whatever the index recalls); a negative one turns the source
+	// off. Each at most 4096.
+	Sources features.SourceQuotas
 	// Nprobe is how many inverted lists a search scans (default an eighth
 	// of the index's lists, at least 1; capped at the index's lists).
 	Nprobe int
@@ -151,7 +161,11 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	def(&c.K, 1000)
+	def(&c.K, 600)
+	def(&c.Sources.Region, 150)
+	def(&c.Sources.Language, 100)
+	def(&c.Sources.Followed, 100)
+	def(&c.Sources.Popular, 50)
 	def(&c.FreshMax, 200)
 	def(&c.ExploreMax, 100)
 	def(&c.ThompsonRounds, 32)
@@ -197,6 +211,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.K < 1 || c.K > maxK:
 		return fmt.Errorf("engine: K = %d outside 1..%d", c.K, maxK)
+	case c.Sources.Region > maxK || c.Sources.Language > maxK || c.Sources.Followed > maxK || c.Sources.Popular > maxK:
+		return fmt.Errorf("engine: a source's quota in %+v is over %d", c.Sources, maxK)
 	case c.Nprobe < 0:
 		return fmt.Errorf("engine: negative Nprobe %d", c.Nprobe)
 	case c.FreshWindow < 0 || c.FreshMax < 0:

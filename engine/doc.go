@@ -23,8 +23,11 @@
 //     store. A user the store does not know is answered from the
 //     context's profile codes (cold start).
 //  2. tower: the user tower maps them to the query vector.
-//  3. ann: the index's K nearest reels (Config.K, default 1000), leaving
-//     out Exclude and the session's Recent reels; then the FreshMax newest
+//  3. ann: the index's K nearest reels (Config.K, default 600), leaving
+//     out Exclude and the session's Recent reels; then the feature store's
+//     candidate sources (Config.Sources: reels popular in the viewer's
+//     country and in their language, recent reels of the authors they
+//     follow, popular reels; see features.Store.Sources); then the FreshMax newest
 //     reels uploaded within FreshWindow (so a reel uploaded a minute ago
 //     can be shown before any index has learnt it); then ExploreMax reels
 //     drawn at random from the exploration pool (reels with little

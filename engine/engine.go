@@ -478,6 +478,8 @@ type scratch struct {
 	seen    map[int64]int32
 	annEx   []int64
 	pool    []int64
+	sources []features.Candidate // the feature store's candidate sources
+	exclude func(int64) bool     // what the sources leave out (sources.go)
 	scores  ranker.Scores
 	scorers []scorerOf
 	grad    []int64 // exploration-pool reels that have gathered enough evidence

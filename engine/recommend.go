@@ -224,9 +224,10 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 }
 
 // recall gathers the candidates into s.cands (with their sources in
-// s.src): the index's K nearest to the query, then the fresh pool, then a
-// sample of the exploration pool, leaving out the request's exclusions
-// and the session's recent reels, each reel once.
+// s.src): the index's K nearest to the query, then the feature store's
+// candidate sources (sources.go), then the fresh pool, then a sample of
+// the exploration pool, leaving out the request's exclusions and the
+// session's recent reels, each reel once.
 func (e *Engine) recall(s *scratch, req *RecommendRequest, lv *live, t int64) (Timings, error) {
 	clear(s.seen)
 	for _, id := range req.Exclude {
@@ -261,6 +262,9 @@ func (e *Engine) recall(s *scratch, req *RecommendRequest, lv *live, t int64) (T
 				tm.ANNCandidates++
 			}
 		}
+	}
+	if err := e.addSources(s, req.User, t, add); err != nil {
+		return tm, err
 	}
 	if e.cfg.FreshMax > 0 {
 		s.pool = e.fresh.newest(s.pool[:0], t-e.cfg.FreshWindow.Milliseconds(), t, e.cfg.FreshMax)

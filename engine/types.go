@@ -37,9 +37,19 @@ const (
 	// SourceExplore: placed by an exploration draw (whatever pool it came
 	// from), or an exploration-pool reel placed by score.
 	SourceExplore
+	// SourceRegion, SourceLanguage, SourceFollowed and SourcePopular: from
+	// the feature store's candidate sources (features.Store.Sources) and
+	// placed by score: popular among users of the viewer's country,
+	// popular among reels in the viewer's language, a recent reel of an
+	// author the viewer follows, popular overall.
+	SourceRegion
+	SourceLanguage
+	SourceFollowed
+	SourcePopular
 )
 
-// String returns "ann", "fresh", "explore" or "source(n)".
+// String returns "ann", "fresh", "explore", "region", "language",
+// "followed", "popular" or "source(n)".
 func (s Source) String() string {
 	switch s {
 	case SourceANN:
@@ -48,6 +58,14 @@ func (s Source) String() string {
 		return "fresh"
 	case SourceExplore:
 		return "explore"
+	case SourceRegion:
+		return "region"
+	case SourceLanguage:
+		return "language"
+	case SourceFollowed:
+		return "followed"
+	case SourcePopular:
+		return "popular"
 	}
 	return "source(" + strconv.Itoa(int(s)) + ")"
 }
@@ -117,7 +135,9 @@ type Timings struct {
 	Total    time.Duration
 	// ANNCandidates came back from the index (after the filters);
 	// FreshCandidates and ExploreCandidates are the pools' reels added
-	// beside them, duplicates removed; Ranked is how many the ranker scored.
+	// beside them, duplicates removed; Ranked is how many the ranker
+	// scored: the rest of them came from the feature store's candidate
+	// sources (Config.Sources; Item.Source names each).
 	ANNCandidates, FreshCandidates, ExploreCandidates, Ranked uint32
 }
 
