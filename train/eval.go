@@ -35,7 +35,7 @@ type retrievalSnap struct {
 	// cfg, when set, asks for the candidate sources' lists of a sample of
 	// the users (the first of the random order), kept in sources.
 	cfg     *Config
-	sources map[int64][]candidate
+	sources map[int64]*sourceLists
 }
 
 // take reads the store as of t. It samples users up front (the test rows
@@ -50,7 +50,7 @@ func (rs *retrievalSnap) take(c *Catalogue, s *features.Store, t int64) error {
 		rs.users = append(rs.users, users[i].ID)
 	}
 	if rs.cfg != nil {
-		src := storeSources(s, users)
+		src := storeSources(s)
 		if err := rs.takeSources(src, rs.users, t, rs.cfg.Sources.withDefaults(), rs.cfg.RetrievalUsers); err != nil {
 			return err
 		}
