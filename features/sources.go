@@ -374,7 +374,16 @@ func cmpInt64(a, b int64) int {
 // sourceScratch is a Sources call's working memory.
 type sourceScratch struct {
 	keys  []uint64
+	fol   []followCand
 	taken map[int64]struct{}
+}
+
+// followCand is a reel the followed source considers.
+type followCand struct {
+	fresh  bool
+	score  float32
+	upload int64
+	idx    int32
 }
 
 var sourcePool = sync.Pool{New: func() any { return &sourceScratch{taken: map[int64]struct{}{}} }}
@@ -474,13 +483,7 @@ func (s *Store) Sources(dst []Candidate, user int64, prof *User, t int64, q Sour
 // decayed watch-throughs in the popularity window; ties by upload time,
 // newest first, then the reel the store saw first.
 func (s *Store) followed(sc *sourceScratch, u int32, t int64) {
-	type cand struct {
-		fresh  bool
-		score  float32
-		upload int64
-		idx    int32
-	}
-	var cands []cand
+	cands := sc.fol[:0]
 	fresh, oldest := t-FollowedFresh.Milliseconds(), t-FollowedWindow.Milliseconds()
 	for _, aid := range s.users.follows[u] {
 		a, ok := s.authors.index.get(aid)
@@ -502,11 +505,12 @@ func (s *Store) followed(sc *sourceScratch, u int32, t int64) {
 			if up <= oldest || up <= 0 {
 				break
 			}
-			cands = append(cands, cand{fresh: up > fresh, score: s.reelWT(i), upload: up, idx: i})
+			cands = append(cands, followCand{fresh: up > fresh, score: s.reelWT(i), upload: up, idx: i})
 			taken++
 		}
 	}
-	slices.SortFunc(cands, func(x, y cand) int {
+	sc.fol = cands
+	slices.SortFunc(cands, func(x, y followCand) int {
 		switch {
 		case x.fresh != y.fresh:
 			if x.fresh {

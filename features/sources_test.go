@@ -439,3 +439,34 @@ func TestSnapshotVersion2Loads(t *testing.T) {
 		t.Fatalf("version 9: %v", err)
 	}
 }
+
+// TestSourcesConcurrent asks for sources while events are applied (run
+// with -race).
+func TestSourcesConcurrent(t *testing.T) {
+	cat, evs := sourcesWorld(8)
+	s := newTestStore(t, Config{EmbedDim: 4, Categories: 2})
+	if err := cat(s); err != nil {
+		t.Fatal(err)
+	}
+	evs = evs[:4000]
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(evs); i += 100 {
+			if err := s.Apply(evs[i : i+100]); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for u := int64(0); ; u = (u + 1) % 60 {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if _, err := s.Sources(nil, u, nil, evs[len(evs)-1].Time, allQuotas, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
