@@ -3,12 +3,15 @@ package train
 import (
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/ranker"
+	"github.com/reelrank/reelrank/sim"
 )
 
 // randomDataset returns a dataset of n rows of random features, labels
@@ -137,5 +140,35 @@ func TestDailyBaseLoss(t *testing.T) {
 	}
 	if got := dailyBaseLoss(d, span{4, 6}); got != 0 {
 		t.Errorf("a day of positives only: %v", got)
+	}
+}
+
+// TestRunNoTestDays trains with no test day: every row before the last
+// day trains, the last day validates and is what the report measures.
+func TestRunNoTestDays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	w := openSmallWorld(t)
+	cfg := smallConfig()
+	cfg.TestDays = -1
+	cfg.Ranker.Epochs, cfg.Towers.Epochs = 1, 1
+	res, err := Run(t.Context(), w, filepath.Join(smallWorld.dir, sim.FileEvents), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Report.Data
+	if !d.NoTestDays || d.TestRows != 0 || d.TrainRows+d.ValidRows != d.Rows || d.TestFrom != d.ValidFrom {
+		t.Errorf("split without test days: %+v", d)
+	}
+	var pos int
+	for _, h := range res.Report.Heads {
+		pos += h.Positives
+	}
+	if pos == 0 || !(res.Report.Heads[0].AUC > 0.5) {
+		t.Errorf("heads measured on the validation days: %+v", res.Report.Heads)
+	}
+	if md := string(res.Bundle.Report); !strings.Contains(md, "no test day") || !strings.Contains(md, "## Ranker, validation days") {
+		t.Errorf("the report does not say it measures the validation days:\n%s", md)
 	}
 }
