@@ -78,10 +78,9 @@ func (rs *retrievalSnap) take(c *Catalogue, s *features.Store, t int64) error {
 }
 
 // reelTable holds every reel's features as of one instant, the one
-// retrieval is measured at (retrievalSnap.table): the reel tower trains
-// on these rather than on each
-// row's own, because retrieval scores the whole catalogue as of one
-// instant. Trained on each impression's own reel features, the in-batch
+// retrieval is measured at (retrievalSnap.table): the reel tower trains on
+// these rather than on each row's own, because retrieval scores the whole
+// catalogue as of one instant. Trained on each impression's own reel features, the in-batch
 // softmax learns to match a user's context time with the reels' short
 // windows (which reel was being shown then), a shortcut that does not
 // exist when the catalogue is scored at once.
