@@ -85,7 +85,15 @@
 // The split is by time: the last TestDays days of the world are the test
 // set, the ValidDays before them the validation set, and every earlier day
 // trains. Nothing of a later day reaches an earlier row, because each row
-// comes from the point-in-time replay.
+// comes from the point-in-time replay. A negative TestDays holds out no
+// test day, for a retrain that should learn from every day but the
+// validation day: the report then measures the validation days, which
+// early stopping has seen, and says so.
+//
+// Position: the session position is a user feature (sess_log_pos, with
+// sess_log_secs beside it). RankerConfig.NoPosition trains without them
+// (the ablation that measures them); RankerConfig.FixPosition records in
+// the bundle a position at which the engine scores every candidate.
 //
 // # The ranker
 //
