@@ -77,10 +77,9 @@ func (rs *retrievalSnap) take(c *Catalogue, s *features.Store, t int64) error {
 	return nil
 }
 
-// reelTable holds every reel's features as of one instant, the one
-// retrieval is measured at (retrievalSnap.table): the reel tower trains on
-// these rather than on each row's own, because retrieval scores the whole
-// catalogue as of one instant. Trained on each impression's own reel features, the in-batch
+// reelTable holds every reel's features as of one instant, the end of the
+// training days: the reel tower trains on these rather than on each row's
+// own, because retrieval scores the whole catalogue as of one instant. Trained on each impression's own reel features, the in-batch
 // softmax learns to match a user's context time with the reels' short
 // windows (which reel was being shown then), a shortcut that does not
 // exist when the catalogue is scored at once.
@@ -436,15 +435,4 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(max(len(v), 1))
-}
-
-// table returns the snapshot's reels as a reelTable (sharing its rows):
-// the towers train on the features as of the instant retrieval is
-// measured at, with the positives of every day before it.
-func (rs *retrievalSnap) table() *reelTable {
-	rt := &reelTable{time: rs.time, row: make(map[int64]int32, len(rs.reels)), reelVec: rs.reelVec, emb: rs.emb}
-	for i, id := range rs.reels {
-		rt.row[id] = int32(i)
-	}
-	return rt
 }

@@ -22,15 +22,19 @@ type TowerConfig struct {
 	Epochs int
 	// Batch is the in-batch softmax's size (default 1024).
 	Batch int
-	// LR is Adam's learning rate (default 7e-4): on the default world a
-	// larger rate lowers the training loss and retrieves worse (2e-3:
-	// recall 0.151, 6e-3: 0.095), as do more epochs (5: 0.165 against 3:
-	// 0.172); see BENCHMARKS.md.
+	// LR is Adam's learning rate (default 7e-4): on the default world at
+	// temperature 0.05 a larger rate lowered the training loss and
+	// retrieved worse (2e-3: recall 0.151, 6e-3: 0.095), as did more
+	// epochs (5: 0.165 against 3: 0.172); see BENCHMARKS.md. At 0.5 on the
+	// serve world 1.4e-3 retrieves as 7e-4 does (notes: towers.md).
 	LR float64
-	// Temperature divides the cosine logits (default 0.5). A sharp one
-	// (0.05) loses to the most watched reels: on the serve world recall@1000
-	// of the oracle's top 100 is 0.241 at 0.05, 0.253 at 0.1, 0.267 at 0.2,
-	// 0.277 at 0.5 and 0.274 at 1, popularity 0.247 (notes: towers.md).
+	// Temperature divides the cosine logits (default 0.05). The best one
+	// depends on the world: on the serve world (51,942 reels) a softer one
+	// retrieves more (recall@1000 of the oracle's top 100: 0.241 at 0.05,
+	// 0.253 at 0.1, 0.267 at 0.2, 0.277 at 0.5, 0.274 at 1; popularity
+	// 0.247), on the default world (513,702 reels) it collapses (0.053 at
+	// 0.5, in a run that also trained on the validation day, against 0.171
+	// at 0.05; popularity 0.155); notes: towers.md.
 	Temperature float64
 	// NoLogQ turns off the sampling-bias correction: by default each
 	// in-batch logit has log q subtracted, q the reel's frequency among
@@ -71,7 +75,7 @@ func (c *TowerConfig) fill() {
 		c.LR = 7e-4
 	}
 	if c.Temperature <= 0 {
-		c.Temperature = 0.5
+		c.Temperature = 0.05
 	}
 	if c.LogQWeight == 0 {
 		c.LogQWeight = 1

@@ -296,9 +296,7 @@ func run(ctx context.Context, cat *Catalogue, parts []eventlog.Part, events stri
 
 	// The towers.
 	t0 = time.Now()
-	// The towers have no early stopping: they learn from the validation
-	// days too, up to the instant retrieval is measured at.
-	tt, err := newTowerTrainer(cfg.Towers, ds, span{tr.lo, ds.splitAt(evalFrom)}, rs.table(), cfg.Threads, rng, cfg.Log)
+	tt, err := newTowerTrainer(cfg.Towers, ds, tr, rt0, cfg.Threads, rng, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
