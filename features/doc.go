@@ -92,7 +92,7 @@
 // whose language changes leaves its old list by a rebuild of that one.
 //
 // Followed takes, per followed author, the FollowedPerAuthor newest reels
-// uploaded within FollowedWindow (7 days) up to the request's time; those
+// uploaded within FollowedWindow (90 days) up to the request's time; those
 // uploaded within FollowedFresh (1 day) come first, newest first, then the
 // older ones by decayed watch-throughs. Reels not yet uploaded at the
 // request's time, or whose author the store does not know, never appear;

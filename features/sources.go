@@ -53,8 +53,11 @@ const (
 	// first, newest first.
 	FollowedFresh = 24 * time.Hour
 	// FollowedWindow: older reels, up to this age, follow by decayed
-	// watch-throughs.
-	FollowedWindow = 7 * 24 * time.Hour
+	// watch-throughs. A followed author's reel keeps its pull on the
+	// follower whatever its age: on the serve world a 7-day window found
+	// 4 reels a user and recalled 0.0008 of the oracle's top 100, 90 days
+	// 78 reels and 0.021.
+	FollowedWindow = 90 * 24 * time.Hour
 	// FollowedPerAuthor bounds the reels of one author the followed
 	// source looks at (the newest within FollowedWindow).
 	FollowedPerAuthor = 32
