@@ -20,6 +20,7 @@ import (
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/internal/fsutil"
 	"github.com/reelrank/reelrank/modeldir"
+	"github.com/reelrank/reelrank/ranker"
 	"github.com/reelrank/reelrank/server"
 	"github.com/reelrank/reelrank/sim"
 	"github.com/reelrank/reelrank/train"
@@ -367,6 +368,17 @@ func ensureDefault(ctx context.Context, cache string, logf func(string, ...any))
 			return "", fmt.Errorf("serve: %w", err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(mdir, modeldir.SnapshotFile)); err == nil {
+		// A model an older build trained on another feature spec is set
+		// aside and trained again, rather than refused at every start.
+		if why := staleDefault(ctx, mdir); why != nil {
+			aside := fmt.Sprintf("%s.stale-%d", mdir, time.Now().Unix())
+			logf("the cached model %s: %v: moving it to %s and training again", mdir, why, aside)
+			if err := os.Rename(mdir, aside); err != nil {
+				return "", fmt.Errorf("serve: %w", err)
+			}
+		}
+	}
 	if _, err := os.Stat(filepath.Join(mdir, modeldir.SnapshotFile)); err != nil {
 		w, err := sim.Open(wdir)
 		if err != nil {
@@ -389,6 +401,25 @@ func ensureDefault(ctx context.Context, cache string, logf func(string, ...any))
 		logf("model %s: %s", res.Bundle.Version, summaryLine(res.Report))
 	}
 	return mdir, nil
+}
+
+// staleDefault says why the cached default model cannot serve this
+// build's feature store (a spec mismatch), or nil; a model that does not
+// open is left for serve to report.
+func staleDefault(ctx context.Context, mdir string) error {
+	v, err := modeldir.Open(ctx, mdir, modeldir.Options{})
+	if err != nil {
+		return nil
+	}
+	defer v.Close()
+	st, err := features.NewStore(features.Config{EmbedDim: v.Bundle().Spec.EmbedDim})
+	if err != nil {
+		return nil
+	}
+	if err := v.Check(st.Spec()); errors.Is(err, ranker.ErrSpecMismatch) {
+		return err
+	}
+	return nil
 }
 
 func summaryLine(r *train.Report) string {
