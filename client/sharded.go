@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/reelrank/reelrank/internal/hashx"
 	"github.com/reelrank/reelrank/wire"
 )
 
@@ -27,10 +28,7 @@ func ShardOf(id int64, n int) int {
 	if n <= 1 {
 		return 0
 	}
-	z := uint64(id) + 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	z ^= z >> 31
+	z := hashx.Mix64(uint64(id))
 	var b, j int64 = -1, 0
 	for j < int64(n) {
 		b = j

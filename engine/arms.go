@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/reelrank/reelrank/internal/hashx"
 )
 
 // Arm roles. The control arm serves the incumbent model; a canary arm
@@ -179,15 +181,7 @@ func (s *armSet) pick(user int64) *armEntry {
 
 // bucketOf hashes a user id with the salt into [0, buckets).
 func bucketOf(user int64, salt uint64) uint32 {
-	return uint32(mix64(uint64(user)^salt) % buckets)
-}
-
-// mix64 is splitmix64's step: a well-mixed hash of v.
-func mix64(v uint64) uint64 {
-	z := v + 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	return uint32(hashx.Mix64(uint64(user)^salt) % buckets)
 }
 
 // Change is one change of the arms, with its reason.

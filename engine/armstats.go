@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/internal/hashx"
 )
 
 // latWindow is how many recent Recommend latencies an arm keeps for its
@@ -203,7 +204,7 @@ type hll struct {
 const hllBits = 10
 
 func (h *hll) add(v uint64) {
-	z := mix64(v)
+	z := hashx.Mix64(v)
 	i := z >> (64 - hllBits)
 	rank := uint8(bits.LeadingZeros64(z<<hllBits|1<<(hllBits-1)) + 1)
 	if rank > h.reg[i] {

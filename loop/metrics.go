@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/reelrank/reelrank/eventlog"
+	"github.com/reelrank/reelrank/internal/hashx"
 	"github.com/reelrank/reelrank/sim"
 )
 
@@ -102,7 +103,7 @@ func (c *collector) observe(evs []eventlog.Event) {
 			}
 			im := imp{day: uint16(day), user: uint32(ev.User), reel: uint32(ev.Reel), t: ev.Time}
 			c.imps = append(c.imps, im)
-			if mix(uint64(ev.Session)*1_000_003+uint64(ev.Position))%sampleEvery == 0 {
+			if hashx.Mix64(uint64(ev.Session)*1_000_003+uint64(ev.Position))%sampleEvery == 0 {
 				c.samples = append(c.samples, im)
 			}
 		case eventlog.Watch, eventlog.Skip:
@@ -115,13 +116,6 @@ func (c *collector) observe(evs []eventlog.Event) {
 			}
 		}
 	}
-}
-
-func mix(v uint64) uint64 {
-	v += 0x9e3779b97f4a7c15
-	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9
-	v = (v ^ (v >> 27)) * 0x94d049bb133111eb
-	return v ^ (v >> 31)
 }
 
 // endDay notes the day's totals for the progress line.

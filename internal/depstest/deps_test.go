@@ -53,6 +53,7 @@ var allowed = map[string][]string{
 	"internal/fbverify": {},
 	"internal/wal":      {"internal/fsutil"},
 	"internal/depstest": {},
+	"internal/hashx":    {},
 
 	// Flags and wiring: anything.
 	"cmd/reelrank": {"*"},
