@@ -24,19 +24,7 @@ const hasUser = 1 << 2
 // finalizer. Growing n to n+1 moves only a 1/(n+1) share of the ids, all
 // to the new shard. Reels are placed by their id, users by theirs; a
 // loader that fills the shards must use the same rule.
-func ShardOf(id int64, n int) int {
-	if n <= 1 {
-		return 0
-	}
-	z := hashx.Mix64(uint64(id))
-	var b, j int64 = -1, 0
-	for j < int64(n) {
-		b = j
-		z = z*2862933555777941757 + 1
-		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((z>>33)+1)))
-	}
-	return int(b)
-}
+func ShardOf(id int64, n int) int { return hashx.Jump(id, n) }
 
 // ShardedOptions configures a Sharded.
 type ShardedOptions struct {
