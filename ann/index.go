@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -596,6 +597,18 @@ func (ix *Index) Contains(id int64) bool {
 	defer ix.idMu.Unlock()
 	_, ok := ix.where[id]
 	return ok
+}
+
+// IDs appends the ids of the index's live vectors to dst, in no
+// particular order, and returns it.
+func (ix *Index) IDs(dst []int64) []int64 {
+	ix.idMu.Lock()
+	defer ix.idMu.Unlock()
+	dst = slices.Grow(dst, len(ix.where))
+	for id := range ix.where {
+		dst = append(dst, id)
+	}
+	return dst
 }
 
 // Compact drops deleted vectors from the lists and returns how many slots it

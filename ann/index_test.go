@@ -483,3 +483,26 @@ func TestMetricsSideBySide(t *testing.T) {
 		}
 	}
 }
+
+func TestIDs(t *testing.T) {
+	const n, d = 600, 8
+	r := rand.New(rand.NewPCG(7, 8))
+	x := clustered(r, n, d, 4)
+	in := make([]int64, n)
+	for i := range in {
+		in[i] = int64(10 + 2*i)
+	}
+	ix := buildIndex(t, x, in, Options{Dim: d, Metric: kernels.InnerProduct, Lists: 4, M: 4, Seed: 1})
+	if err := ix.Delete(in[:100]...); err != nil {
+		t.Fatal(err)
+	}
+	got := ix.IDs(nil)
+	slices.Sort(got)
+	if !slices.Equal(got, in[100:]) {
+		t.Fatalf("IDs: %d ids, want the %d live ones", len(got), n-100)
+	}
+	ix.Compact()
+	if got := ix.IDs(nil); len(got) != n-100 {
+		t.Fatalf("after Compact: %d ids, want %d", len(got), n-100)
+	}
+}

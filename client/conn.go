@@ -70,7 +70,7 @@ func (r *result) final() bool {
 		return true
 	}
 	switch e.Code {
-	case wire.BadRequest, wire.NotFound, wire.Unauthenticated:
+	case wire.BadRequest, wire.NotFound, wire.Unauthenticated, wire.WrongShard:
 		return true
 	}
 	return false

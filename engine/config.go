@@ -130,6 +130,18 @@ type Config struct {
 	// not call back into the engine.
 	OnArmsChange func(ArmsState)
 
+	// Shard is the part of the catalogue the engine serves (the zero
+	// Shard: all of it). A sharded engine's index, fresh and exploration
+	// pools and candidate sources hold the reels it owns alone; an Upsert,
+	// Delete or Score of another shard's reel is refused (ErrWrongShard).
+	// Events are applied whatever reel they name, so that every shard,
+	// receiving every event that names a user, ranks with the same user
+	// features. See the package doc.
+	Shard Shard
+	// Reshard lets Open serve a folder last served as another shard (see
+	// Open); without it that is an error.
+	Reshard bool
+
 	// fs, when set, is the file system of the logs (tests inject faults).
 	fs wal.FS
 
@@ -230,6 +242,10 @@ func (c *Config) validate() error {
 	case c.DiversityWindow < 1 || c.DiversityWindow > 64:
 		return fmt.Errorf("engine: DiversityWindow %d outside 1..64", c.DiversityWindow)
 	}
+	if err := c.Shard.validate(); err != nil {
+		return err
+	}
+	c.Shard = c.Shard.norm()
 	if err := c.Canary.validate(); err != nil {
 		return err
 	}

@@ -134,6 +134,42 @@
 // series' population stability index over a sliding window is in
 // ArmsStatus(true) and Model.Drift.
 //
+// # Shards
+//
+// An engine serves one shard of the catalogue with Config.Shard (i of n;
+// the zero Shard is all of it): the reels whose id the jump hash of
+// internal/hashx places in shard i, the rule client.ShardOf applies. A
+// sharded engine's index holds its reels alone: the model's index is cut
+// to them when the engine starts and whenever a model is swapped in,
+// loaded as a canary or an experiment (Index.Delete of the others, then
+// Compact). The fresh and exploration pools take its reels alone, and the
+// feature store's candidate sources propose its reels alone (each source
+// fills its quota from this shard's part of its ranking, so the shards'
+// proposals together are the unsharded one's). An Upsert, Delete or Score
+// of another shard's reel is refused with ErrWrongShard before anything
+// is written or logged (a misrouted request; Search and Recommend answer
+// from the shard's reels).
+//
+// User features are replicated, not sharded: a client sends every event
+// that names a user to every shard (client.Sharded.Event), so that each
+// shard ranks with the same user features and a request needs one round
+// trip. The engine admits and applies an event whatever reel it names, by
+// the one rule live and replay share (features.Store.Admit): the store
+// keeps the counters of other shards' reels too, which the user×reel and
+// category features read, at the cost of every shard holding every reel's
+// counters. An upload (an event that names no user) goes to its reel's
+// shard alone, and joins the pools there only. A reel upserted after the
+// split is known with its content (category, embedding) only to its shard,
+// so another shard's history embedding and category rates of a user who
+// watched it lack its part: they agree on every reel the shards were
+// started with.
+//
+// With Config.Dir the folder records the shard it is served as
+// (shard.json): it holds the catalogue changes of that shard alone, so
+// Open refuses to serve it as another shard, or unsharded, unless
+// Config.Reshard is set (a folder with state from before shards were
+// recorded counts as unsharded). Stats and Health name the shard.
+//
 // # Durability
 //
 // With Config.Dir (Open; New with a Dir is Open over its store), every
@@ -177,7 +213,8 @@
 //
 // Every error of a request wraps ErrBadRequest (a bad id, n, vector or
 // time), ErrNotFound (a reel that does not exist or was deleted),
-// ErrUnavailable (no model, or a log that cannot be written), or
+// ErrUnavailable (no model, or a log that cannot be written),
+// ErrWrongShard (a reel of another shard, see Shards), or
 // the context's error when its deadline passed: a request whose deadline
 // has already passed fails before any work.
 //

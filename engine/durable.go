@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"log/slog"
+
 	"github.com/reelrank/reelrank/eventlog"
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/internal/fsutil"
@@ -140,6 +142,15 @@ func Open(cfg Config, model *Model, base func() (*features.Store, error)) (*Engi
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Shard.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := checkShard(&cfg, ck.Snapshot != "" || hasLogs(cfg.Dir)); err != nil {
+		return nil, err
+	}
 	d.ck = ck
 	var store *features.Store
 	if ck.Snapshot != "" {
@@ -238,6 +249,10 @@ func (e *Engine) restoreCatalogue() {
 	slices.Sort(ids)
 	for _, id := range ids {
 		info, ok := e.store.ReelInfo(id)
+		if !e.owns(id) {
+			delete(e.upserted, id) // a folder served as another shard before (Config.Reshard)
+			continue
+		}
 		if !ok {
 			continue
 		}

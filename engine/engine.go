@@ -132,6 +132,7 @@ func newEngine(cfg Config, store *features.Store, model *Model) (*Engine, error)
 		if err != nil {
 			return nil, err
 		}
+		e.ownIndex(model)
 		e.arms.mu.Lock()
 		e.setControl(lv, cfg.ControlSettings)
 		e.publish()
@@ -141,7 +142,7 @@ func newEngine(cfg Config, store *features.Store, model *Model) (*Engine, error)
 	now := cfg.Clock().UnixMilli()
 	oldest := now - cfg.FreshWindow.Milliseconds()
 	for _, r := range store.ListReels(nil, func(r *features.ReelInfo) bool {
-		return r.Impressions < cfg.ExploreImpressions || (r.Upload >= oldest && r.Upload <= now)
+		return cfg.Shard.Owns(r.ID) && (r.Impressions < cfg.ExploreImpressions || (r.Upload >= oldest && r.Upload <= now))
 	}) {
 		if r.Upload >= oldest && r.Upload <= now {
 			e.fresh.add(r.ID, r.Upload, oldest, false)
@@ -303,6 +304,7 @@ func (e *Engine) Swap(m *Model) (*Model, error) {
 // reel tower and added, and deleted reels are removed. The caller holds
 // writeMu.
 func (e *Engine) catchUp(m *Model) error {
+	e.ownIndex(m)
 	ix := m.index
 	if ix.Trained() {
 		var add []int64
@@ -382,6 +384,8 @@ type Stats struct {
 	// ExplorePool the reels with little evidence; Deleted the reels
 	// deleted since start.
 	FreshPool, Pinned, ExplorePool, Deleted int
+	// Shard is the part of the catalogue the engine serves.
+	Shard Shard
 	// Scores, Searches, Upserts and Deletes count those calls.
 	Scores, Searches, Upserts, Deletes uint64
 	Recommend                          StageStats
@@ -433,6 +437,7 @@ func (e *Engine) Stats() Stats {
 			Ranked: c.ranked.Load(), Items: c.items.Load(), ExploreSlots: c.exploreSlt.Load(),
 		},
 		Uptime: time.Since(e.started),
+		Shard:  e.cfg.Shard,
 	}
 	if lv := e.live.Load(); lv != nil {
 		st.ModelVersion, st.Arm = lv.m.version, lv.arm
@@ -462,10 +467,14 @@ func (e *Engine) Health() Health {
 	}
 	n := lv.m.index.Len()
 	fresh, pinned := e.fresh.size()
-	if n == 0 && fresh+pinned == 0 && e.explore.size() == 0 {
-		return Health{Status: fmt.Sprintf("model %s (arm %q): no reels to recommend", lv.m.version, lv.arm)}
+	shard := ""
+	if e.cfg.Shard.Sharded() {
+		shard = ", shard " + e.cfg.Shard.String()
 	}
-	return Health{OK: true, Status: fmt.Sprintf("serving model %s (arm %q), %d reels indexed", lv.m.version, lv.arm, n)}
+	if n == 0 && fresh+pinned == 0 && e.explore.size() == 0 {
+		return Health{Status: fmt.Sprintf("model %s (arm %q): no reels to recommend%s", lv.m.version, lv.arm, shard)}
+	}
+	return Health{OK: true, Status: fmt.Sprintf("serving model %s (arm %q), %d reels indexed%s", lv.m.version, lv.arm, n, shard)}
 }
 
 // scratch is the per-request state, pooled.

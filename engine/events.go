@@ -169,7 +169,7 @@ func (e *Engine) applyEvents(good []eventlog.Event) {
 	oldest := now - e.cfg.FreshWindow.Milliseconds()
 	for i := range good {
 		ev := &good[i]
-		if ev.Type != eventlog.Upload || e.isDeleted(ev.Reel) {
+		if ev.Type != eventlog.Upload || !e.owns(ev.Reel) || e.isDeleted(ev.Reel) {
 			continue
 		}
 		e.fresh.add(ev.Reel, ev.Time, oldest, false)

@@ -40,6 +40,13 @@ func (e *Engine) Score(ctx context.Context, user int64, c Context, reels []int64
 			return nil, badRequest("score", "reel %d is %d", i, id)
 		}
 	}
+	if e.cfg.Shard.Sharded() {
+		for _, id := range reels {
+			if !e.owns(id) {
+				return nil, e.wrongShard("score", id)
+			}
+		}
+	}
 	e.delMu.RLock()
 	if len(e.deleted) > 0 {
 		for _, id := range reels {
@@ -187,6 +194,9 @@ func (e *Engine) UpsertKeyed(key string, r Reel) (WriteResult, error) {
 	case r.Upload < 0:
 		return WriteResult{}, badRequest("upsert", "reel %d: negative upload time %d", r.ID, r.Upload)
 	}
+	if !e.owns(r.ID) {
+		return WriteResult{}, e.wrongShard("upsert", r.ID)
+	}
 	if len(r.Embedding) == 0 {
 		r.Embedding = nil
 	}
@@ -254,6 +264,12 @@ func (e *Engine) applyUpsert(r Reel) (replaced bool, err error) {
 	if err := e.store.PutReel(storeReel(&r)); err != nil {
 		return false, fmt.Errorf("%w: upsert: %w", ErrBadRequest, err)
 	}
+	if !e.owns(r.ID) {
+		// Only a replay gets here, of a folder served as another shard
+		// before (Config.Reshard): the store keeps the reel's metadata;
+		// the index and the pools stay this shard's.
+		return known, nil
+	}
 	// Every serving model's index takes it (the control's and a
 	// canary's). A reel the control's index cannot take (its embedding
 	// failed, or Add did) is served from the fresh pool instead.
@@ -306,6 +322,8 @@ func (e *Engine) DeleteKeyed(key string, id int64) (WriteResult, error) {
 		return WriteResult{}, badRequest("delete", "key of %d bytes, over %d", len(key), MaxKey)
 	case id < 0:
 		return WriteResult{}, badRequest("delete", "reel %d is negative", id)
+	case !e.owns(id):
+		return WriteResult{}, e.wrongShard("delete", id)
 	}
 	e.writeMu.Lock()
 	if ent, ok := e.keys.get(key); ok {

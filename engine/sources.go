@@ -31,8 +31,9 @@ func (c *Config) sourceQuotas() features.SourceQuotas {
 
 // addSources adds the sources' candidates through add, leaving out in the
 // store itself what add would refuse (the candidates so far, the
-// request's exclusions and the session's recent reels, all in s.seen) and
-// deleted reels, so that each source fills its quota with new reels.
+// request's exclusions and the session's recent reels, all in s.seen),
+// deleted reels and the reels of other shards, so that each source fills
+// its quota with new reels of this shard.
 func (e *Engine) addSources(s *scratch, user, t int64, add func(int64, Source) bool) error {
 	q := e.cfg.sourceQuotas()
 	if q == (features.SourceQuotas{}) {
@@ -41,7 +42,7 @@ func (e *Engine) addSources(s *scratch, user, t int64, add func(int64, Source) b
 	if s.exclude == nil {
 		s.exclude = func(id int64) bool {
 			_, seen := s.seen[id]
-			return seen || e.isDeleted(id)
+			return seen || !e.owns(id) || e.isDeleted(id)
 		}
 	}
 	var err error

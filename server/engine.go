@@ -14,7 +14,8 @@ import (
 // EngineHandler serves an engine.Engine: it turns the wire's messages into
 // the engine's calls and the engine's errors into typed wire errors
 // (ErrBadRequest → BadRequest, ErrNotFound → NotFound, ErrUnavailable →
-// Unavailable; the server maps deadlines itself).
+// Unavailable, ErrWrongShard → WrongShard; the server maps deadlines
+// itself).
 func EngineHandler(e *engine.Engine) Handler { return &engineHandler{e: e} }
 
 type engineHandler struct {
@@ -35,6 +36,8 @@ func engineErr(err error) error {
 		code = wire.NotFound
 	case errors.Is(err, engine.ErrUnavailable):
 		code = wire.Unavailable
+	case errors.Is(err, engine.ErrWrongShard):
+		code = wire.WrongShard
 	default:
 		return err // context errors and the unexpected: the server maps them
 	}

@@ -97,16 +97,16 @@ func kindIndex(k wire.Kind) int {
 // code this package does not know.
 const (
 	cOK            = 0
-	cUnknown       = int(wire.Internal) + 1
+	cUnknown       = int(wire.WrongShard) + 1
 	numCodeLabels  = cUnknown + 1
 	numStageLabels = 5
 )
 
 var codeLabels = [numCodeLabels]string{"ok", "bad_request", "not_found", "deadline_exceeded", "overloaded",
-	"unavailable", "unauthenticated", "internal", "unknown"}
+	"unavailable", "unauthenticated", "internal", "wrong_shard", "unknown"}
 
 func codeIndex(c wire.ErrorCode) int {
-	if c == wire.UnknownCode || c > wire.Internal {
+	if c == wire.UnknownCode || c > wire.WrongShard {
 		return cUnknown
 	}
 	return int(c)

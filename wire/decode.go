@@ -115,6 +115,26 @@ func uint64sInto(dst []uint64, raw []byte, what string, limit int) ([]uint64, er
 	return dst, nil
 }
 
+// shardsInto decodes a vector of shard indexes; nil when it is empty.
+func shardsInto(dst []int, raw []byte) ([]int, error) {
+	n := len(raw) / 4
+	if n > MaxShards {
+		return dst[:0], badRequest("%d missing shards, over the limit of %d", n, MaxShards)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	dst = grow(dst, n)
+	for i := range dst {
+		v := binary.LittleEndian.Uint32(raw[4*i:])
+		if v >= MaxShards {
+			return dst[:0], badRequest("missing shard %d is %d, outside 0..%d", i, v, MaxShards-1)
+		}
+		dst[i] = int(v)
+	}
+	return dst, nil
+}
+
 func float32sInto(dst []float32, raw []byte, what string, limit int) ([]float32, error) {
 	n := len(raw) / 4
 	if n > limit {
@@ -229,6 +249,9 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		}
 		setString(&msg.ModelVersion, r.ModelVersion())
 		setString(&msg.Arm, r.Arm())
+		if msg.MissingShards, err = shardsInto(msg.MissingShards, vec(r.Table(), 14, 4)); err != nil {
+			return nil, err
+		}
 		msg.Timings = Timings{}
 		var tm fb.Timings
 		if r.Timings(&tm) != nil {
@@ -283,7 +306,10 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		if msg.IDs, err = int64sInto(msg.IDs, vec(r.Table(), 4, 8), "ids", MaxK); err != nil {
 			return nil, err
 		}
-		msg.Scores, err = float32sInto(msg.Scores, vec(r.Table(), 6, 4), "scores", MaxK)
+		if msg.Scores, err = float32sInto(msg.Scores, vec(r.Table(), 6, 4), "scores", MaxK); err != nil {
+			return nil, err
+		}
+		msg.MissingShards, err = shardsInto(msg.MissingShards, vec(r.Table(), 8, 4))
 		m = msg
 	case KindUpsertRequest:
 		msg := reuse[UpsertRequest](old)

@@ -105,7 +105,11 @@
 // ranker's heads in the order of probs); model_version; arm (the A/B arm);
 // timings, a struct of the microseconds spent in features, tower, ann, rank,
 // postrank and in total, and the candidates from ann, the fresh pool and
-// the exploration pool, and how many were ranked.
+// the exploration pool, and how many were ranked; missing_shards (at most
+// MaxShards shard indexes): a server leaves it empty, and a client that
+// merges the answers of several shards (client.Sharded) lists there the
+// shards it went without, so that a merged answer passed on says it is
+// partial.
 //
 // ScoreRequest: user, context, reels (at most MaxCandidates).
 // ScoreResponse: heads, scores (one per reel, in request order), probs
@@ -113,7 +117,8 @@
 //
 // SearchRequest: vector (1..MaxDim values; its dimension is the engine's to
 // check), k (1..MaxK), nprobe (0..MaxNprobe, 0 for the index's default),
-// exclude. SearchResponse: ids and scores, best first (higher is nearer).
+// exclude. SearchResponse: ids and scores, best first (higher is nearer);
+// missing_shards, as in RecommendResponse.
 //
 // UpsertRequest: reel {id, author, upload_ms, duration (seconds), category
 // (-1, the default, derives it from the embedding), embedding (0..MaxDim
@@ -211,6 +216,7 @@
 //	5 Unavailable       the server cannot serve now (starting, draining, no model)
 //	6 Unauthenticated   the caller is not allowed
 //	7 Internal          a fault in the server
+//	8 WrongShard        a sharded server was asked to write or score a reel another shard owns; do not retry it there
 //
 // 0 is "no code"; an unknown code keeps its number. In Go, *Error is both a
 // message and an error, and Code and AsError turn any error into the code

@@ -120,6 +120,18 @@ func (e *Encoder) uint64s(v []uint64) flatbuffers.UOffsetT {
 	return e.b.EndVector(len(v))
 }
 
+// shards encodes shard indexes (checked: 0..MaxShards-1) as uints.
+func (e *Encoder) shards(v []int) flatbuffers.UOffsetT {
+	if len(v) == 0 {
+		return 0
+	}
+	e.b.StartVector(4, len(v), 4)
+	for i := len(v) - 1; i >= 0; i-- {
+		e.b.PlaceUint32(uint32(v[i]))
+	}
+	return e.b.EndVector(len(v))
+}
+
 func (e *Encoder) float32s(v []float32) flatbuffers.UOffsetT {
 	if len(v) == 0 {
 		return 0
@@ -213,7 +225,11 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 			items = e.offsets(from)
 		}
 		heads, version, arm := e.strs(m.Heads), e.str(m.ModelVersion), e.str(m.Arm)
+		missing := e.shards(m.MissingShards)
 		fb.RecommendResponseStart(b)
+		if missing != 0 {
+			fb.RecommendResponseAddMissingShards(b, missing)
+		}
 		if items != 0 {
 			fb.RecommendResponseAddItems(b, items)
 		}
@@ -269,7 +285,11 @@ func (e *Encoder) body(m Message) flatbuffers.UOffsetT {
 		return fb.SearchRequestEnd(b)
 	case *SearchResponse:
 		ids, scores := e.int64s(m.IDs), e.float32s(m.Scores)
+		missing := e.shards(m.MissingShards)
 		fb.SearchResponseStart(b)
+		if missing != 0 {
+			fb.SearchResponseAddMissingShards(b, missing)
+		}
 		if ids != 0 {
 			fb.SearchResponseAddIds(b, ids)
 		}

@@ -74,6 +74,9 @@ func randMessage(r *rand.Rand, k Kind) Message {
 					Propensity: r.Float64(), Source: Source(r.IntN(3))}
 			}
 		}
+		if r.IntN(4) == 0 {
+			m.MissingShards = []int{r.IntN(8), 8 + r.IntN(MaxShards-8)}
+		}
 		return m
 	case KindScoreRequest:
 		return &ScoreRequest{User: r.Int64N(1e9), Context: ctx(), Reels: ids(100)}
@@ -85,6 +88,9 @@ func randMessage(r *rand.Rand, k Kind) Message {
 	case KindSearchResponse:
 		n := r.IntN(100)
 		m := &SearchResponse{Scores: floats(n)}
+		if r.IntN(4) == 0 {
+			m.MissingShards = []int{r.IntN(MaxShards)}
+		}
 		if n > 0 {
 			m.IDs = make([]int64, n)
 			for i := range m.IDs {

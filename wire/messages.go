@@ -102,6 +102,10 @@ type RecommendResponse struct {
 	ModelVersion string
 	Arm          string // the A/B arm that served the request
 	Timings      Timings
+	// MissingShards lists, ascending, the shards whose answers a merge of
+	// several shards' answers (client.Sharded) went without: a partial
+	// answer. A server leaves it empty.
+	MissingShards []int
 }
 
 // ScoreRequest asks for the ranker's probabilities of given reels, for
@@ -132,6 +136,8 @@ type SearchRequest struct {
 type SearchResponse struct {
 	IDs    []int64
 	Scores []float32 // inner product or negated distance: higher is nearer
+	// MissingShards: as RecommendResponse.MissingShards.
+	MissingShards []int
 }
 
 // Reel is a reel's catalogue entry.
@@ -411,7 +417,7 @@ func (m *RecommendResponse) check() error {
 		return badRequest("recommend: negative timing")
 	}
 	if err := firstErr(checkStrings("heads", m.Heads, MaxHeads), checkString("model version", m.ModelVersion),
-		checkString("arm", m.Arm)); err != nil {
+		checkString("arm", m.Arm), checkShards(m.MissingShards)); err != nil {
 		return err
 	}
 	for i := range m.Items {
@@ -462,7 +468,20 @@ func (m *SearchResponse) check() error {
 	if len(m.IDs) != len(m.Scores) {
 		return badRequest("search: %d ids and %d scores", len(m.IDs), len(m.Scores))
 	}
-	return firstErr(checkIDs("ids", m.IDs, MaxK), checkFloats("scores", m.Scores, MaxK))
+	return firstErr(checkIDs("ids", m.IDs, MaxK), checkFloats("scores", m.Scores, MaxK), checkShards(m.MissingShards))
+}
+
+// checkShards checks a list of shard indexes.
+func checkShards(s []int) error {
+	if len(s) > MaxShards {
+		return badRequest("%d missing shards, over the limit of %d", len(s), MaxShards)
+	}
+	for i, v := range s {
+		if v < 0 || v >= MaxShards {
+			return badRequest("missing shard %d is %d, outside 0..%d", i, v, MaxShards-1)
+		}
+	}
+	return nil
 }
 
 func (m *UpsertRequest) check() error {

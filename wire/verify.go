@@ -40,11 +40,11 @@ var (
 	// number no message has).
 	bodyDescs = [numKinds]*fbverify.Table{
 		KindRecommendRequest:  {Name: "RecommendRequest", Fields: []fbverify.Field{scalar(8), table(contextDesc), scalar(4), vecOf(8)}},
-		KindRecommendResponse: {Name: "RecommendResponse", Fields: []fbverify.Field{tables(itemDesc), strs, str, str, timings}},
+		KindRecommendResponse: {Name: "RecommendResponse", Fields: []fbverify.Field{tables(itemDesc), strs, str, str, timings, vecOf(4)}},
 		KindScoreRequest:      {Name: "ScoreRequest", Fields: []fbverify.Field{scalar(8), table(contextDesc), vecOf(8)}},
 		KindScoreResponse:     {Name: "ScoreResponse", Fields: []fbverify.Field{strs, vecOf(4), vecOf(4), str}},
 		KindSearchRequest:     {Name: "SearchRequest", Fields: []fbverify.Field{vecOf(4), scalar(4), scalar(4), vecOf(8)}},
-		KindSearchResponse:    {Name: "SearchResponse", Fields: []fbverify.Field{vecOf(8), vecOf(4)}},
+		KindSearchResponse:    {Name: "SearchResponse", Fields: []fbverify.Field{vecOf(8), vecOf(4), vecOf(4)}},
 		KindUpsertRequest:     {Name: "UpsertRequest", Fields: []fbverify.Field{table(reelDesc), str}},
 		KindUpsertResponse:    {Name: "UpsertResponse", Fields: []fbverify.Field{scalar(1), scalar(1)}},
 		KindDeleteRequest:     {Name: "DeleteRequest", Fields: []fbverify.Field{scalar(8), str}},

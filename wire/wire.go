@@ -45,6 +45,7 @@ const (
 	MaxKey        = 128       // bytes of the idempotency key of an Upsert, Delete or Event request
 	MaxAdminJSON  = 2 << 20   // bytes of an AdminResponse's JSON document
 	MaxTimeout    = time.Hour // Envelope.Timeout
+	MaxShards     = 1 << 16   // RecommendResponse.MissingShards and SearchResponse.MissingShards, and each shard index
 )
 
 // Sentinel errors. Decode, ReadFrame and Encode wrap them with details;
@@ -76,11 +77,12 @@ const (
 	Unavailable                       // the server cannot serve now (starting, draining, no model)
 	Unauthenticated                   // the caller is not allowed
 	Internal                          // a bug or fault in the server
+	WrongShard                        // the request names a reel another shard owns: a misrouted write or Score; do not retry it here
 	numCodes
 )
 
 var codeNames = [numCodes]string{"unknown", "bad request", "not found", "deadline exceeded",
-	"overloaded", "unavailable", "unauthenticated", "internal"}
+	"overloaded", "unavailable", "unauthenticated", "internal", "wrong shard"}
 
 // String returns the code's name, such as "bad request", or "code(n)".
 func (c ErrorCode) String() string {

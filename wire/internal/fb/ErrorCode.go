@@ -15,6 +15,7 @@ const (
 	ErrorCodeUnavailable      ErrorCode = 5
 	ErrorCodeUnauthenticated  ErrorCode = 6
 	ErrorCodeInternal         ErrorCode = 7
+	ErrorCodeWrongShard       ErrorCode = 8
 )
 
 var EnumNamesErrorCode = map[ErrorCode]string{
@@ -26,6 +27,7 @@ var EnumNamesErrorCode = map[ErrorCode]string{
 	ErrorCodeUnavailable:      "Unavailable",
 	ErrorCodeUnauthenticated:  "Unauthenticated",
 	ErrorCodeInternal:         "Internal",
+	ErrorCodeWrongShard:       "WrongShard",
 }
 
 var EnumValuesErrorCode = map[string]ErrorCode{
@@ -37,6 +39,7 @@ var EnumValuesErrorCode = map[string]ErrorCode{
 	"Unavailable":      ErrorCodeUnavailable,
 	"Unauthenticated":  ErrorCodeUnauthenticated,
 	"Internal":         ErrorCodeInternal,
+	"WrongShard":       ErrorCodeWrongShard,
 }
 
 func (v ErrorCode) String() string {

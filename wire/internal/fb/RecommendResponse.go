@@ -99,8 +99,34 @@ func (rcv *RecommendResponse) Timings(obj *Timings) *Timings {
 	return nil
 }
 
+func (rcv *RecommendResponse) MissingShards(j int) uint32 {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(14))
+	if o != 0 {
+		a := rcv._tab.Vector(o)
+		return rcv._tab.GetUint32(a + flatbuffers.UOffsetT(j*4))
+	}
+	return 0
+}
+
+func (rcv *RecommendResponse) MissingShardsLength() int {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(14))
+	if o != 0 {
+		return rcv._tab.VectorLen(o)
+	}
+	return 0
+}
+
+func (rcv *RecommendResponse) MutateMissingShards(j int, n uint32) bool {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(14))
+	if o != 0 {
+		a := rcv._tab.Vector(o)
+		return rcv._tab.MutateUint32(a+flatbuffers.UOffsetT(j*4), n)
+	}
+	return false
+}
+
 func RecommendResponseStart(builder *flatbuffers.Builder) {
-	builder.StartObject(5)
+	builder.StartObject(6)
 }
 func RecommendResponseAddItems(builder *flatbuffers.Builder, items flatbuffers.UOffsetT) {
 	builder.PrependUOffsetTSlot(0, flatbuffers.UOffsetT(items), 0)
@@ -122,6 +148,12 @@ func RecommendResponseAddArm(builder *flatbuffers.Builder, arm flatbuffers.UOffs
 }
 func RecommendResponseAddTimings(builder *flatbuffers.Builder, timings flatbuffers.UOffsetT) {
 	builder.PrependStructSlot(4, flatbuffers.UOffsetT(timings), 0)
+}
+func RecommendResponseAddMissingShards(builder *flatbuffers.Builder, missingShards flatbuffers.UOffsetT) {
+	builder.PrependUOffsetTSlot(5, flatbuffers.UOffsetT(missingShards), 0)
+}
+func RecommendResponseStartMissingShardsVector(builder *flatbuffers.Builder, numElems int) flatbuffers.UOffsetT {
+	return builder.StartVector(4, numElems, 4)
 }
 func RecommendResponseEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
 	return builder.EndObject()

@@ -85,8 +85,34 @@ func (rcv *SearchResponse) MutateScores(j int, n float32) bool {
 	return false
 }
 
+func (rcv *SearchResponse) MissingShards(j int) uint32 {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(8))
+	if o != 0 {
+		a := rcv._tab.Vector(o)
+		return rcv._tab.GetUint32(a + flatbuffers.UOffsetT(j*4))
+	}
+	return 0
+}
+
+func (rcv *SearchResponse) MissingShardsLength() int {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(8))
+	if o != 0 {
+		return rcv._tab.VectorLen(o)
+	}
+	return 0
+}
+
+func (rcv *SearchResponse) MutateMissingShards(j int, n uint32) bool {
+	o := flatbuffers.UOffsetT(rcv._tab.Offset(8))
+	if o != 0 {
+		a := rcv._tab.Vector(o)
+		return rcv._tab.MutateUint32(a+flatbuffers.UOffsetT(j*4), n)
+	}
+	return false
+}
+
 func SearchResponseStart(builder *flatbuffers.Builder) {
-	builder.StartObject(2)
+	builder.StartObject(3)
 }
 func SearchResponseAddIds(builder *flatbuffers.Builder, ids flatbuffers.UOffsetT) {
 	builder.PrependUOffsetTSlot(0, flatbuffers.UOffsetT(ids), 0)
@@ -98,6 +124,12 @@ func SearchResponseAddScores(builder *flatbuffers.Builder, scores flatbuffers.UO
 	builder.PrependUOffsetTSlot(1, flatbuffers.UOffsetT(scores), 0)
 }
 func SearchResponseStartScoresVector(builder *flatbuffers.Builder, numElems int) flatbuffers.UOffsetT {
+	return builder.StartVector(4, numElems, 4)
+}
+func SearchResponseAddMissingShards(builder *flatbuffers.Builder, missingShards flatbuffers.UOffsetT) {
+	builder.PrependUOffsetTSlot(2, flatbuffers.UOffsetT(missingShards), 0)
+}
+func SearchResponseStartMissingShardsVector(builder *flatbuffers.Builder, numElems int) flatbuffers.UOffsetT {
 	return builder.StartVector(4, numElems, 4)
 }
 func SearchResponseEnd(builder *flatbuffers.Builder) flatbuffers.UOffsetT {
