@@ -96,3 +96,10 @@ fuzz: deps
 
 clean:
 	rm -rf $(BIN)
+
+## image: the server's container image (Dockerfile; a static binary on distroless,
+## user nonroot), the image `reelrank plan --emit k8s` manifests run
+IMAGE ?= reelrank:latest
+.PHONY: image
+image:
+	docker build -t $(IMAGE) .
