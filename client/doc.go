@@ -99,16 +99,29 @@
 // # Shards
 //
 // A catalogue too large for one machine is split: each reel belongs to
-// shard ShardOf(reel id, shards), each user to ShardOf(user id, shards).
-// A Sharded sends Recommend and Search to every shard and merges the
-// answers by score; routes Upsert and Delete to the reel's shard, each
-// event to its user's shard, and Score's reels each to its own shard:
+// shard ShardOf(reel id, shards), the shard a server started with
+// `reelrank serve --shard i/n` serves. Users are not split: every shard
+// holds every user's features. A Sharded sends Recommend and Search to
+// every shard and merges the answers by score; routes Upsert and Delete
+// to the reel's shard, Score's reels each to its own shard, an event that
+// names a user to every shard (so that each ranks with the same user
+// features) and an upload to its reel's shard:
 //
 //	s, err := client.DialSharded(ctx, [][]string{
 //		{"10.0.0.1:7070", "10.0.1.1:7070"}, // shard 0 and its replica
 //		{"10.0.0.2:7070", "10.0.1.2:7070"}, // shard 1
-//	}, client.Options{HedgePercentile: 0.95}, client.ShardedOptions{})
-//	resp, err := s.Recommend(ctx, req) // the best N over both shards
+//	}, client.Options{HedgePercentile: 0.95}, client.ShardedOptions{AllowPartial: true, ShardTimeout: 30 * time.Millisecond})
+//	resp, err := s.Recommend(ctx, req) // the best N over the shards that answered in time
+//	// err is a *PartialError when some did not; resp.MissingShards names them
+//
+// With AllowPartial a shard that is down, or has not answered within its
+// budget (ShardTimeout from the call's start, and at most 1-MergeShare of
+// the caller's remaining deadline), is left out of the merged answer
+// rather than holding it to the caller's deadline. MissingShards is part
+// of the wire schema, so a service that passes a merged answer on passes
+// on that it is partial; a server's own answers leave it empty.
+// ShardedOptions.Observe reports each fan-out's time and its slowest
+// shard's round trip, for measuring what fanning out and merging add.
 //
 // # Testing
 //

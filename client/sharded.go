@@ -3,13 +3,17 @@ package client
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/reelrank/reelrank/internal/hashx"
 	"github.com/reelrank/reelrank/wire"
@@ -29,10 +33,68 @@ func ShardOf(id int64, n int) int { return hashx.Jump(id, n) }
 // ShardedOptions configures a Sharded.
 type ShardedOptions struct {
 	// AllowPartial lets Recommend, Search, Stats and Health answer from
-	// the shards that answered when some (not all) failed: the merged
-	// answer comes back together with a *PartialError. Without it any
-	// shard's failure fails the request.
+	// the shards that answered when some (not all) failed or were too
+	// late: the merged answer comes back together with a *PartialError,
+	// and a merged Recommend or Search names the shards it went without
+	// in MissingShards. Without it any shard's failure fails the request.
 	AllowPartial bool
+	// ShardTimeout, with AllowPartial, is the longest a Recommend,
+	// Search, Stats or Health waits for a shard, from the call's start: a
+	// shard that has not answered by then is dropped (counted missing,
+	// its error context.DeadlineExceeded) and the others' merged answer
+	// returned. 0: no bound of its own (the caller's deadline, less
+	// MergeShare, still bounds the wait).
+	ShardTimeout time.Duration
+	// MergeShare, with AllowPartial, is the share of the caller's
+	// remaining deadline kept for the merge and the caller: the shards
+	// are waited for at most (1-MergeShare) of it, so that a shard that
+	// misses the deadline costs the answer its part, not the whole
+	// answer. 0 means 0.1; negative: none kept (a late shard then holds
+	// the answer to the caller's deadline). At most 0.9.
+	MergeShare float64
+	// Observe, when set, is called after every Recommend and Search with
+	// what the fan-out cost (see Observation): the seam for measuring
+	// the overhead of fanning out and merging (`reelrank bench load
+	// --shards`). It runs on the caller's goroutine and must be quick and
+	// safe for concurrent use.
+	Observe func(Observation)
+}
+
+// Observation is what a Sharded reports of one Recommend or Search to
+// ShardedOptions.Observe.
+type Observation struct {
+	Kind wire.Kind // the request's kind
+	// Total is the call's time, from its start to the merged answer (or
+	// its error); Slowest the longest round trip among the shards that
+	// answered: Total - Slowest is what fanning out and merging added.
+	Total, Slowest time.Duration
+	// Shards is the number of shards asked, Missing those whose answer
+	// the merge went without.
+	Shards, Missing int
+}
+
+// Overhead is Total - Slowest: the time fanning out and merging added to
+// the slowest shard's answer (0 when no shard answered).
+func (o Observation) Overhead() time.Duration {
+	if o.Slowest <= 0 {
+		return 0
+	}
+	return max(o.Total-o.Slowest, 0)
+}
+
+// withDefaults fills the options' zero fields.
+func (o ShardedOptions) withDefaults() (ShardedOptions, error) {
+	switch {
+	case o.ShardTimeout < 0:
+		return o, fmt.Errorf("client: sharded: negative ShardTimeout %v", o.ShardTimeout)
+	case math.IsNaN(o.MergeShare) || o.MergeShare > 0.9:
+		return o, fmt.Errorf("client: sharded: MergeShare %v over 0.9", o.MergeShare)
+	case o.MergeShare == 0:
+		o.MergeShare = 0.1
+	case o.MergeShare < 0:
+		o.MergeShare = 0
+	}
+	return o, nil
 }
 
 // Sharded spreads a catalogue over shards, each a *Client (itself one or
@@ -41,13 +103,20 @@ type ShardedOptions struct {
 //   - Recommend and Search go to every shard; the answers are merged by
 //     score, best first, a reel id kept once (at its best score), and cut
 //     to N (K). Recommend's stage timings are the slowest shard's (the
-//     shards work in parallel) and its candidate counts the sums.
+//     shards work in parallel) and its candidate counts the sums. With
+//     AllowPartial a shard that fails, or has not answered within its
+//     budget (ShardTimeout, MergeShare), is left out, and the merged
+//     answer's MissingShards names it.
 //   - Score splits its reels by ShardOf(reel) and asks each shard for its
-//     own, then puts the answers back in request order.
+//     own, then puts the answers back in request order (a server serving
+//     a shard, `reelrank serve --shard`, answers WrongShard for another
+//     shard's reel).
 //   - Upsert and Delete go to ShardOf(reel id).
-//   - Event splits a batch by owner: ShardOf(user) for an event that names
-//     a user (Has carries eventlog.FUser), ShardOf(reel) for one that does
-//     not (an upload). A batch is not atomic across shards.
+//   - Event sends an event that names a user (Has carries eventlog.FUser)
+//     to every shard, and one that does not (an upload) to ShardOf(reel):
+//     user features are replicated, so that every shard ranks a user with
+//     the same features and a Recommend needs one round trip to each. A
+//     batch is not atomic across shards.
 //   - Stats and Health ask every shard and add up the answers.
 //
 // Each shard's Client hedges and fails over between its replicas by its
@@ -57,6 +126,20 @@ type ShardedOptions struct {
 type Sharded struct {
 	shards []*Client
 	opt    ShardedOptions
+}
+
+// uploadsKey is the idempotency key of the uploads part of a batch that
+// also holds events naming users, which go to the same shards under the
+// batch's own key.
+func uploadsKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	if k := key + "/uploads"; len(k) <= wire.MaxKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "uploads/" + hex.EncodeToString(sum[:])
 }
 
 // NewSharded returns a Sharded over shards, shard i owning the ids with
@@ -70,12 +153,19 @@ func NewSharded(shards []*Client, opt ShardedOptions) (*Sharded, error) {
 			return nil, fmt.Errorf("client: sharded: shard %d is nil", i)
 		}
 	}
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	return &Sharded{shards: slices.Clone(shards), opt: opt}, nil
 }
 
 // DialSharded dials every shard, shards[i] listing the replica addresses
 // of shard i, with the same Options for all.
 func DialSharded(ctx context.Context, shards [][]string, opt Options, sopt ShardedOptions) (*Sharded, error) {
+	if _, err := sopt.withDefaults(); err != nil {
+		return nil, err
+	}
 	clients := make([]*Client, 0, len(shards))
 	for i, addrs := range shards {
 		c, err := DialReplicas(ctx, addrs, opt)
@@ -133,11 +223,15 @@ func (e *PartialError) Unwrap() []error {
 }
 
 // fanOut calls ask for every shard in parallel (or for the shards in
-// only, when it is not nil) and returns their answers by shard index.
-// When a shard fails and partial answers are not allowed, the others are
-// cancelled and the first error returned.
+// only, when it is not nil) and returns their answers by shard index,
+// with the longest round trip among the shards that answered. When a
+// shard fails and partial answers are not allowed, the others are
+// cancelled and the first error returned. With partial answers, the
+// shards are waited for within their budget (budget), and a shard that
+// failed or has not answered by then is in the *PartialError returned
+// beside the others' answers.
 func (s *Sharded) fanOut(ctx context.Context, only []int, partial bool,
-	ask func(ctx context.Context, i int) (wire.Message, error)) ([]wire.Message, error) {
+	ask func(ctx context.Context, i int) (wire.Message, error)) ([]wire.Message, time.Duration, error) {
 	if only == nil {
 		only = make([]int, len(s.shards))
 		for i := range only {
@@ -145,86 +239,186 @@ func (s *Sharded) fanOut(ctx context.Context, only []int, partial bool,
 		}
 	}
 	out := make([]wire.Message, len(s.shards))
-	errs := make([]error, len(s.shards))
 	if len(only) == 1 {
 		i := only[0]
-		out[i], errs[i] = ask(ctx, i)
-		if errs[i] != nil {
-			return nil, fmt.Errorf("client: shard %d: %w", i, errs[i])
+		start := time.Now()
+		m, err := ask(ctx, i)
+		if err != nil {
+			if partial {
+				return nil, 0, &PartialError{Shards: 1, Failed: map[int]error{i: err}}
+			}
+			return nil, 0, fmt.Errorf("client: shard %d: %w", i, err)
 		}
-		return out, nil
+		out[i] = m
+		return out, time.Since(start), nil
 	}
+	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
+	wait := ctx // what the shards' calls run under: the caller's deadline, or the shards' budget
+	if partial {
+		if dl, ok := s.budget(ctx, start); ok {
+			var stop context.CancelFunc
+			wait, stop = context.WithDeadline(ctx, dl)
+			defer stop()
+		}
+	}
+	type answer struct {
+		i   int
+		m   wire.Message
+		err error
+		rtt time.Duration
+	}
+	ch := make(chan answer, len(only)) // buffered: a shard answering after the budget does not block
 	for _, i := range only {
-		wg.Go(func() {
-			m, err := ask(ctx, i)
+		go func() {
+			t := time.Now()
+			m, err := ask(wait, i)
 			if err != nil {
 				m = nil // not a typed nil pointer of the failed call
 			}
-			out[i], errs[i] = m, err
-			if err != nil && !partial {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("client: shard %d: %w", i, err)
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
+			ch <- answer{i, m, err, time.Since(t)}
+		}()
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
+	answered := make([]bool, len(s.shards))
 	failed := make(map[int]error)
-	for _, i := range only {
-		if errs[i] != nil {
-			failed[i] = errs[i]
+	var slowest time.Duration
+	take := func(a answer) error {
+		answered[a.i] = true
+		if a.err != nil {
+			if !partial {
+				return fmt.Errorf("client: shard %d: %w", a.i, a.err)
+			}
+			failed[a.i] = a.err
+			return nil
 		}
+		out[a.i] = a.m
+		slowest = max(slowest, a.rtt)
+		return nil
+	}
+	for got := 0; got < len(only); {
+		select {
+		case a := <-ch:
+			got++
+			if err := take(a); err != nil {
+				return nil, 0, err // cancel stops the others
+			}
+			continue
+		case <-wait.Done():
+		}
+		// The budget passed, or the caller gave up: the answers already
+		// in, then the shards still out are missing.
+		for drained := false; !drained; {
+			select {
+			case a := <-ch:
+				got++
+				if err := take(a); err != nil {
+					return nil, 0, err
+				}
+			default:
+				drained = true
+			}
+		}
+		for _, i := range only {
+			if !answered[i] {
+				err := wait.Err()
+				if ctx.Err() == nil {
+					err = fmt.Errorf("no answer within the shard's budget of %v: %w", time.Since(start).Round(time.Microsecond), context.DeadlineExceeded)
+				}
+				if !partial {
+					return nil, 0, fmt.Errorf("client: shard %d: %w", i, err)
+				}
+				failed[i] = err
+			}
+		}
+		break
 	}
 	switch {
 	case len(failed) == 0:
-		return out, nil
+		return out, slowest, nil
 	case len(failed) == len(only):
-		return nil, &PartialError{Shards: len(only), Failed: failed}
+		return nil, 0, &PartialError{Shards: len(only), Failed: failed}
 	}
-	return out, &PartialError{Shards: len(only), Failed: failed}
+	return out, slowest, &PartialError{Shards: len(only), Failed: failed}
+}
+
+// budget returns when the shards of a call begun at start stop being
+// waited for: ShardTimeout after start, and (1-MergeShare) of the way to
+// ctx's deadline; ok is false when neither bounds it.
+func (s *Sharded) budget(ctx context.Context, start time.Time) (dl time.Time, ok bool) {
+	if s.opt.ShardTimeout > 0 {
+		dl, ok = start.Add(s.opt.ShardTimeout), true
+	}
+	if d, has := ctx.Deadline(); has && s.opt.MergeShare > 0 {
+		keep := time.Duration(float64(max(d.Sub(start), 0)) * s.opt.MergeShare)
+		if c := d.Add(-keep); !ok || c.Before(dl) {
+			dl, ok = c, true
+		}
+	}
+	return dl, ok
+}
+
+// missing returns the shards a *PartialError names, ascending (nil for
+// any other error).
+func missing(err error) []int {
+	var pe *PartialError
+	if !errors.As(err, &pe) {
+		return nil
+	}
+	idx := make([]int, 0, len(pe.Failed))
+	for i := range pe.Failed {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	return idx
+}
+
+// observe reports a Recommend or Search to ShardedOptions.Observe.
+func (s *Sharded) observe(k wire.Kind, start time.Time, slowest time.Duration, missing int) {
+	if s.opt.Observe == nil {
+		return
+	}
+	s.opt.Observe(Observation{Kind: k, Total: time.Since(start), Slowest: slowest, Shards: len(s.shards), Missing: missing})
 }
 
 // Recommend asks every shard for req.N reels and merges the answers (see
 // Sharded). With AllowPartial, an answer from some shards comes with a
-// *PartialError.
+// *PartialError, and its MissingShards names the others.
 func (s *Sharded) Recommend(ctx context.Context, req *wire.RecommendRequest) (*wire.RecommendResponse, error) {
-	resps, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
+	start := time.Now()
+	resps, slowest, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
 		return s.shards[i].Recommend(ctx, req)
 	})
 	if resps == nil {
+		s.observe(wire.KindRecommendRequest, start, 0, len(s.shards))
 		return nil, err
 	}
 	merged, merr := MergeRecommend(collect[*wire.RecommendResponse](resps), req.N)
 	if merr != nil {
+		s.observe(wire.KindRecommendRequest, start, 0, len(s.shards))
 		return nil, merr
 	}
+	merged.MissingShards = missing(err)
+	s.observe(wire.KindRecommendRequest, start, slowest, len(merged.MissingShards))
 	return merged, err
 }
 
 // Search asks every shard for req.K reels and merges them by score.
 // With AllowPartial, an answer from some shards comes with a
-// *PartialError.
+// *PartialError, and its MissingShards names the others.
 func (s *Sharded) Search(ctx context.Context, req *wire.SearchRequest) (*wire.SearchResponse, error) {
-	resps, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
+	start := time.Now()
+	resps, slowest, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
 		return s.shards[i].Search(ctx, req)
 	})
 	if resps == nil {
+		s.observe(wire.KindSearchRequest, start, 0, len(s.shards))
 		return nil, err
 	}
-	return MergeSearch(collect[*wire.SearchResponse](resps), req.K), err
+	merged := MergeSearch(collect[*wire.SearchResponse](resps), req.K)
+	merged.MissingShards = missing(err)
+	s.observe(wire.KindSearchRequest, start, slowest, len(merged.MissingShards))
+	return merged, err
 }
 
 // Score asks each shard about the reels it owns and returns the scores in
@@ -245,7 +439,7 @@ func (s *Sharded) Score(ctx context.Context, req *wire.ScoreRequest) (*wire.Scor
 			only = append(only, i)
 		}
 	}
-	resps, err := s.fanOut(ctx, only, false, func(ctx context.Context, i int) (wire.Message, error) {
+	resps, _, err := s.fanOut(ctx, only, false, func(ctx context.Context, i int) (wire.Message, error) {
 		sub := *req
 		sub.Reels = make([]int64, len(groups[i]))
 		for k, j := range groups[i] {
@@ -304,55 +498,111 @@ func (s *Sharded) Delete(ctx context.Context, req *wire.DeleteRequest) (*wire.De
 	return r, nil
 }
 
-// EventShard returns the shard, of n, that an event goes to: the owner of
-// its user, or of its reel when it names no user.
-func EventShard(e *wire.Event, n int) int {
+// EventRoute says where an event goes among n shards: to every shard
+// when it names a user (its user features are replicated), or to the
+// owner of its reel, shard, when it does not (an upload).
+func EventRoute(e *wire.Event, n int) (shard int, every bool) {
 	if e.Has&hasUser != 0 {
-		return ShardOf(e.User, n)
+		return 0, true
 	}
-	return ShardOf(e.Reel, n)
+	return ShardOf(e.Reel, n), false
 }
 
-// Event splits the batch by EventShard and sends the parts in parallel;
-// the answer adds up the shards' counts, its reason is the first shard's
-// (in shard order) that gave one, and it is Replayed when any shard
-// answered its part from the record of an earlier attempt. When a shard
-// fails, the error says which; the other parts may have been applied.
-// Every part carries req.Key (each shard keeps its own record of keys), so
-// a batch sent again with the same key after such a failure is applied
-// where it was not and answered from the record where it was. Without a
-// key each shard's Client gives its part one of its own, which covers a
-// broken connection but not a second call.
+// Event sends the batch's events by EventRoute, the shards in parallel:
+// the events that name a user to every shard, the uploads each to its
+// reel's shard. The answer counts each event of the batch once: an event
+// that names a user as accepted as many times as the shard that accepted
+// fewest of them did (the shards apply one rule, so they agree unless
+// their clocks differ), an upload by its shard's answer. Its reason is
+// the first shard's (in shard order) that gave one, and it is Replayed
+// when any shard answered its part from the record of an earlier
+// attempt. When a shard fails, the error says which; the other parts may
+// have been applied. Every part carries req.Key (each shard keeps its own
+// record of keys; the uploads of a batch that also names users carry a
+// key derived from it), so a batch sent again with the same key after
+// such a failure is applied where it was not and answered from the
+// record where it was. Without a key each shard's Client gives its part
+// one of its own, which covers a broken connection but not a second call.
 func (s *Sharded) Event(ctx context.Context, req *wire.EventRequest) (*wire.EventResponse, error) {
 	n := len(s.shards)
-	parts := make([][]wire.Event, n)
+	var users []wire.Event
+	uploads := make([][]wire.Event, n)
+	var upShards []int
 	for j := range req.Events {
-		i := EventShard(&req.Events[j], n)
-		parts[i] = append(parts[i], req.Events[j])
-	}
-	var only []int
-	for i, p := range parts {
-		if len(p) > 0 {
-			only = append(only, i)
+		i, every := EventRoute(&req.Events[j], n)
+		if every {
+			users = append(users, req.Events[j])
+			continue
 		}
+		if len(uploads[i]) == 0 {
+			upShards = append(upShards, i)
+		}
+		uploads[i] = append(uploads[i], req.Events[j])
 	}
-	if len(only) == 0 {
-		only = []int{0}
+	sort.Ints(upShards)
+	var (
+		userResps, upResps []wire.Message
+		userErr, upErr     error
+		wg                 sync.WaitGroup
+	)
+	if len(users) > 0 || len(upShards) == 0 {
+		only := []int(nil) // every shard
+		if len(req.Events) == 0 {
+			only = []int{0} // an empty batch: one shard answers it
+		}
+		wg.Go(func() {
+			userResps, _, userErr = s.fanOut(ctx, only, false, func(ctx context.Context, i int) (wire.Message, error) {
+				return s.shards[i].Event(ctx, &wire.EventRequest{Events: users, Key: req.Key})
+			})
+		})
 	}
-	resps, err := s.fanOut(ctx, only, false, func(ctx context.Context, i int) (wire.Message, error) {
-		return s.shards[i].Event(ctx, &wire.EventRequest{Events: parts[i], Key: req.Key})
-	})
-	if err != nil {
-		return nil, err
+	if len(upShards) > 0 {
+		key := req.Key
+		if len(users) > 0 {
+			key = uploadsKey(req.Key)
+		}
+		wg.Go(func() {
+			upResps, _, upErr = s.fanOut(ctx, upShards, false, func(ctx context.Context, i int) (wire.Message, error) {
+				return s.shards[i].Event(ctx, &wire.EventRequest{Events: uploads[i], Key: key})
+			})
+		})
+	}
+	wg.Wait()
+	if userErr != nil {
+		return nil, userErr
+	}
+	if upErr != nil {
+		return nil, upErr
 	}
 	out := &wire.EventResponse{}
-	for _, i := range only {
-		r := resps[i].(*wire.EventResponse)
+	reasons := make([]string, n)
+	if userResps != nil {
+		least := uint32(len(users))
+		for i, m := range userResps {
+			r, ok := m.(*wire.EventResponse)
+			if !ok {
+				continue
+			}
+			least = min(least, r.Accepted)
+			out.Replayed = out.Replayed || r.Replayed
+			reasons[i] = r.Reason
+		}
+		out.Accepted = least
+		out.Rejected = uint32(len(users)) - least
+	}
+	for _, i := range upShards {
+		r := upResps[i].(*wire.EventResponse)
 		out.Accepted += r.Accepted
 		out.Rejected += r.Rejected
 		out.Replayed = out.Replayed || r.Replayed
-		if out.Reason == "" && r.Reason != "" {
-			out.Reason = "shard " + strconv.Itoa(i) + ": " + r.Reason
+		if reasons[i] == "" {
+			reasons[i] = r.Reason
+		}
+	}
+	for i, why := range reasons {
+		if why != "" {
+			out.Reason = "shard " + strconv.Itoa(i) + ": " + why
+			break
 		}
 	}
 	return out, nil
@@ -364,7 +614,7 @@ func (s *Sharded) Event(ctx context.Context, req *wire.EventRequest) (*wire.Even
 // distinct versions joined by commas. Use Shards()[i].Stats for one
 // shard's.
 func (s *Sharded) Stats(ctx context.Context) (*wire.StatsResponse, error) {
-	resps, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
+	resps, _, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
 		return s.shards[i].Stats(ctx)
 	})
 	if resps == nil {
@@ -402,7 +652,7 @@ func (s *Sharded) Stats(ctx context.Context) (*wire.StatsResponse, error) {
 // Health asks every shard; the answer is OK when every shard that
 // answered is, and its status lists the shards' statuses.
 func (s *Sharded) Health(ctx context.Context) (*wire.HealthResponse, error) {
-	resps, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
+	resps, _, err := s.fanOut(ctx, nil, s.opt.AllowPartial, func(ctx context.Context, i int) (wire.Message, error) {
 		return s.shards[i].Health(ctx)
 	})
 	if resps == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -153,6 +154,7 @@ type recorder struct {
 	mu     sync.Mutex
 	ids    []int64
 	events []wire.Event
+	keys   []string // of the event requests
 }
 
 func (r *recorder) handle(_ context.Context, req *wire.Envelope) wire.Message {
@@ -165,6 +167,7 @@ func (r *recorder) handle(_ context.Context, req *wire.Envelope) wire.Message {
 		r.ids = append(r.ids, m.ID)
 	case *wire.EventRequest:
 		r.events = append(r.events, m.Events...)
+		r.keys = append(r.keys, m.Key)
 		return &wire.EventResponse{Accepted: uint32(len(m.Events)) - 1, Rejected: 1, Reason: "one refused"}
 	case *wire.ScoreRequest:
 		// The score of reel r is r/1000; heads in a per-server order.
@@ -208,34 +211,54 @@ func TestShardedRouting(t *testing.T) {
 		t.Errorf("%d upserts arrived, want 30", n)
 	}
 
-	// Events go to their user's shard; an upload (no user) to its reel's.
+	// Events that name a user go to every shard (user features are
+	// replicated); an upload (no user) to its reel's shard alone, under a
+	// key of its own.
 	inSession := uint16(eventlog.Required(eventlog.Watch))
 	var evs []wire.Event
 	for u := range int64(12) {
 		evs = append(evs, wire.Event{Type: wire.EventWatch, Has: inSession, Time: 1, User: u, Reel: 100 + u})
 	}
 	evs = append(evs, wire.Event{Type: wire.EventUpload, Has: uint16(eventlog.Required(eventlog.Upload)), Time: 1, Reel: 7})
-	resp, err := sh.Event(ctx, &wire.EventRequest{Events: evs})
+	resp, err := sh.Event(ctx, &wire.EventRequest{Events: evs, Key: "batch-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts := 0
 	for i, r := range recs {
-		if len(r.events) > 0 {
-			parts++
-		}
+		var users []int64
+		uploads := 0
 		for _, e := range r.events {
-			owner := client.ShardOf(e.User, 3)
 			if e.Type == wire.EventUpload {
-				owner = client.ShardOf(e.Reel, 3)
+				uploads++
+				if owner := client.ShardOf(e.Reel, 3); owner != i {
+					t.Errorf("upload of reel %d went to shard %d, owned by %d", e.Reel, i, owner)
+				}
+				continue
 			}
-			if owner != i {
-				t.Errorf("event %+v went to shard %d, owned by %d", e, i, owner)
-			}
+			users = append(users, e.User)
+		}
+		if want := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; !slices.Equal(users, want) {
+			t.Errorf("shard %d got the events of users %v, want every user's once: %v", i, users, want)
+		}
+		wantKeys := []string{"batch-1"}
+		if client.ShardOf(7, 3) == i {
+			wantKeys = append(wantKeys, "batch-1/uploads")
+		}
+		slices.Sort(r.keys)
+		if !slices.Equal(r.keys, wantKeys) || uploads != len(wantKeys)-1 {
+			t.Errorf("shard %d: keys %q and %d uploads, want %q", i, r.keys, uploads, wantKeys)
 		}
 	}
-	if int(resp.Accepted)+int(resp.Rejected) != len(evs) || int(resp.Rejected) != parts || resp.Reason == "" {
-		t.Errorf("event answer %+v for %d events in %d parts", resp, len(evs), parts)
+	// Each shard refuses one event of each part it gets: one of the
+	// users' events (counted once) and the upload.
+	if resp.Accepted != 11 || resp.Rejected != 2 || !strings.HasPrefix(resp.Reason, "shard 0: ") {
+		t.Errorf("event answer %+v for 12 replicated events and an upload, want 11 accepted, 2 refused", resp)
+	}
+	if r, every := client.EventRoute(&evs[0], 3); !every {
+		t.Errorf("EventRoute of a user's event: shard %d, not every shard", r)
+	}
+	if r, every := client.EventRoute(&evs[12], 3); every || r != client.ShardOf(7, 3) {
+		t.Errorf("EventRoute of an upload: %d, %v", r, every)
 	}
 
 	// Score: each shard scores its reels; the answer is in request order.
@@ -349,5 +372,74 @@ func TestShardedEventKey(t *testing.T) {
 		if len(k.keys) != 2 || k.keys[0] != "batch-1" || k.keys[1] != "batch-1" {
 			t.Errorf("shard %d saw keys %q, want batch-1 twice", i, k.keys)
 		}
+	}
+}
+
+// A shard that does not answer is dropped at its budget: the merged
+// answer of the others comes back before the caller's deadline, names
+// the missing shard, and the observer sees the fan-out.
+func TestShardedShardBudget(t *testing.T) {
+	release := make(chan struct{})
+	stuck := func(ctx context.Context, req *wire.Envelope) wire.Message {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &wire.Error{Code: wire.Unavailable, Message: "stuck"}
+	}
+	var (
+		mu  sync.Mutex
+		obs []client.Observation
+	)
+	observe := func(o client.Observation) {
+		mu.Lock()
+		obs = append(obs, o)
+		mu.Unlock()
+	}
+	for _, c := range []struct {
+		name string
+		opt  client.ShardedOptions
+	}{
+		{"ShardTimeout", client.ShardedOptions{AllowPartial: true, ShardTimeout: 50 * time.Millisecond, MergeShare: -1, Observe: observe}},
+		{"MergeShare", client.ShardedOptions{AllowPartial: true, MergeShare: 0.5, Observe: observe}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sh, _ := shards(t, c.opt, clienttest.Static("a"), stuck, clienttest.Static("c"))
+			// A deadline far off: the answer must not wait for it.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			r, err := sh.Recommend(ctx, recommend(1))
+			if ctx.Err() != nil {
+				t.Fatalf("the answer came after the caller's deadline: %v", err)
+			}
+			var pe *client.PartialError
+			if r == nil || !errors.As(err, &pe) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%+v, %v; want the others' answer and shard 1 past its budget", r, err)
+			}
+			if !slices.Equal(r.MissingShards, []int{1}) || r.ModelVersion != "a,c" {
+				t.Errorf("missing %v, from %q; want [1] from a,c", r.MissingShards, r.ModelVersion)
+			}
+			s, err := sh.Search(ctx, &wire.SearchRequest{Vector: []float32{1}, K: 3})
+			if s == nil || !slices.Equal(s.MissingShards, []int{1}) || !errors.As(err, &pe) {
+				t.Errorf("search: %+v, %v", s, err)
+			}
+		})
+	}
+	close(release)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(obs) != 4 {
+		t.Fatalf("%d observations, want 4", len(obs))
+	}
+	for _, o := range obs {
+		if o.Shards != 3 || o.Missing != 1 || o.Slowest <= 0 || o.Total < o.Slowest || o.Overhead() != o.Total-o.Slowest {
+			t.Errorf("observation %+v", o)
+		}
+	}
+	if o := obs[0]; o.Kind != wire.KindRecommendRequest || obs[1].Kind != wire.KindSearchRequest {
+		t.Errorf("observed kinds %v, %v", o.Kind, obs[1].Kind)
+	}
+	if _, err := client.NewSharded([]*client.Client{nil}, client.ShardedOptions{}); err == nil {
+		t.Error("NewSharded took a nil shard")
 	}
 }

@@ -62,12 +62,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	canaryMargin := fs.Float64("canary-margin", 0.02, "roll a canary back when its watch-through rate per impression is below the control's by more than this")
 	canaryConf := fs.Float64("canary-confidence", 0.95, "one-sided confidence of that comparison")
 	salt := fs.Uint64("arm-salt", 0, "salt of the user hash that assigns arms (keep it across restarts)")
+	shardFlag := fs.String("shard", "", "serve shard `i/n` of the catalogue: the reels client.ShardOf places in shard i of n (empty: all); events are taken for every reel, so that user features are the same on every shard")
+	reshard := fs.Bool("reshard", false, "serve a folder last served as another shard (or unsharded) as --shard says; it lacks the catalogue changes the other shards took")
 	archive := fs.Bool("archive", true, "keep the event log segments checkpoints drop, in served/archive, so that the whole served log can be trained on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	shard, err := engine.ParseShard(*shardFlag)
+	if err != nil {
+		return fmt.Errorf("serve: --shard: %w", err)
 	}
 	if *token == "" {
 		*token = os.Getenv("REELRANK_TOKEN")
@@ -103,7 +109,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	engineLogger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	policy := engine.CanaryPolicy{Share: *canaryShare, PromoteImpressions: *promoteAfter, Margin: *canaryMargin, Confidence: *canaryConf}
 	ecfg := engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: engineLogger,
-		Canary: policy, HoldoutShare: *holdout, ArmSalt: *salt}
+		Canary: policy, HoldoutShare: *holdout, ArmSalt: *salt, Shard: shard, Reshard: *reshard}
 	if *archive {
 		ecfg.ArchiveDir = "archive"
 	}
@@ -125,8 +131,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	m := eng.Model()
-	fmt.Fprintf(stdout, "reelrank: serving model %s over %d reels on %s (auth %s, admin %s, TLS %s)", m.Version(), m.Index().Len(), srv.Addr(),
-		onOff(*token != ""), adminState(*token, *adminToken), onOff(tlsCfg != nil))
+	shardNote := ""
+	if shard.Sharded() {
+		shardNote = " of shard " + shard.String()
+	}
+	fmt.Fprintf(stdout, "reelrank: serving model %s over %d reels%s on %s (auth %s, admin %s, TLS %s)", m.Version(), m.Index().Len(), shardNote,
+		srv.Addr(), onOff(*token != ""), adminState(*token, *adminToken), onOff(tlsCfg != nil))
 	if a := srv.MetricsAddr(); a != nil {
 		fmt.Fprintf(stdout, ", metrics on http://%s/metrics", a)
 	}
