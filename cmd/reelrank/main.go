@@ -67,6 +67,14 @@ usage:
   reelrank model load|promote|rollback|shares|status --addr A [--bundle DIR --share P --json]
                                    change a running server's models: canary, promotion,
                                    rollback, A/B shares with a popularity holdout, status
+  reelrank calibrate [--out calibration.json --bundle DIR --quick]
+                                   measure this machine (kernels, the index over nprobe on
+                                   two generated catalogues, the ranker, Recommend on a served
+                                   model, the wire's cost a request) in under 2 minutes
+  reelrank plan --reels N --qps Q --p99 MS --recall R [--new-reels-per-day N --gpu
+                --calibration F --json --report DIR --emit k8s DIR]
+                                   shards, replicas, cores, memory and GPUs for a catalogue
+                                   and a load, with the arithmetic; Kubernetes manifests
   reelrank drift --addr A [--top N --json]
                                    the served model's drift from its training, worst first
 `
@@ -104,6 +112,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdModel(args[1:], stdout, stderr)
 	case "drift":
 		return cmdDrift(args[1:], stdout, stderr)
+	case "calibrate":
+		return cmdCalibrate(args[1:], stdout, stderr)
+	case "plan":
+		return cmdPlan(args[1:], stdout, stderr)
 	case "bench":
 		if len(args) >= 2 {
 			switch args[1] {

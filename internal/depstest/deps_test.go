@@ -40,7 +40,13 @@ var allowed = map[string][]string{
 	"engine":   {"ann", "ranker", "features", "eventlog", "kernels", "drift"},
 	"server":   {"wire", "engine", "eventlog"},
 	"client":   {"wire"},
-	"bench":    {"client", "wire", "ann", "kernels", "eventlog"},
+	// bench: the load generator, the index sweep, and calibrate's rates
+	// (the ranker, a server with a canned handler), written as a plan's
+	// Calibration.
+	"bench": {"client", "wire", "ann", "kernels", "eventlog", "plan", "ranker", "features", "server"},
+	// Capacity planning: arithmetic over a Calibration, reports and
+	// manifests; nothing of ours.
+	"plan": {},
 	// The served model folder: layout, atomic write, open, versions.
 	"modeldir": {"ann", "ranker", "features", "drift", "kernels"},
 	// The learning loop: the simulator's users served by the engine,
