@@ -21,6 +21,15 @@ const testNow = int64(1767571200000)
 // milliseconds; the engine closes when the test ends.
 func newTestEngine(tb testing.TB) *engine.Engine {
 	tb.Helper()
+	return newTestEngineWith(tb, engine.Config{})
+}
+
+// newTestEngineWith is newTestEngine with the engine's configuration
+// (its clock and logger are the test's): the world and the model are
+// the same whatever cfg says, so that engines serving shards of it agree
+// on the catalogue.
+func newTestEngineWith(tb testing.TB, cfg engine.Config) *engine.Engine {
+	tb.Helper()
 	const reels, users, dim = 300, 20, 8
 	r := rand.New(rand.NewPCG(1, 2))
 	store, err := features.NewStore(features.Config{EmbedDim: dim, Categories: 4})
@@ -47,8 +56,8 @@ func newTestEngine(tb testing.TB) *engine.Engine {
 		tb.Fatal(err)
 	}
 	model := testModel(tb, store, "test-1", r)
-	e, err := engine.New(engine.Config{Clock: func() time.Time { return time.UnixMilli(testNow) }, Logger: quietLogger()},
-		store, model)
+	cfg.Clock, cfg.Logger = func() time.Time { return time.UnixMilli(testNow) }, quietLogger()
+	e, err := engine.New(cfg, store, model)
 	if err != nil {
 		tb.Fatal(err)
 	}
