@@ -294,4 +294,3 @@ func TestShardedWrites(t *testing.T) {
 		}
 	}
 }
-
