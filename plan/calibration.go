@@ -109,8 +109,9 @@ type Request struct {
 	RankUs     float64 `json:"rank_us"`
 	PostrankUs float64 `json:"postrank_us"`
 	TotalUs    float64 `json:"total_us"`
-	// Quantiles of the total, microseconds: Quantiles[i] is the
-	// (i+0.5)/len quantile. The plan scales this shape to other costs.
+	// Quantiles of the total, microseconds, rising: Quantiles[i] is the
+	// (i+0.5)/len quantile (calibrate keeps every sample). The plan
+	// scales this shape to other costs.
 	Quantiles []float64 `json:"quantiles"`
 	// FeatureLookupsPerSec is candidates gathered a second of the features
 	// stage.

@@ -10,10 +10,13 @@ import (
 // ErrInfeasible is wrapped when no fleet meets the target.
 var ErrInfeasible = errors.New("plan: no fleet meets the target")
 
-// heapFactor is the Go heap's peak over its live bytes at GOGC=100: the
-// feature store and the model live on the heap; the index is mapped from
-// its file and counted once.
-const heapFactor = 2
+// heapFactor is the Go heap's peak over its live bytes: the feature store
+// and the model live on the heap, the index is mapped from its file and
+// counted once. With GOMEMLIMIT set near the replica's memory (as the
+// manifests of EmitK8s set it) the collector runs harder instead of
+// letting the heap double as GOGC=100 alone would; a quarter is kept for
+// the garbage between collections.
+const heapFactor = 1.25
 
 // Make sizes a fleet for t from the calibration c.
 func Make(c *Calibration, t Target) (*Plan, error) {
@@ -86,7 +89,10 @@ func shardCandidates(t Target) []int {
 // memory is a replica's memory for a shard of reels reels.
 func (m *model) memory(t *Target, sh shard) (index, store, total float64) {
 	index = sh.reels*m.bytesIndex + sh.lists*float64(m.dim)*4
-	store = float64(t.Users)*m.cal.Memory.BytesPerUser + sh.reels*m.cal.Memory.BytesPerReel
+	// Every shard's feature store holds every reel: a user's features
+	// (the history embedding, the categories watched) are made of the
+	// reels they watched, wherever those are indexed, and are replicated.
+	store = float64(t.Users)*m.cal.Memory.BytesPerUser + float64(t.Reels)*m.cal.Memory.BytesPerReel
 	total = float64(m.cal.Memory.BaseBytes) + index + heapFactor*(store+float64(m.cal.Memory.ModelBytes))
 	return index, store, total
 }
@@ -122,6 +128,9 @@ func (m *model) evaluate(t *Target, s int, g *GPU) (Option, shard, queue) {
 		q := newQueue(c, t.QPS/float64(r), sh.samples)
 		p := q.Quantile(qs)
 		o.Replicas, o.P99Us = r, p+merge
+		if math.IsInf(p, 1) {
+			o.P99Us = -1 // saturated; JSON has no infinity
+		}
 		if g != nil {
 			o.P99Us += float64(GPUBatchWait.Microseconds()) + m.gpuTimeUs(sh, g)
 		}
@@ -169,7 +178,7 @@ func (m *model) mergeUs(t *Target, s int) float64 {
 func gib(b float64) string { return fmt.Sprintf("%.1f GiB", b/(1<<30)) }
 
 func ms(us float64) string {
-	if math.IsInf(us, 1) {
+	if math.IsInf(us, 1) || us < 0 {
 		return "saturated"
 	}
 	return fmt.Sprintf("%.2f ms", us/1e3)
@@ -193,6 +202,9 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	p.ServiceP99Us = alone.Quantile(0.99)
 	p.ShardQuantile = math.Pow(0.99, 1/float64(p.Shards))
 	p.ShardP99Us = q.Quantile(p.ShardQuantile)
+	if math.IsInf(p.ShardP99Us, 1) {
+		p.ShardP99Us = -1 // saturated (Replicas fixed too few)
+	}
 	p.MergeUs = m.mergeUs(t, p.Shards)
 	p.P99Us = o.P99Us
 	p.Utilisation = q.Utilisation()
@@ -266,8 +278,8 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	}
 	add("result", "predicted p99 %s against the target %v", ms(p.P99Us), t.P99)
 	add("memory", "index: %d reels × %.0f B + centroids %d × %d × 4 B = %s (mapped from its file)", p.ReelsPerShard, m.bytesIndex, p.Lists, m.dim, gib(idx))
-	add("memory", "feature store: %d users × %.0f B + %d reels × %.0f B = %s (users replicated on every shard), model %s; heap ×%d at GOGC=100; process %s: %s a replica",
-		t.Users, c.Memory.BytesPerUser, p.ReelsPerShard, c.Memory.BytesPerReel, gib(store), gib(float64(c.Memory.ModelBytes)), heapFactor, gib(float64(c.Memory.BaseBytes)), gib(mem))
+	add("memory", "feature store: %d users × %.0f B + %d reels × %.0f B = %s (users replicated on every shard, so every reel's content and counters too), model %s; heap ×%.2f under GOMEMLIMIT; process %s: %s a replica",
+		t.Users, c.Memory.BytesPerUser, t.Reels, c.Memory.BytesPerReel, gib(store), gib(float64(c.Memory.ModelBytes)), heapFactor, gib(float64(c.Memory.BaseBytes)), gib(mem))
 	if t.NewReelsPerDay > 0 {
 		add("indexing", "%d new reels a day: %.0f a shard, each %.1f µs to add and ~%.0f µs of reel tower: %.0f core-seconds a replica a day (%.3f%% of its cores); a whole day's on %d cores in %.0f s",
 			t.NewReelsPerDay, perShardDay, m.addUs, towerUs, p.IndexDayCoreS, 100*p.IndexDayCoreS/86400/float64(t.CoresPerReplica), t.CoresPerReplica, p.IndexDayWallS)
@@ -275,7 +287,7 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	add("result", "%d shards × %d replicas = %d replicas of %d cores and %s: %d cores%s",
 		p.Shards, p.ReplicasPerShard, p.Replicas, t.CoresPerReplica, gib(float64(p.MemoryPerReplica)), p.TotalCores, gpuSuffix(p.TotalGPUs))
 	// The p99 against offered load on one replica.
-	for i := 1; i <= 40; i++ {
+	for i := 1; i < 40; i++ {
 		lam := p.SaturationQPS * float64(i) / 40
 		qq := newQueue(t.CoresPerReplica, lam, sh.samples)
 		p.Curve = append(p.Curve, LoadPoint{QPS: lam, P99Us: qq.Quantile(0.99), Util: qq.Utilisation()})

@@ -30,8 +30,12 @@ func (f annFit) at(n float64, lists, nprobe float64) float64 {
 // fitANN fits annFit to the points: of the fits over every subset of the
 // four terms whose coefficients are all non-negative, the one with the
 // least squared relative error (so that the small catalogue's points weigh
-// as much as the large one's).
-func fitANN(pts []ANNPoint) (annFit, error) {
+// as much as the large one's). minD (µs a code, the scan kernel's own cost)
+// is the least D: on catalogues small enough to calibrate in seconds the
+// lists are short, the scan hides under the per-list costs, and a free fit
+// can price it at nothing, which the large catalogues a plan extrapolates
+// to would expose.
+func fitANN(pts []ANNPoint, minD float64) (annFit, error) {
 	if len(pts) < 4 {
 		return annFit{}, fmt.Errorf("plan: %d index points, want at least 4 to fit the scan cost", len(pts))
 	}
@@ -39,6 +43,8 @@ func fitANN(pts []ANNPoint) (annFit, error) {
 		n, l, q := float64(p.Reels), float64(p.Lists), float64(p.Nprobe)
 		return [4]float64{1, l, q, n * q / l}
 	}
+	// The time beyond the kernel's share.
+	rest := func(p ANNPoint) float64 { return p.MeanUs - minD*row(p)[3] }
 	best, bestErr := annFit{}, math.Inf(1)
 	for mask := 1; mask < 16; mask++ {
 		var cols []int
@@ -56,7 +62,7 @@ func fitANN(pts []ANNPoint) (annFit, error) {
 			r := row(p)
 			w := 1 / p.MeanUs
 			for a := range k {
-				atb[a] += r[cols[a]] * w
+				atb[a] += r[cols[a]] * w * rest(p) * w
 				for b := range k {
 					ata[a*k+b] += r[cols[a]] * w * r[cols[b]] * w
 				}
@@ -77,7 +83,7 @@ func fitANN(pts []ANNPoint) (annFit, error) {
 		if neg {
 			continue
 		}
-		f := annFit{A: coef[0], B: coef[1], C: coef[2], D: coef[3]}
+		f := annFit{A: coef[0], B: coef[1], C: coef[2], D: coef[3] + minD}
 		var se float64
 		for _, p := range pts {
 			e := (f.at(float64(p.Reels), float64(p.Lists), float64(p.Nprobe)) - p.MeanUs) / p.MeanUs

@@ -108,7 +108,7 @@ type Step struct {
 // LoadPoint is the model's p99 at one offered load on one replica.
 type LoadPoint struct {
 	QPS   float64 // offered to the replica
-	P99Us float64 // end to end, +Inf past saturation
+	P99Us float64 // end to end
 	Util  float64
 }
 
@@ -155,7 +155,7 @@ type Plan struct {
 // Option is a shard count the plan weighed.
 type Option struct {
 	Shards, Replicas, Cores, GPUs int
-	P99Us                         float64
+	P99Us                         float64 // negative: saturated
 	MemoryPerReplica              int64
 	Why                           string // why it was not taken, or ""
 }
@@ -179,7 +179,13 @@ type model struct {
 func newModel(c *Calibration, t *Target) (*model, error) {
 	m := &model{cal: c}
 	var err error
-	if m.fit, err = fitANN(c.ANN); err != nil {
+	minD := 0.0
+	if c.Kernels.ScanCodesPerSec > 0 {
+		// The kernel's rate is of 64-sub-code codes; an index of
+		// dimension d has d/2.
+		minD = 1e6 / c.Kernels.ScanCodesPerSec * float64(c.ANN[0].Dim/2) / 64
+	}
+	if m.fit, err = fitANN(c.ANN, minD); err != nil {
 		return nil, err
 	}
 	if t.Nprobe <= 0 {

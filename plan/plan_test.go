@@ -90,14 +90,19 @@ func TestQueueMM1(t *testing.T) {
 
 func TestFitANN(t *testing.T) {
 	c := fixture()
-	f, err := fitANN(c.ANN)
+	f, err := fitANN(c.ANN, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.RMS > 1e-6 || math.Abs(f.D-0.002) > 1e-6 || math.Abs(f.A-40) > 1e-3 {
 		t.Errorf("fit %+v, want A 40, B 0.05, C 0.8, D 0.002", f)
 	}
-	if _, err := fitANN(c.ANN[:3]); err == nil {
+	// A least D is kept, and the rest still fitted.
+	g, err := fitANN(c.ANN, 0.001)
+	if err != nil || g.D < 0.001 || g.RMS > 0.05 {
+		t.Errorf("with a least D of 0.001: %+v, %v", g, err)
+	}
+	if _, err := fitANN(c.ANN[:3], 0); err == nil {
 		t.Error("three points fitted four terms")
 	}
 }

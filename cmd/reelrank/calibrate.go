@@ -29,7 +29,7 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "calibration.json", "calibration file to write")
 	dir := fs.String("bundle", "", "served model folder whose Recommend is measured (default: the embedded default world, built into the cache once)")
 	cache := fs.String("cache", "", "cache folder of the embedded default (default $REELRANK_CACHE or the user cache folder)")
-	requests := fs.Int("requests", 600, "Recommend requests timed on the served model")
+	requests := fs.Int("requests", 2000, "Recommend requests timed on the served model")
 	k := fs.Int("k", 1000, "candidates the index recalls a request, as serve's --k")
 	nprobe := fs.Int("nprobe", 0, "lists a request probes, as serve's --nprobe (0: the engine's default)")
 	quick := fs.Bool("quick", false, "smaller generated catalogues (20,000 and 60,000 reels) and shorter timings, for a smoke test")
@@ -176,11 +176,11 @@ func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, 
 	}
 	n := float64(len(totals))
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / n }
+	// Every sample, sorted: the p99 of a queue is decided by the top
+	// percent of the service times, which a hundred quantiles would
+	// reduce to one.
 	slices.Sort(totals)
-	qs := make([]float64, 100)
-	for i := range qs {
-		qs[i] = totals[min(len(totals)-1, int((float64(i)+0.5)/100*n))]
-	}
+	qs := totals
 	ix := m.Index()
 	lists := ix.Options().Lists
 	np := nprobe

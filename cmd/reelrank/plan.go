@@ -149,7 +149,7 @@ func parseCount(s string) (int64, error) {
 		s = s[:len(s)-1]
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || v*mul > 1e15 {
+	if err != nil || !(v >= 0) || v*mul > 1e15 {
 		return 0, fmt.Errorf("%q is not a count", s)
 	}
 	return int64(math.Round(v * mul)), nil
