@@ -16,5 +16,11 @@
 // for answers, measures each latency from the request's intended send time
 // (so a stall shows in every request it delays: coordinated omission
 // corrected), and reports HdrHistogram percentiles, achieved rate,
-// goodput, errors by type and the server's stage timings per step.
+// goodput, errors by type and the server's stage timings per step. With
+// LoadConfig.Shards it drives a client.Sharded over several shards
+// (`reelrank bench load --shards`) with partial answers allowed: an answer
+// that misses shards counts as a success and as partial, and each step
+// reports the merge overhead, the time fanning out and merging added to
+// the slowest shard's round trip, request by request (client's
+// ShardedOptions.Observe), at p50 and p99.
 package bench

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -35,6 +36,13 @@ type LoadConfig struct {
 	Options client.Options
 	// Client, when set, sends the requests instead (and is not closed).
 	Client Doer
+	// Shards, when set (and Client is not), are the shards to drive
+	// through a client.Sharded instead of Addr: Shards[i] lists shard i's
+	// replicas, each dialled with Options. Partial answers are allowed,
+	// each shard waited for at most ShardTimeout (0: Timeout), and the
+	// step reports the merge overhead (LoadStep.MergeP50us).
+	Shards       [][]string
+	ShardTimeout time.Duration
 
 	Rates    []float64     // offered requests per second, one step each
 	Duration time.Duration // measured time of each step (10 s)
@@ -106,6 +114,19 @@ type LoadStep struct {
 
 	// Stages are the mean stage timings of the successful Recommends.
 	Stages *StageMeans `json:"stages,omitempty"`
+
+	// Against shards (LoadConfig.Shards): Partial counts the successful
+	// answers that missed some shards (each shard missing from one is in
+	// MissingShards), and MergeP50us/MergeP99us/MergeMaxUs are the merge
+	// overhead of the Recommends and Searches, microseconds: the call's
+	// time in the client less the slowest shard's round trip, request by
+	// request (fan-out and merge; no network or server time).
+	Partial       int64   `json:"partial,omitempty"`
+	MissingShards int64   `json:"missing_shards,omitempty"`
+	MergeP50us    float64 `json:"merge_p50_us,omitempty"`
+	MergeP99us    float64 `json:"merge_p99_us,omitempty"`
+	MergeMaxUs    float64 `json:"merge_max_us,omitempty"`
+	MergeSamples  int64   `json:"merge_samples,omitempty"`
 }
 
 // StageMeans are means over successful Recommend answers of their
@@ -163,6 +184,12 @@ func (s LoadStep) String() string {
 	if s.EventsRejected > 0 {
 		fmt.Fprintf(&b, "  events refused %d (%s)", s.EventsRejected, s.EventReason)
 	}
+	if s.MergeSamples > 0 {
+		fmt.Fprintf(&b, "  merge p50 %.0fµs p99 %.0fµs max %.0fµs", s.MergeP50us, s.MergeP99us, s.MergeMaxUs)
+	}
+	if s.Partial > 0 {
+		fmt.Fprintf(&b, "  partial %d (%d shard answers missing)", s.Partial, s.MissingShards)
+	}
 	if st := s.Stages; st != nil {
 		fmt.Fprintf(&b, "  stages features %s tower %s ann %s rank %s postrank %s total %s",
 			ms(st.FeaturesUs), ms(st.TowerUs), ms(st.ANNUs), ms(st.RankUs), ms(st.PostrankUs), ms(st.TotalUs))
@@ -183,8 +210,16 @@ func (cfg LoadConfig) withDefaults() (LoadConfig, error) {
 			return cfg, fmt.Errorf("bench load: rate %v is not a positive number", r)
 		}
 	}
-	if cfg.Client == nil && cfg.Addr == "" {
-		return cfg, errors.New("bench load: no address and no client")
+	if cfg.Client == nil && cfg.Addr == "" && len(cfg.Shards) == 0 {
+		return cfg, errors.New("bench load: no address, no shards and no client")
+	}
+	for i, s := range cfg.Shards {
+		if len(s) == 0 {
+			return cfg, fmt.Errorf("bench load: shard %d has no address", i)
+		}
+	}
+	if cfg.ShardTimeout < 0 {
+		return cfg, fmt.Errorf("bench load: negative shard timeout %v", cfg.ShardTimeout)
 	}
 	switch {
 	case cfg.Duration < 0 || cfg.Warmup < 0 || cfg.Timeout < 0:
@@ -239,6 +274,24 @@ func Load(ctx context.Context, cfg LoadConfig, report func(LoadStep)) ([]LoadSte
 		return nil, err
 	}
 	d := cfg.Client
+	var cur atomic.Pointer[tally] // the step whose merge overheads are recorded
+	if d == nil && len(cfg.Shards) > 0 {
+		st := cfg.ShardTimeout
+		if st == 0 {
+			st = cfg.Timeout
+		}
+		sh, err := client.DialSharded(ctx, cfg.Shards, cfg.Options, client.ShardedOptions{AllowPartial: true, ShardTimeout: st,
+			Observe: func(o client.Observation) {
+				if t := cur.Load(); t != nil {
+					t.observe(o)
+				}
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("bench load: %w", err)
+		}
+		defer sh.Close()
+		d = sh
+	}
 	if d == nil {
 		c, err := client.Dial(ctx, cfg.Addr, cfg.Options)
 		if err != nil {
@@ -250,7 +303,7 @@ func Load(ctx context.Context, cfg LoadConfig, report func(LoadStep)) ([]LoadSte
 	g := &mix{cfg: &cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}
 	var steps []LoadStep
 	for _, rate := range cfg.Rates {
-		st, err := runStep(ctx, d, &cfg, rate, g)
+		st, err := runStep(ctx, d, &cfg, rate, g, &cur)
 		if err != nil {
 			return steps, err
 		}
@@ -278,12 +331,30 @@ type tally struct {
 	stageN        int64
 	answers       int64 // successes and server errors
 	lastAnswer    time.Time
+	// merge holds the merge overheads (ns) of the Recommends and Searches
+	// a Sharded began in [from, end).
+	merge     *hdrhistogram.Histogram
+	from, end time.Time
+}
+
+// observe records a Sharded's fan-out of a measured request.
+func (t *tally) observe(o client.Observation) {
+	if o.Slowest <= 0 || (o.Kind != wire.KindRecommendRequest && o.Kind != wire.KindSearchRequest) {
+		return
+	}
+	began := time.Now().Add(-o.Total)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if began.Before(t.from) || !began.Before(t.end) {
+		return
+	}
+	t.merge.RecordValue(min(max(o.Overhead().Nanoseconds(), 1), t.merge.HighestTrackableValue()))
 }
 
 func newTally(timeout time.Duration) *tally {
 	hi := maxLatencyUs(timeout)
 	return &tally{ok: hdrhistogram.New(1, hi, 3), errs: hdrhistogram.New(1, hi, 3), lag: hdrhistogram.New(1, hi, 3),
-		maxUs: hi, st: LoadStep{ByCode: map[string]int64{}}}
+		merge: hdrhistogram.New(1, int64(time.Minute), 3), maxUs: hi, st: LoadStep{ByCode: map[string]int64{}}}
 }
 
 func (t *tally) clamp(d time.Duration) int64 { return min(max(d.Microseconds(), 1), t.maxUs) }
@@ -294,6 +365,13 @@ func (t *tally) record(lat time.Duration, m wire.Message, err error, at time.Tim
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.st.Sent++
+	var pe *client.PartialError
+	if err != nil && m != nil && errors.As(err, &pe) {
+		// Some shards answered: a success, counted partial.
+		t.st.Partial++
+		t.st.MissingShards += int64(len(pe.Failed))
+		err = nil
+	}
 	answered := err == nil
 	if err != nil {
 		t.st.Errors++
@@ -387,6 +465,12 @@ func (t *tally) step(rate float64, from time.Time, dur time.Duration) LoadStep {
 	if t.lag.TotalCount() > 0 {
 		s.SendLagP99us = float64(t.lag.ValueAtQuantile(99))
 	}
+	if n := t.merge.TotalCount(); n > 0 {
+		s.MergeSamples = n
+		s.MergeP50us = float64(t.merge.ValueAtQuantile(50)) / 1e3
+		s.MergeP99us = float64(t.merge.ValueAtQuantile(99)) / 1e3
+		s.MergeMaxUs = float64(t.merge.Max()) / 1e3
+	}
 	if len(s.ByCode) == 0 {
 		s.ByCode = nil
 	}
@@ -431,11 +515,13 @@ func classify(err error) (code string, kind errKind, fromServer bool) {
 
 // runStep offers one rate: warmup, then the measured time, then the wait
 // for the last answers.
-func runStep(ctx context.Context, d Doer, cfg *LoadConfig, rate float64, g *mix) (LoadStep, error) {
+func runStep(ctx context.Context, d Doer, cfg *LoadConfig, rate float64, g *mix, cur *atomic.Pointer[tally]) (LoadStep, error) {
 	t := newTally(cfg.Timeout)
 	start := time.Now()
 	from := start.Add(cfg.Warmup)
 	end := from.Add(cfg.Duration)
+	t.from, t.end = from, end
+	cur.Store(t)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()

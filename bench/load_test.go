@@ -275,3 +275,36 @@ func TestLoadStopsWithContext(t *testing.T) {
 		t.Fatalf("%d steps, err %v; want none and the context's error", len(steps), err)
 	}
 }
+
+// Against shards: one answers, one refuses every request. Every request
+// succeeds from the shard that answered and counts as partial, and the
+// merge overhead is measured for each.
+func TestLoadShards(t *testing.T) {
+	up := startFake(t, delayed(time.Millisecond))
+	down := startFake(t, func(context.Context, *wire.Envelope) wire.Message {
+		return &wire.Error{Code: wire.Unavailable, Message: "down"}
+	})
+	steps, err := Load(context.Background(), LoadConfig{Shards: [][]string{{up.Addr}, {down.Addr}}, Rates: []float64{100},
+		Duration: 200 * time.Millisecond, Warmup: 20 * time.Millisecond, Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := steps[0]
+	if st.Sent == 0 || st.OK != st.Sent || st.Partial != st.Sent || st.MissingShards != st.Sent || st.Errors != 0 {
+		t.Fatalf("sent %d, ok %d, partial %d, missing %d, errors %d: want every request a partial success",
+			st.Sent, st.OK, st.Partial, st.MissingShards, st.Errors)
+	}
+	if st.MergeSamples == 0 || st.MergeSamples > st.Sent || !(st.MergeP50us > 0) || st.MergeP50us > st.MergeP99us || st.MergeP99us > st.MergeMaxUs {
+		t.Errorf("merge: %d samples of %d, p50 %v p99 %v max %v µs", st.MergeSamples, st.Sent, st.MergeP50us, st.MergeP99us, st.MergeMaxUs)
+	}
+	if s := st.String(); !strings.Contains(s, "merge p50") || !strings.Contains(s, "partial") {
+		t.Errorf("String() = %q", s)
+	}
+	b, err := json.Marshal(st)
+	if err != nil || !strings.Contains(string(b), `"merge_p99_us"`) || !strings.Contains(string(b), `"partial"`) {
+		t.Errorf("JSON %s, %v", b, err)
+	}
+	if _, err := Load(context.Background(), LoadConfig{Shards: [][]string{{}}, Rates: []float64{1}}, nil); err == nil {
+		t.Error("a shard with no address was taken")
+	}
+}

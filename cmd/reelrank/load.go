@@ -24,6 +24,8 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:7070", "server address")
+	shardList := fs.String("shards", "", "drive these shards through a client.Sharded instead of --addr: shards separated by ';', each shard's replicas by ',' (\"a1,a2;b1;c1\"); partial answers are allowed and counted, and each step reports the merge overhead")
+	shardTimeout := fs.Duration("shard-timeout", 0, "with --shards, the longest a shard is waited for before the answer goes without it (0: --timeout)")
 	qps := fs.String("qps", "50,100,200", "offered rates, requests per second, comma-separated: one step each")
 	duration := fs.Duration("duration", 10*time.Second, "measured time of each step")
 	warmup := fs.Duration("warmup", 2*time.Second, "load before each step is measured")
@@ -51,6 +53,10 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 		}
 		rates = append(rates, r)
 	}
+	shards, err := parseShards(*shardList)
+	if err != nil {
+		return err
+	}
 	if *token == "" {
 		*token = os.Getenv("REELRANK_TOKEN")
 	}
@@ -59,17 +65,22 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 		opt.TLS = &tls.Config{InsecureSkipVerify: true}
 	}
 	cfg := bench.LoadConfig{Addr: *addr, Options: opt, Rates: rates, Duration: *duration, Warmup: *warmup, Poisson: *poisson,
-		Timeout: *timeout, Users: *users, Reels: *reels, N: *n, ScoreFrac: *scoreFrac, EventFrac: *eventFrac, Seed: *seed}
+		Timeout: *timeout, Users: *users, Reels: *reels, N: *n, ScoreFrac: *scoreFrac, EventFrac: *eventFrac, Seed: *seed,
+		Shards: shards, ShardTimeout: *shardTimeout}
 	if !*wall {
 		cfg.Clock = func() time.Time { return time.Time{} }
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if !*asJSON {
-		fmt.Fprintf(stdout, "open-loop load on %s, %v a step after %v of warm-up; latency from the intended send time\n", *addr, *duration, *warmup)
+		target := *addr
+		if len(shards) > 0 {
+			target = fmt.Sprintf("%d shards (%s)", len(shards), *shardList)
+		}
+		fmt.Fprintf(stdout, "open-loop load on %s, %v a step after %v of warm-up; latency from the intended send time\n", target, *duration, *warmup)
 	}
 	enc := json.NewEncoder(stdout)
-	_, err := bench.Load(ctx, cfg, func(s bench.LoadStep) {
+	_, err = bench.Load(ctx, cfg, func(s bench.LoadStep) {
 		if *asJSON {
 			enc.Encode(s)
 			return
@@ -80,4 +91,26 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// parseShards reads --shards: shards separated by ';', each shard's
+// replica addresses by ','; empty gives none.
+func parseShards(s string) ([][]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out [][]string
+	for i, part := range strings.Split(s, ";") {
+		var addrs []string
+		for _, a := range strings.Split(part, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("bench load: --shards: shard %d has no address in %q", i, s)
+		}
+		out = append(out, addrs)
+	}
+	return out, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/reelrank/reelrank/client"
 	"github.com/reelrank/reelrank/engine"
 	"github.com/reelrank/reelrank/eventlog"
 )
@@ -60,5 +62,63 @@ func TestServeKeepsEvents(t *testing.T) {
 	}
 	if !e2.Model().Index().Contains(99_999) {
 		t.Error("the restarted server lost the upserted reel")
+	}
+}
+
+// TestServeShard serves a trained folder as shard 1 of 2: the index holds
+// that shard's reels alone; the folder then refuses to serve as shard 0
+// unless told to reshard.
+func TestServeShard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	ctx := context.Background()
+	mdir, _ := trainSmall(t, t.TempDir())
+	logf := func(string, ...any) {}
+	sh := engine.Shard{Index: 1, Count: 2}
+	e, _, err := openServing(ctx, mdir, engine.Config{Shard: sh}, "auto", logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := e.Model().Index().IDs(nil)
+	if len(ids) == 0 {
+		t.Fatal("the shard's index is empty")
+	}
+	for _, id := range ids {
+		if client.ShardOf(id, 2) != 1 {
+			t.Fatalf("shard 1/2 indexes reel %d of shard %d", id, client.ShardOf(id, 2))
+		}
+	}
+	resp, err := e.Recommend(ctx, engine.RecommendRequest{User: 1, N: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range resp.Items {
+		if client.ShardOf(it.Reel, 2) != 1 {
+			t.Fatalf("shard 1/2 recommends reel %d of shard %d", it.Reel, client.ShardOf(it.Reel, 2))
+		}
+	}
+	e.Close()
+	if _, _, err := openServing(ctx, mdir, engine.Config{Shard: engine.Shard{Index: 0, Count: 2}}, "auto", logf); err == nil ||
+		!strings.Contains(err.Error(), "served as shard 1/2") {
+		t.Fatalf("served as shard 0/2 after 1/2: %v, want a refusal", err)
+	}
+	e, _, err = openServing(ctx, mdir, engine.Config{Shard: engine.Shard{Index: 0, Count: 2}, Reshard: true}, "auto", logf)
+	if err != nil {
+		t.Fatalf("--reshard: %v", err)
+	}
+	e.Close()
+}
+
+func TestParseShards(t *testing.T) {
+	got, err := parseShards("a1, a2;b1;c1")
+	if err != nil || len(got) != 3 || len(got[0]) != 2 || got[0][1] != "a2" || got[2][0] != "c1" {
+		t.Fatalf("parseShards: %q, %v", got, err)
+	}
+	if got, err := parseShards(""); got != nil || err != nil {
+		t.Errorf("empty: %q, %v", got, err)
+	}
+	if _, err := parseShards("a;;b"); err == nil {
+		t.Error("an empty shard was taken")
 	}
 }
