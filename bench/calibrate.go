@@ -30,11 +30,11 @@ import (
 // CalibrateConfig sizes `reelrank calibrate`'s measurements.
 type CalibrateConfig struct {
 	// Sizes are the generated catalogues the index is measured on (default
-	// 50,000 and 200,000 reels); at least two.
+	// 100,000 and 1,000,000 reels); at least two.
 	Sizes []int
 	Dim   int // vector dimension (default 64, the towers')
 	K     int // recall@K (default 1000)
-	// Queries a sweep point (default 100).
+	// Queries a sweep point (default 200).
 	Queries int
 	// Budget is the time each kernel and rate is timed for (default 400 ms).
 	Budget time.Duration
@@ -43,7 +43,7 @@ type CalibrateConfig struct {
 
 func (c *CalibrateConfig) fill() error {
 	if len(c.Sizes) == 0 {
-		c.Sizes = []int{50_000, 200_000}
+		c.Sizes = []int{100_000, 1_000_000}
 	}
 	if len(c.Sizes) < 2 {
 		return errors.New("bench: calibrate: want at least two catalogue sizes")
@@ -60,7 +60,7 @@ func (c *CalibrateConfig) fill() error {
 		c.K = 1000
 	}
 	if c.Queries == 0 {
-		c.Queries = 100
+		c.Queries = 200
 	}
 	if c.Budget == 0 {
 		c.Budget = 400 * time.Millisecond
@@ -168,11 +168,15 @@ func calibrateKernels(c *plan.Calibration, cfg CalibrateConfig) error {
 	return nil
 }
 
-// genCatalogue draws n unit vectors around 1,024 random topic directions
-// (the towers' embeddings cluster by topic) and queries from the same mix.
+// genCatalogue draws n reel vectors and nq queries of the shape of the
+// reels1m benchmark set (../shared/datasets describes it): 2,000 topics of
+// Zipf-like popularity (P(t) ∝ 1/(t+10)), a reel its topic's centre plus
+// noise of norm 1.4, normalised and scaled by a log-normal popularity
+// (σ 0.25), which makes inner-product search harder than cosine; a query a
+// Dirichlet mix of 1 to 3 topics plus noise of norm 1, normalised.
 func genCatalogue(n, nq, d int, seed uint64) (base, queries []float32) {
 	rng := rand.New(rand.NewPCG(seed, uint64(n)))
-	const topics = 1024
+	const topics = 2000
 	cent := make([]float32, topics*d)
 	for i := range cent {
 		cent[i] = float32(rng.NormFloat64())
@@ -180,20 +184,49 @@ func genCatalogue(n, nq, d int, seed uint64) (base, queries []float32) {
 	for t := range topics {
 		normalise(cent[t*d : (t+1)*d])
 	}
-	draw := func(dst []float32) {
-		t := rng.IntN(topics)
-		for j := range dst {
-			dst[j] = cent[t*d+j] + float32(0.9*rng.NormFloat64()/math.Sqrt(float64(d)))
-		}
-		normalise(dst)
+	cum := make([]float64, topics)
+	var sum float64
+	for t := range topics {
+		sum += 1 / (float64(t) + 10)
+		cum[t] = sum
 	}
+	topic := func() int {
+		i, _ := slices.BinarySearch(cum, rng.Float64()*sum)
+		return min(i, topics-1)
+	}
+	sd := 1 / math.Sqrt(float64(d))
 	base = make([]float32, n*d)
 	for i := range n {
-		draw(base[i*d : (i+1)*d])
+		v, t := base[i*d:(i+1)*d], topic()
+		for j := range v {
+			v[j] = cent[t*d+j] + float32(1.4*sd*rng.NormFloat64())
+		}
+		normalise(v)
+		s := float32(math.Exp(0.25 * rng.NormFloat64()))
+		for j := range v {
+			v[j] *= s
+		}
 	}
 	queries = make([]float32, nq*d)
 	for i := range nq {
-		draw(queries[i*d : (i+1)*d])
+		q := queries[i*d : (i+1)*d]
+		m := 1 + rng.IntN(3)
+		var ws float64
+		w := make([]float64, m)
+		for k := range w {
+			w[k] = rng.ExpFloat64() // Dirichlet(1, ..., 1), normalised below
+			ws += w[k]
+		}
+		for k := range w {
+			t := topic()
+			for j := range q {
+				q[j] += float32(w[k] / ws * float64(cent[t*d+j]))
+			}
+		}
+		for j := range q {
+			q[j] += float32(sd * rng.NormFloat64())
+		}
+		normalise(q)
 	}
 	return base, queries
 }

@@ -113,6 +113,11 @@ type Request struct {
 	// (i+0.5)/len quantile (calibrate keeps every sample). The plan
 	// scales this shape to other costs.
 	Quantiles []float64 `json:"quantiles"`
+	// SaturatedUs is a core's time a request with every core serving
+	// (cores × wall time over the requests served): the collector and the
+	// cores' contention for memory, which one request at a time does not
+	// see, are in it. 0 in a calibration that did not measure it.
+	SaturatedUs float64 `json:"saturated_us"`
 	// FeatureLookupsPerSec is candidates gathered a second of the features
 	// stage.
 	FeatureLookupsPerSec float64 `json:"feature_lookups_per_s"`

@@ -240,8 +240,8 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 		m.featPerC, r.FeatureLookupsPerSec/1e6, m.rankPerC, c.Ranker.CandidatesPerSec/1e6)
 	add("calibration", "the wire and the server: %.0f µs of CPU a request (client and server), %.0f µs a round trip alone; merging 4 shards' answers %.1f µs",
 		c.Server.OverheadUs, c.Server.RoundTripUs, c.Server.MergeUs)
-	add("index", "scan cost a query t(n, p) = %.1f + %.4f·L + %.3f·p + %.5f·(n·p/L) µs (fitted to %d points, rms error %.1f%%); one code scanned: %.2f ns (kernel alone: %.2f ns)",
-		m.fit.A, m.fit.B, m.fit.C, m.fit.D, len(c.ANN), 100*m.fit.RMS, m.fit.D*1e3, 1e9/math.Max(c.Kernels.ScanCodesPerSec, 1))
+	add("index", "scan cost a query t(n, p) = %.1f + %.4f·L + %.3f·p + %.5f·(n·p/L) µs (fitted to %d points, rms error %.1f%%); one code scanned: %.2f ns (the kernel alone, its floor: %.2f ns)",
+		m.fit.A, m.fit.B, m.fit.C, m.fit.D, len(c.ANN), 100*m.fit.RMS, m.fit.D*1e3, m.minD*1e3)
 	if t.Nprobe > 0 {
 		add("index", "nprobe fixed at %d", t.Nprobe)
 	} else {
@@ -258,8 +258,12 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	if t.GPU {
 		gpuNote = fmt.Sprintf(" (the ranker's %.0f µs on the GPU)", sh.gpuUs)
 	}
-	add("shards", "a shard's request: %.0f µs tower and postrank + %.0f ann + %.0f features + %.0f rank + %.0f wire = %.0f µs of one core%s",
-		m.fixedUs, sh.annUs, m.featPerC*sh.ranked, m.rankPerC*sh.ranked*boolF(!t.GPU), c.Server.OverheadUs, sh.serviceUs, gpuNote)
+	add("shards", "a shard's request: (%.0f µs tower and postrank + %.0f ann + %.0f features + %.0f rank) × %.2f at saturation + %.0f wire = %.0f µs of one core%s",
+		m.fixedUs, sh.annUs, m.featPerC*sh.ranked, m.rankPerC*sh.ranked*boolF(!t.GPU), m.contention, c.Server.OverheadUs, sh.serviceUs, gpuNote)
+	if r.SaturatedUs > 0 {
+		add("shards", "× %.2f: a request took %.0f µs of a core with every core serving against %.0f µs one at a time (the collector, the cores' contention for memory)",
+			m.contention, r.SaturatedUs, r.TotalUs)
+	}
 	add("queue", "model: M/G/c (Poisson arrivals; c = %d cores a replica, each request on one core); Erlang C for the chance of waiting, Allen–Cunneen's (1+cs²)/2 for the service time's spread (cs² = %.2f, from the calibrated request's quantiles), the wait's tail exponential, convolved with the service time's distribution",
 		t.CoresPerReplica, q.CV2)
 	add("queue", "utilisation bound %.0f%%: replicas ≥ QPS·S/(c·ρ) = %.0f·%.0f µs/(%d·%.2f) = %.2f → %d a shard; ρ = %.1f%%, P(wait) = %.3f, mean wait %.0f µs",

@@ -171,6 +171,8 @@ type model struct {
 	fixedUs    float64 // tower, postrank
 	extraShare float64 // candidates beyond K (pools, sources) per K
 	shape      []float64
+	contention float64 // a request's cost at saturation over its cost alone
+	minD       float64 // µs a code, the scan kernel's own cost
 	dim        int
 	bytesIndex float64 // per reel, the default layout
 	addUs      float64 // one reel added to the index, one core
@@ -185,6 +187,7 @@ func newModel(c *Calibration, t *Target) (*model, error) {
 		// dimension d has d/2.
 		minD = 1e6 / c.Kernels.ScanCodesPerSec * float64(c.ANN[0].Dim/2) / 64
 	}
+	m.minD = minD
 	if m.fit, err = fitANN(c.ANN, minD); err != nil {
 		return nil, err
 	}
@@ -199,6 +202,10 @@ func newModel(c *Calibration, t *Target) (*model, error) {
 	m.rankPerC = r.RankUs / r.Ranked
 	m.fixedUs = r.TowerUs + r.PostrankUs
 	m.extraShare = max(0, r.Ranked-float64(r.K)) / float64(r.K)
+	m.contention = 1
+	if r.SaturatedUs > r.TotalUs {
+		m.contention = r.SaturatedUs / r.TotalUs
+	}
 	m.shape = make([]float64, len(r.Quantiles))
 	for i, q := range r.Quantiles {
 		m.shape[i] = q / r.TotalUs
@@ -252,8 +259,8 @@ func (m *model) shard(t *Target, s int) shard {
 	sh.k = shardK(t.K, s)
 	sh.ranked = float64(sh.k) * (1 + m.extraShare)
 	sh.annUs = m.fit.at(sh.reels, sh.lists, sh.nprobe) + m.annExtraUs
-	rank := m.rankPerC * sh.ranked
-	sh.cpuUs = m.fixedUs + sh.annUs + m.featPerC*sh.ranked + rank
+	rank := m.rankPerC * sh.ranked * m.contention
+	sh.cpuUs = (m.fixedUs+sh.annUs+m.featPerC*sh.ranked)*m.contention + rank
 	if t.GPU {
 		sh.cpuUs -= rank
 		sh.gpuUs = rank

@@ -39,6 +39,12 @@ func (p *Plan) Markdown(w io.Writer) error {
 		b.WriteString(", with GPUs")
 	}
 	fmt.Fprintf(&b, "\n\nFrom the calibration of %s (%d cores).\n\n", p.Machine, p.Cores)
+	if p.Shards == 0 {
+		b.WriteString("No fleet meets the target: every shard count weighed fails (see why below).\n")
+		considered(&b, p)
+		_, err := w.Write(b.Bytes())
+		return err
+	}
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| shards | %d of %d reels |\n", p.Shards, p.ReelsPerShard)
 	fmt.Fprintf(&b, "| replicas a shard | %d (%d in all) |\n", p.ReplicasPerShard, p.Replicas)
@@ -67,16 +73,21 @@ func (p *Plan) Markdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "| %s%s | %.0f | %s |\n", l.Name, mark, l.BytesPerReel, gib(l.ShardBytes))
 	}
+	considered(&b, p)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// considered writes the shard counts weighed.
+func considered(b *bytes.Buffer, p *Plan) {
 	b.WriteString("\n**shard counts weighed**\n\n| shards | replicas a shard | cores | GPUs | p99 | memory a replica | not taken because |\n|---:|---:|---:|---:|---:|---:|---|\n")
 	shown := p.Considered
 	if len(shown) > 24 {
 		shown = pickAround(shown, p.Shards, 24)
 	}
 	for _, o := range shown {
-		fmt.Fprintf(&b, "| %d | %d | %d | %d | %s | %s | %s |\n", o.Shards, o.Replicas, o.Cores, o.GPUs, ms(o.P99Us), gib(float64(o.MemoryPerReplica)), o.Why)
+		fmt.Fprintf(b, "| %d | %d | %d | %d | %s | %s | %s |\n", o.Shards, o.Replicas, o.Cores, o.GPUs, ms(o.P99Us), gib(float64(o.MemoryPerReplica)), o.Why)
 	}
-	_, err := w.Write(b.Bytes())
-	return err
 }
 
 // pickAround keeps n options: the first few, those around the chosen

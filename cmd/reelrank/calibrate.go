@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/reelrank/reelrank/bench"
@@ -89,6 +91,7 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  ranker: %.2f M candidates/s a core (f32), %.2f M (bf16)\n", cal.Ranker.CandidatesPerSec/1e6, cal.Ranker.BF16PerSec/1e6)
 	fmt.Fprintf(stdout, "  Recommend on %d reels (k %d, nprobe %d of %d): %.0f µs mean (features %.0f, tower %.0f, ann %.0f, rank %.0f over %.0f, postrank %.0f); feature lookups %.2f M/s\n",
 		r.Reels, r.K, r.Nprobe, r.Lists, r.TotalUs, r.FeaturesUs, r.TowerUs, r.ANNUs, r.RankUs, r.Ranked, r.PostrankUs, r.FeatureLookupsPerSec/1e6)
+	fmt.Fprintf(stdout, "  at saturation: %.0f µs of a core a request (%.2fx one at a time)\n", r.SaturatedUs, r.SaturatedUs/r.TotalUs)
 	fmt.Fprintf(stdout, "  wire: %.0f µs of CPU a request, %.0f µs a round trip; merge of 4 shards %.1f µs\n", cal.Server.OverheadUs, cal.Server.RoundTripUs, cal.Server.MergeUs)
 	fmt.Fprintf(stdout, "  memory: %.0f B a user, %.0f B a reel (feature store), model %.1f MiB\n", cal.Memory.BytesPerUser, cal.Memory.BytesPerReel, float64(cal.Memory.ModelBytes)/(1<<20))
 	return nil
@@ -193,7 +196,52 @@ func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, 
 	if sum.Features > 0 {
 		cal.Request.FeatureLookupsPerSec = ranked / sum.Features.Seconds()
 	}
+	// At saturation: every core busy, with the collector and the cores'
+	// contention for memory that one request at a time does not see.
+	sat, err := saturate(ctx, e, users, seed, 3*time.Second)
+	if err != nil {
+		return err
+	}
+	cal.Request.SaturatedUs = sat
 	return nil
+}
+
+// saturate runs Recommends from two goroutines a core for d and returns
+// the cores' time a request took: cores × d over the requests served.
+func saturate(ctx context.Context, e *engine.Engine, users int, seed uint64, d time.Duration) (float64, error) {
+	workers := 2 * runtime.GOMAXPROCS(0)
+	counts := make([]int, workers)
+	errs := make([]error, workers)
+	stop := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(1000+w)))
+			var out engine.Response
+			for time.Now().Before(stop) {
+				req := engine.RecommendRequest{User: 1 + rng.Int64N(int64(users)), N: 20}
+				if err := e.RecommendInto(ctx, &req, &out); err != nil {
+					errs[w] = err
+					return
+				}
+				counts[w]++
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	total := 0
+	for w := range workers {
+		if errs[w] != nil {
+			return 0, fmt.Errorf("calibrate: recommend at saturation: %w", errs[w])
+		}
+		total += counts[w]
+	}
+	if total == 0 {
+		return 0, errors.New("calibrate: no request served at saturation")
+	}
+	return float64(runtime.GOMAXPROCS(0)) * el.Seconds() * 1e6 / float64(total), nil
 }
 
 // reelBytes is the feature store's heap a reel, measured over n generated
