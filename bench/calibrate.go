@@ -510,3 +510,103 @@ func calibrateServer(ctx context.Context, c *plan.Calibration, cfg CalibrateConf
 	c.Server.MergeUs = ns / 1e3
 	return nil
 }
+
+// ServedLatency offers a running server Recommends of cfg's mix (cfg.Addr,
+// cfg.Options, cfg.Users, cfg.Reels, cfg.N, cfg.Recent, cfg.Clock) at rate
+// a second, open loop with Poisson gaps, until n have been answered, and
+// returns their latencies from the intended send time in microseconds,
+// sorted: a request's time as a client sees it at a load too light to
+// queue, the base a queueing model adds its waits to.
+func ServedLatency(ctx context.Context, cfg LoadConfig, rate float64, n int) ([]float64, error) {
+	cfg.ScoreFrac, cfg.EventFrac, cfg.Rates = 0, 0, []float64{rate}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if !(rate > 0) || n < 1 {
+		return nil, fmt.Errorf("bench: served latency: rate %v, %d requests", rate, n)
+	}
+	cl, err := client.Dial(ctx, cfg.Addr, cfg.Options)
+	if err != nil {
+		return nil, fmt.Errorf("bench: served latency: %w", err)
+	}
+	defer cl.Close()
+	g := &mix{cfg: &cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5e7))}
+	lat := make([]float64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := time.Now()
+	for i := range n {
+		next = next.Add(time.Duration(g.rng.ExpFloat64() / rate * 1e9))
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				wg.Wait()
+				return nil, ctx.Err()
+			}
+		}
+		req, intended := g.next(), next
+		wg.Go(func() {
+			rctx, cancel := context.WithDeadline(ctx, intended.Add(cfg.Timeout))
+			defer cancel()
+			_, errs[i] = cl.Do(rctx, req)
+			lat[i] = float64(time.Since(intended).Nanoseconds()) / 1e3
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("bench: served latency: request %d: %w", i, err)
+		}
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// ServedSaturation keeps inFlight Recommends of cfg's mix outstanding on
+// a running server for d, closed loop, and returns the answers a second:
+// the most the server carries, the client's own work on the same machine
+// included, as `bench load` on the same machine meets it.
+func ServedSaturation(ctx context.Context, cfg LoadConfig, inFlight int, d time.Duration) (float64, error) {
+	cfg.ScoreFrac, cfg.EventFrac, cfg.Rates = 0, 0, []float64{1}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return 0, err
+	}
+	if inFlight < 1 || d <= 0 {
+		return 0, fmt.Errorf("bench: saturation: %d in flight for %v", inFlight, d)
+	}
+	cl, err := client.Dial(ctx, cfg.Addr, cfg.Options)
+	if err != nil {
+		return 0, fmt.Errorf("bench: saturation: %w", err)
+	}
+	defer cl.Close()
+	var done atomic.Int64
+	errs := make([]error, inFlight)
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(d)
+	for w := range inFlight {
+		wg.Go(func() {
+			g := &mix{cfg: &cfg, rng: rand.New(rand.NewPCG(cfg.Seed, uint64(w)))}
+			for time.Now().Before(stop) {
+				rctx, cancel := context.WithTimeout(ctx, 10*cfg.Timeout)
+				_, err := cl.Do(rctx, g.next())
+				cancel()
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, fmt.Errorf("bench: saturation: %w", err)
+		}
+	}
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}

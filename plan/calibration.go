@@ -118,6 +118,19 @@ type Request struct {
 	// cores' contention for memory, which one request at a time does not
 	// see, are in it. 0 in a calibration that did not measure it.
 	SaturatedUs float64 `json:"saturated_us"`
+	// ServedUs are Recommends through the server on loopback as a client
+	// sees them (from the intended send time), sorted, microseconds, at
+	// ServedRate a second, open loop: a load light enough that few wait,
+	// the base latency the queue's waits are added to. Empty: the plan
+	// uses the engine's samples plus the wire's round trip.
+	ServedUs   []float64 `json:"served_us,omitempty"`
+	ServedRate float64   `json:"served_rate,omitempty"`
+	// ServedSaturationQPS is the most the server answered a second with
+	// eight requests a core in flight, closed loop, its client on the same
+	// machine: cores over it is a request's cost of a core as served, the
+	// wire, the collector and the cold caches of a served stream included.
+	// 0: not measured (the plan uses SaturatedUs and the wire's cost).
+	ServedSaturationQPS float64 `json:"served_saturation_qps,omitempty"`
 	// FeatureLookupsPerSec is candidates gathered a second of the features
 	// stage.
 	FeatureLookupsPerSec float64 `json:"feature_lookups_per_s"`
@@ -215,6 +228,11 @@ func (c *Calibration) Validate() error {
 	for i, q := range r.Quantiles {
 		if !(q > 0) || (i > 0 && q < r.Quantiles[i-1]) {
 			return fmt.Errorf("plan: calibration: request quantile %d is %v (want positive and rising)", i, q)
+		}
+	}
+	for i, q := range r.ServedUs {
+		if !(q > 0) || (i > 0 && q < r.ServedUs[i-1]) {
+			return fmt.Errorf("plan: calibration: served latency %d is %v (want positive and rising)", i, q)
 		}
 	}
 	if g := c.GPU; g != nil {

@@ -125,7 +125,7 @@ func (m *model) evaluate(t *Target, s int, g *GPU) (Option, shard, queue) {
 		maxR = minR * 4
 	}
 	for r := minR; r <= maxR; r++ {
-		q := newQueue(c, t.QPS/float64(r), sh.samples)
+		q := m.queue(c, t.QPS/float64(r), sh)
 		p := q.Quantile(qs)
 		o.Replicas, o.P99Us = r, p+merge
 		if math.IsInf(p, 1) {
@@ -146,7 +146,7 @@ func (m *model) evaluate(t *Target, s int, g *GPU) (Option, shard, queue) {
 		}
 	}
 	o.Why = fmt.Sprintf("p99 %.2f ms over the target even with %d replicas (a shard's request alone takes %.2f ms at its %.4f quantile)",
-		o.P99Us/1e3, maxR, newQueue(c, 1e-9, sh.samples).Quantile(qs)/1e3, qs)
+		o.P99Us/1e3, maxR, m.queue(c, 1e-9, sh).Quantile(qs)/1e3, qs)
 	return o, sh, queue{}
 }
 
@@ -198,7 +198,7 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	p.ReelsPerShard = int64(sh.reels)
 	p.Lists, p.Nprobe, p.KPerShard, p.RankedShard = int(sh.lists), int(sh.nprobe), sh.k, sh.ranked
 	p.ServiceUs = sh.serviceUs
-	alone := newQueue(t.CoresPerReplica, 1e-9, sh.samples)
+	alone := m.queue(t.CoresPerReplica, 1e-9, sh)
 	p.ServiceP99Us = alone.Quantile(0.99)
 	p.ShardQuantile = math.Pow(0.99, 1/float64(p.Shards))
 	p.ShardP99Us = q.Quantile(p.ShardQuantile)
@@ -209,7 +209,7 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	p.P99Us = o.P99Us
 	p.Utilisation = q.Utilisation()
 	p.SaturationQPS = float64(t.CoresPerReplica) / sh.serviceUs * 1e6
-	p.serviceSamples = sh.samples
+	p.replicaQueue = m.queue(t.CoresPerReplica, 0, sh)
 	idx, store, mem := m.memory(t, sh)
 	p.MemoryPerReplica = int64(math.Ceil(mem))
 	perShardDay := float64(t.NewReelsPerDay) / float64(p.Shards)
@@ -260,12 +260,20 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	}
 	add("shards", "a shard's request: (%.0f µs tower and postrank + %.0f ann + %.0f features + %.0f rank) × %.2f at saturation + %.0f wire = %.0f µs of one core%s",
 		m.fixedUs, sh.annUs, m.featPerC*sh.ranked, m.rankPerC*sh.ranked*boolF(!t.GPU), m.contention, c.Server.OverheadUs, sh.serviceUs, gpuNote)
-	if r.SaturatedUs > 0 {
+	switch {
+	case r.ServedSaturationQPS > 0:
+		add("shards", "× %.2f: the server carried at most %.0f requests/s on %d cores (%.0f µs of a core a request, %.0f of it the wire's) against %.0f µs of engine one request at a time in process: the collector, the caches a served stream finds cold, the client's share on the same machine",
+			m.contention, r.ServedSaturationQPS, c.Machine.Cores, float64(c.Machine.Cores)/r.ServedSaturationQPS*1e6, c.Server.OverheadUs, r.TotalUs)
+	case r.SaturatedUs > 0:
 		add("shards", "× %.2f: a request took %.0f µs of a core with every core serving against %.0f µs one at a time (the collector, the cores' contention for memory)",
 			m.contention, r.SaturatedUs, r.TotalUs)
 	}
-	add("queue", "model: M/G/c (Poisson arrivals; c = %d cores a replica, each request on one core); Erlang C for the chance of waiting, Allen–Cunneen's (1+cs²)/2 for the service time's spread (cs² = %.2f, from the calibrated request's quantiles), the wait's tail exponential, convolved with the service time's distribution",
-		t.CoresPerReplica, q.CV2)
+	base := "the engine's samples plus the wire's round trip"
+	if len(m.served) > 0 {
+		base = fmt.Sprintf("the calibration's %d requests through the server at %.0f/s, open loop, scaled by this shard's cost (×%.2f)", len(m.served), r.ServedRate, sh.serviceUs/m.calService)
+	}
+	add("queue", "model: M/G/c (Poisson arrivals; c = %d cores a replica, each request on one core for S = %.0f µs); Erlang C for the chance of waiting, Allen–Cunneen's (1+cs²)/2 for the service time's spread (cs² = %.2f, from the engine's samples), the wait's tail exponential; a request's latency is its wait plus a base latency drawn from %s (p50 %s, p99 %s)",
+		t.CoresPerReplica, sh.serviceUs, q.CV2, base, ms(quantileSorted(sh.samples, 0.5)), ms(quantileSorted(sh.samples, 0.99)))
 	add("queue", "utilisation bound %.0f%%: replicas ≥ QPS·S/(c·ρ) = %.0f·%.0f µs/(%d·%.2f) = %.2f → %d a shard; ρ = %.1f%%, P(wait) = %.3f, mean wait %.0f µs",
 		100*t.MaxUtilisation, t.QPS, sh.serviceUs, t.CoresPerReplica, t.MaxUtilisation, t.QPS*sh.serviceUs/1e6/(float64(t.CoresPerReplica)*t.MaxUtilisation),
 		p.ReplicasPerShard, 100*p.Utilisation, q.WaitProb(), q.MeanWaitUs())
@@ -293,9 +301,17 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	// The p99 against offered load on one replica.
 	for i := 1; i < 40; i++ {
 		lam := p.SaturationQPS * float64(i) / 40
-		qq := newQueue(t.CoresPerReplica, lam, sh.samples)
+		qq := m.queue(t.CoresPerReplica, lam, sh)
 		p.Curve = append(p.Curve, LoadPoint{QPS: lam, P99Us: qq.Quantile(0.99), Util: qq.Utilisation()})
 	}
+}
+
+// quantileSorted is the p-quantile of sorted samples.
+func quantileSorted(s []float64, p float64) float64 {
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
 func boolF(b bool) float64 {
@@ -315,5 +331,7 @@ func gpuSuffix(n int) string {
 // PredictP99 is the model's p99 (µs) of one replica of the plan's shard at
 // an offered rate.
 func (p *Plan) PredictP99(qps float64) float64 {
-	return newQueue(p.CoresPerReplica, qps, p.serviceSamples).Quantile(0.99)
+	q := p.replicaQueue
+	q.Lambda = qps
+	return q.Quantile(0.99)
 }

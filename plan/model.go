@@ -243,17 +243,21 @@ func erlangC(c int, a float64) float64 {
 	return b / (1 - rho + rho*b)
 }
 
-// queue is the M/G/c model of one replica: Poisson arrivals at Lambda a
-// second, c cores each serving a request alone, service times of the shape
-// Service (microseconds, equally likely samples).
+// queue is the model of one replica: Poisson arrivals at Lambda a second
+// onto c cores, each request served on one core for a time of mean MeanUs
+// and squared coefficient of variation CV2 (M/G/c), and a request's
+// latency its wait in that queue plus a base drawn from Base: the time a
+// request takes when nothing queues (its own work, the wire, the wake-ups
+// on both sides), as measured, in equally likely samples (µs).
 type queue struct {
-	Cores   int
-	Lambda  float64   // requests a second
-	Service []float64 // µs, sorted
-	MeanUs  float64
-	CV2     float64 // squared coefficient of variation of the service time
+	Cores  int
+	Lambda float64 // requests a second
+	MeanUs float64 // a core's time a request
+	CV2    float64
+	Base   []float64 // µs, sorted
 }
 
+// newQueue is a queue whose base is its service time: samples of it.
 func newQueue(cores int, lambda float64, service []float64) queue {
 	s := slices.Clone(service)
 	slices.Sort(s)
@@ -264,7 +268,7 @@ func newQueue(cores int, lambda float64, service []float64) queue {
 	}
 	m := sum / float64(len(s))
 	v := sq/float64(len(s)) - m*m
-	return queue{Cores: cores, Lambda: lambda, Service: s, MeanUs: m, CV2: max(v, 0) / (m * m)}
+	return queue{Cores: cores, Lambda: lambda, MeanUs: m, CV2: max(v, 0) / (m * m), Base: s}
 }
 
 // Utilisation is λ·E[S]/c.
@@ -289,19 +293,19 @@ func (q queue) MeanWaitUs() float64 {
 	return q.WaitProb() / q.waitRate()
 }
 
-// exceed is P(wait + service > t µs): the service's samples convolved with
-// a wait that is 0 with probability 1 − Pw and exponential beyond.
+// exceed is P(wait + base > t µs): the base's samples convolved with a
+// wait that is 0 with probability 1 − Pw and exponential beyond.
 func (q queue) exceed(t float64) float64 {
 	pw, th := q.WaitProb(), q.waitRate()
 	var s float64
-	for _, v := range q.Service {
+	for _, v := range q.Base {
 		if v >= t {
 			s++
 		} else {
 			s += pw * math.Exp(-th*(t-v))
 		}
 	}
-	return s / float64(len(q.Service))
+	return s / float64(len(q.Base))
 }
 
 // Quantile is the response time (µs) below which a share p of requests
@@ -310,7 +314,7 @@ func (q queue) Quantile(p float64) float64 {
 	if q.Utilisation() >= 1 {
 		return math.Inf(1)
 	}
-	lo, hi := 0.0, q.Service[len(q.Service)-1]
+	lo, hi := 0.0, q.Base[len(q.Base)-1]
 	for q.exceed(hi) > 1-p {
 		hi *= 2
 		if hi > 1e12 {

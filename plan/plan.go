@@ -149,7 +149,7 @@ type Plan struct {
 	Considered     []Option
 	ANNFitRMS      float64
 	ProbeBeta      float64
-	serviceSamples []float64
+	replicaQueue   queue // a replica's queue, for PredictP99
 }
 
 // Option is a shard count the plan weighed.
@@ -170,7 +170,10 @@ type model struct {
 	rankPerC   float64 // µs a ranked candidate, rank stage
 	fixedUs    float64 // tower, postrank
 	extraShare float64 // candidates beyond K (pools, sources) per K
-	shape      []float64
+	shape      []float64 // the engine's samples over their mean
+	cv2        float64   // the engine's squared coefficient of variation
+	served     []float64 // the served latency's samples, µs (may be empty)
+	calService float64   // a core's time a request of the calibration's own model
 	contention float64 // a request's cost at saturation over its cost alone
 	minD       float64 // µs a code, the scan kernel's own cost
 	dim        int
@@ -203,13 +206,25 @@ func newModel(c *Calibration, t *Target) (*model, error) {
 	m.fixedUs = r.TowerUs + r.PostrankUs
 	m.extraShare = max(0, r.Ranked-float64(r.K)) / float64(r.K)
 	m.contention = 1
-	if r.SaturatedUs > r.TotalUs {
+	switch {
+	case r.ServedSaturationQPS > 0:
+		// As served: a core's time a request at saturation, less the
+		// wire's, over the engine's time one at a time.
+		m.contention = max(1, (float64(c.Machine.Cores)/r.ServedSaturationQPS*1e6-c.Server.OverheadUs)/r.TotalUs)
+	case r.SaturatedUs > r.TotalUs:
 		m.contention = r.SaturatedUs / r.TotalUs
 	}
 	m.shape = make([]float64, len(r.Quantiles))
-	for i, q := range r.Quantiles {
-		m.shape[i] = q / r.TotalUs
+	var qm float64
+	for _, q := range r.Quantiles {
+		qm += q / float64(len(r.Quantiles))
 	}
+	for i, q := range r.Quantiles {
+		m.shape[i] = q / qm
+	}
+	m.cv2 = newQueue(1, 0, r.Quantiles).CV2
+	m.served = r.ServedUs
+	m.calService = r.TotalUs*m.contention + c.Server.OverheadUs
 	m.dim = r.Dim
 	if m.dim == 0 {
 		m.dim = c.ANN[0].Dim
@@ -266,11 +281,27 @@ func (m *model) shard(t *Target, s int) shard {
 		sh.gpuUs = rank
 	}
 	sh.serviceUs = sh.cpuUs + m.cal.Server.OverheadUs
-	sh.samples = make([]float64, len(m.shape))
-	for i, f := range m.shape {
-		sh.samples[i] = f*sh.cpuUs + m.cal.Server.OverheadUs
+	// The base latency: the served samples scaled by this shard's cost
+	// against the calibration's own request; without them, the engine's
+	// samples scaled likewise plus the wire's round trip.
+	ratio := sh.serviceUs / m.calService
+	if len(m.served) > 0 {
+		sh.samples = make([]float64, len(m.served))
+		for i, v := range m.served {
+			sh.samples[i] = v * ratio
+		}
+	} else {
+		sh.samples = make([]float64, len(m.shape))
+		for i, f := range m.shape {
+			sh.samples[i] = f*sh.cpuUs + m.cal.Server.OverheadUs + m.cal.Server.RoundTripUs
+		}
 	}
 	return sh
+}
+
+// queue is a replica's queue at lambda requests a second.
+func (m *model) queue(cores int, lambda float64, sh shard) queue {
+	return queue{Cores: cores, Lambda: lambda, MeanUs: sh.serviceUs, CV2: m.cv2, Base: sh.samples}
 }
 
 // shardK is the candidates each of s shards recalls so that the merged

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,10 +10,13 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +25,7 @@ import (
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/modeldir"
 	"github.com/reelrank/reelrank/plan"
+	"github.com/reelrank/reelrank/server"
 )
 
 // cmdCalibrate runs `reelrank calibrate`: it measures this machine's rates
@@ -36,6 +41,7 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	nprobe := fs.Int("nprobe", 0, "lists a request probes, as serve's --nprobe (0: the engine's default)")
 	quick := fs.Bool("quick", false, "smaller generated catalogues (20,000 and 60,000 reels) and shorter timings, for a smoke test")
 	seed := fs.Uint64("seed", 1, "seed of the generated catalogues and the requests")
+	isolate := fs.Bool("isolate", true, "measure the served latency on a `reelrank serve` process of its own (false: in this process)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,7 +73,11 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "calibrate: Recommend on %s\n", *dir)
-	if err := calibrateEngine(ctx, cal, *dir, *k, *nprobe, *requests, *seed, logf); err != nil {
+	served := 1500
+	if *quick {
+		served = 300
+	}
+	if err := calibrateEngine(ctx, cal, *dir, *k, *nprobe, *requests, served, *isolate, *seed, logf); err != nil {
 		return err
 	}
 	cal.Seconds = time.Since(start).Seconds()
@@ -92,6 +102,14 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  Recommend on %d reels (k %d, nprobe %d of %d): %.0f µs mean (features %.0f, tower %.0f, ann %.0f, rank %.0f over %.0f, postrank %.0f); feature lookups %.2f M/s\n",
 		r.Reels, r.K, r.Nprobe, r.Lists, r.TotalUs, r.FeaturesUs, r.TowerUs, r.ANNUs, r.RankUs, r.Ranked, r.PostrankUs, r.FeatureLookupsPerSec/1e6)
 	fmt.Fprintf(stdout, "  at saturation: %.0f µs of a core a request (%.2fx one at a time)\n", r.SaturatedUs, r.SaturatedUs/r.TotalUs)
+	if r.ServedSaturationQPS > 0 {
+		fmt.Fprintf(stdout, "  the server carries at most %.0f requests/s (%d cores: %.0f µs of a core a request, the wire and the client's share included)\n",
+			r.ServedSaturationQPS, cal.Machine.Cores, float64(cal.Machine.Cores)/r.ServedSaturationQPS*1e6)
+	}
+	if n := len(r.ServedUs); n > 0 {
+		fmt.Fprintf(stdout, "  through the server at %.0f/s: p50 %.2f ms, p99 %.2f ms over %d requests\n", r.ServedRate,
+			r.ServedUs[n/2]/1e3, r.ServedUs[min(n-1, n*99/100)]/1e3, n)
+	}
 	fmt.Fprintf(stdout, "  wire: %.0f µs of CPU a request, %.0f µs a round trip; merge of 4 shards %.1f µs\n", cal.Server.OverheadUs, cal.Server.RoundTripUs, cal.Server.MergeUs)
 	fmt.Fprintf(stdout, "  memory: %.0f B a user, %.0f B a reel (feature store), model %.1f MiB\n", cal.Memory.BytesPerUser, cal.Memory.BytesPerReel, float64(cal.Memory.ModelBytes)/(1<<20))
 	return nil
@@ -107,7 +125,7 @@ func heapNow() int64 {
 
 // calibrateEngine times the engine's Recommend on a copy of the served
 // model folder dir, one request at a time, and the memory of its state.
-func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, nprobe, requests int, seed uint64, logf func(string, ...any)) error {
+func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, nprobe, requests, served int, isolate bool, seed uint64, logf func(string, ...any)) error {
 	tmp, err := os.MkdirTemp("", "reelrank-calibrate-")
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
@@ -149,8 +167,13 @@ func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, 
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}
-	defer keeper.close()
-	defer e.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			keeper.close()
+			e.Close()
+		}
+	}()
 	m := e.Model()
 	est := e.Stats()
 	users := max(est.Users, 1)
@@ -203,6 +226,55 @@ func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, 
 		return err
 	}
 	cal.Request.SaturatedUs = sat
+	// Through the server, as a client sees it, at an eighth of what the
+	// cores can carry: the base latency the plan's queue adds waits to. A
+	// `reelrank serve` of its own, as in production (and as `bench load`
+	// meets it), unless isolate is off (the tests).
+	closed = true
+	keeper.close()
+	e.Close()
+	var addr string
+	if isolate {
+		a, stop, err := serveChild(ctx, work, k, nprobe)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		addr = a
+	} else {
+		e2, keeper2, err := openServing(ctx, work, engine.Config{K: k, Nprobe: nprobe, CheckpointInterval: -1}, "auto", quiet)
+		if err != nil {
+			return fmt.Errorf("calibrate: %w", err)
+		}
+		defer keeper2.close()
+		defer e2.Close()
+		srv, err := server.New(server.Config{Addr: "127.0.0.1:0"}, server.EngineHandlerWith(e2, server.EngineOptions{}))
+		if err != nil {
+			return fmt.Errorf("calibrate: %w", err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.ListenAndServe() }()
+		defer srv.Close()
+		if err := waitListening(ctx, srv, errc); err != nil {
+			return fmt.Errorf("calibrate: %w", err)
+		}
+		addr = srv.Addr().String()
+	}
+	runtime.GC()
+	rate := float64(runtime.GOMAXPROCS(0)) / (sat + cal.Server.OverheadUs) * 1e6 / 8
+	lc := bench.LoadConfig{Addr: addr, Users: int64(users), Reels: int64(max(ix.Len(), 1)), N: 20, Seed: seed,
+		Clock: func() time.Time { return time.Time{} }}
+	lat, err := bench.ServedLatency(ctx, lc, rate, served)
+	if err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	cal.Request.ServedUs, cal.Request.ServedRate = lat, rate
+	// The most it carries: eight requests in flight a core, closed loop.
+	thr, err := bench.ServedSaturation(ctx, lc, 8*runtime.GOMAXPROCS(0), 4*time.Second)
+	if err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	cal.Request.ServedSaturationQPS = thr
 	return nil
 }
 
@@ -300,4 +372,41 @@ func copyModelDir(src, dst string) error {
 		return fmt.Errorf("calibrate: copy %s: %w", src, err)
 	}
 	return nil
+}
+
+// serveChild starts `reelrank serve` (this executable) over dir on a
+// loopback port and returns its address and a stop that kills it.
+func serveChild(ctx context.Context, dir string, k, nprobe int) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, fmt.Errorf("calibrate: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "serve", "--bundle", dir, "--addr", "127.0.0.1:0", "--metrics", "", "--sample=false",
+		"--checkpoint-every", "-1s", "--k", strconv.Itoa(k), "--nprobe", strconv.Itoa(nprobe))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, fmt.Errorf("calibrate: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("calibrate: start a server: %w", err)
+	}
+	stop := func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), " reels on "); ok {
+			addr, _, _ := strings.Cut(rest, " ")
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return addr, stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("calibrate: the server did not start: %s", strings.TrimSpace(stderr.String()))
 }

@@ -20,7 +20,7 @@ func TestCalibrateAndPlan(t *testing.T) {
 	dir := t.TempDir()
 	mdir, _ := trainSmall(t, dir)
 	cal := filepath.Join(dir, "cal.json")
-	out, err := runCmd(t, "calibrate", "--quick", "--bundle", mdir, "--out", cal, "--requests", "200")
+	out, err := runCmd(t, "calibrate", "--quick", "--isolate=false", "--bundle", mdir, "--out", cal, "--requests", "200")
 	if err != nil {
 		t.Fatalf("calibrate: %v\n%s", err, out)
 	}
