@@ -133,23 +133,23 @@ type Plan struct {
 	KPerShard     int
 	RankedShard   float64 // candidates a shard ranks a request
 
-	ServiceUs      float64 // one core's time a shard's request, mean
-	ServiceP99Us   float64 // alone, no queue
-	ShardQuantile  float64 // the quantile each shard must keep (0.99^(1/shards))
-	ShardP99Us     float64 // the model's shard latency at that quantile
-	MergeUs        float64
-	P99Us          float64 // predicted end to end
-	Utilisation    float64
-	SaturationQPS  float64 // a replica's
-	IndexDayCoreS  float64 // core-seconds a replica spends a day indexing new reels
-	IndexDayWallS  float64 // wall time of a day's new reels on one replica's cores
-	Layouts        []Layout
-	Steps          []Step
-	Curve          []LoadPoint
-	Considered     []Option
-	ANNFitRMS      float64
-	ProbeBeta      float64
-	replicaQueue   queue // a replica's queue, for PredictP99
+	ServiceUs     float64 // one core's time a shard's request, mean
+	ServiceP99Us  float64 // alone, no queue
+	ShardQuantile float64 // the quantile each shard must keep (0.99^(1/shards))
+	ShardP99Us    float64 // the model's shard latency at that quantile
+	MergeUs       float64
+	P99Us         float64 // predicted end to end
+	Utilisation   float64
+	SaturationQPS float64 // a replica's
+	IndexDayCoreS float64 // core-seconds a replica spends a day indexing new reels
+	IndexDayWallS float64 // wall time of a day's new reels on one replica's cores
+	Layouts       []Layout
+	Steps         []Step
+	Curve         []LoadPoint
+	Considered    []Option
+	ANNFitRMS     float64
+	ProbeBeta     float64
+	replicaQueue  queue // a replica's queue, for PredictP99
 }
 
 // Option is a shard count the plan weighed.
@@ -165,17 +165,17 @@ type model struct {
 	cal        *Calibration
 	fit        annFit
 	curve      probeCurve
-	annExtraUs float64 // the engine's ANN stage beyond the index search
-	featPerC   float64 // µs a ranked candidate, features stage
-	rankPerC   float64 // µs a ranked candidate, rank stage
-	fixedUs    float64 // tower, postrank
-	extraShare float64 // candidates beyond K (pools, sources) per K
+	annExtraUs float64   // the engine's ANN stage beyond the index search
+	featPerC   float64   // µs a ranked candidate, features stage
+	rankPerC   float64   // µs a ranked candidate, rank stage
+	fixedUs    float64   // tower, postrank
+	extraShare float64   // candidates beyond K (pools, sources) per K
 	shape      []float64 // the engine's samples over their mean
 	cv2        float64   // the engine's squared coefficient of variation
 	served     []float64 // the served latency's samples, µs (may be empty)
 	calService float64   // a core's time a request of the calibration's own model
-	contention float64 // a request's cost at saturation over its cost alone
-	minD       float64 // µs a code, the scan kernel's own cost
+	contention float64   // a request's cost at saturation over its cost alone
+	minD       float64   // µs a code, the scan kernel's own cost
 	dim        int
 	bytesIndex float64 // per reel, the default layout
 	addUs      float64 // one reel added to the index, one core
