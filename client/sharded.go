@@ -65,8 +65,10 @@ type ShardedOptions struct {
 type Observation struct {
 	Kind wire.Kind // the request's kind
 	// Total is the call's time, from its start to the merged answer (or
-	// its error); Slowest the longest round trip among the shards that
-	// answered: Total - Slowest is what fanning out and merging added.
+	// its error); Slowest the longest the call waited for one shard: its
+	// slowest round trip (a shard that failed included), or, for a shard
+	// dropped past its budget, the time until it was dropped. Total -
+	// Slowest is what fanning out and merging added.
 	Total, Slowest time.Duration
 	// Shards is the number of shards asked, Missing those whose answer
 	// the merge went without.
@@ -224,7 +226,8 @@ func (e *PartialError) Unwrap() []error {
 
 // fanOut calls ask for every shard in parallel (or for the shards in
 // only, when it is not nil) and returns their answers by shard index,
-// with the longest round trip among the shards that answered. When a
+// with the longest time it waited for a shard: the slowest round trip,
+// a failed shard's included, or the budget a dropped shard ran out. When a
 // shard fails and partial answers are not allowed, the others are
 // cancelled and the first error returned. With partial answers, the
 // shards are waited for within their budget (budget), and a shard that
@@ -285,6 +288,7 @@ func (s *Sharded) fanOut(ctx context.Context, only []int, partial bool,
 	var slowest time.Duration
 	take := func(a answer) error {
 		answered[a.i] = true
+		slowest = max(slowest, a.rtt) // a failure too: the merge waited for it
 		if a.err != nil {
 			if !partial {
 				return fmt.Errorf("client: shard %d: %w", a.i, a.err)
@@ -293,7 +297,6 @@ func (s *Sharded) fanOut(ctx context.Context, only []int, partial bool,
 			return nil
 		}
 		out[a.i] = a.m
-		slowest = max(slowest, a.rtt)
 		return nil
 	}
 	for got := 0; got < len(only); {
@@ -319,6 +322,8 @@ func (s *Sharded) fanOut(ctx context.Context, only []int, partial bool,
 				drained = true
 			}
 		}
+		// The shards still out were waited for until now.
+		slowest = max(slowest, time.Since(start))
 		for _, i := range only {
 			if !answered[i] {
 				err := wait.Err()
