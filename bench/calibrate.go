@@ -513,18 +513,20 @@ func calibrateServer(ctx context.Context, c *plan.Calibration, cfg CalibrateConf
 
 // ServedLatency offers a running server Recommends of cfg's mix (cfg.Addr,
 // cfg.Options, cfg.Users, cfg.Reels, cfg.N, cfg.Recent, cfg.Clock) at rate
-// a second, open loop with Poisson gaps, until n have been answered, and
-// returns their latencies from the intended send time in microseconds,
-// sorted: a request's time as a client sees it at a load too light to
-// queue, the base a queueing model adds its waits to.
-func ServedLatency(ctx context.Context, cfg LoadConfig, rate float64, n int) ([]float64, error) {
+// a second, open loop with Poisson gaps, warm requests first whose times
+// are dropped (a fresh process's first seconds: heap growth, cold caches, as
+// `bench load --warmup` drops them), then n more, and returns those n
+// latencies from the intended send time in microseconds, sorted: a
+// request's time as a client sees it at a load too light to queue, the base
+// a queueing model adds its waits to.
+func ServedLatency(ctx context.Context, cfg LoadConfig, rate float64, warm, n int) ([]float64, error) {
 	cfg.ScoreFrac, cfg.EventFrac, cfg.Rates = 0, 0, []float64{rate}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if !(rate > 0) || n < 1 {
-		return nil, fmt.Errorf("bench: served latency: rate %v, %d requests", rate, n)
+	if !(rate > 0) || n < 1 || warm < 0 {
+		return nil, fmt.Errorf("bench: served latency: rate %v, %d requests after %d warm", rate, n, warm)
 	}
 	cl, err := client.Dial(ctx, cfg.Addr, cfg.Options)
 	if err != nil {
@@ -532,11 +534,11 @@ func ServedLatency(ctx context.Context, cfg LoadConfig, rate float64, n int) ([]
 	}
 	defer cl.Close()
 	g := &mix{cfg: &cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5e7))}
-	lat := make([]float64, n)
-	errs := make([]error, n)
+	lat := make([]float64, warm+n)
+	errs := make([]error, warm+n)
 	var wg sync.WaitGroup
 	next := time.Now()
-	for i := range n {
+	for i := range warm + n {
 		next = next.Add(time.Duration(g.rng.ExpFloat64() / rate * 1e9))
 		if d := time.Until(next); d > 0 {
 			select {
@@ -560,6 +562,7 @@ func ServedLatency(ctx context.Context, cfg LoadConfig, rate float64, n int) ([]
 			return nil, fmt.Errorf("bench: served latency: request %d: %w", i, err)
 		}
 	}
+	lat = lat[warm:]
 	slices.Sort(lat)
 	return lat, nil
 }

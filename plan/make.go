@@ -293,7 +293,7 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	add("memory", "feature store: %d users × %.0f B + %d reels × %.0f B = %s (users replicated on every shard, so every reel's content and counters too), model %s; heap ×%.2f under GOMEMLIMIT; process %s: %s a replica",
 		t.Users, c.Memory.BytesPerUser, t.Reels, c.Memory.BytesPerReel, gib(store), gib(float64(c.Memory.ModelBytes)), heapFactor, gib(float64(c.Memory.BaseBytes)), gib(mem))
 	if t.NewReelsPerDay > 0 {
-		add("indexing", "%d new reels a day: %.0f a shard, each %.1f µs to add and ~%.0f µs of reel tower: %.0f core-seconds a replica a day (%.3f%% of its cores); a whole day's on %d cores in %.0f s",
+		add("indexing", "%d new reels a day: %.0f a shard, each %.1f µs to add and ~%.0f µs of reel tower: %.3g core-seconds a replica a day (%.3g%% of its cores); a whole day's on %d cores in %.3g s",
 			t.NewReelsPerDay, perShardDay, m.addUs, towerUs, p.IndexDayCoreS, 100*p.IndexDayCoreS/86400/float64(t.CoresPerReplica), t.CoresPerReplica, p.IndexDayWallS)
 	}
 	add("result", "%d shards × %d replicas = %d replicas of %d cores and %s: %d cores%s",

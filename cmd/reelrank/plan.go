@@ -23,7 +23,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	reels := fs.String("reels", "", "catalogue size (e.g. 10000000, 100M, 1B)")
-	qps := fs.Float64("qps", 0, "Recommend requests a second")
+	qps := fs.String("qps", "", "Recommend requests a second (e.g. 300, 100k, 1.5M)")
 	p99 := fs.Float64("p99", 15, "p99 target, milliseconds")
 	recall := fs.Float64("recall", 0.9, "recall@k of the index against exact search")
 	k := fs.Int("k", 1000, "candidates the recall is counted over")
@@ -68,6 +68,10 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("plan: --new-reels-per-day: %w", err)
 	}
+	q, err := parseCount(*qps)
+	if err != nil {
+		return fmt.Errorf("plan: --qps: %w", err)
+	}
 	nu, err := parseCount(*users)
 	if err != nil {
 		return fmt.Errorf("plan: --users: %w", err)
@@ -85,7 +89,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if cal.Machine.CPU != bench.ThisMachine().CPU {
 		fmt.Fprintf(stderr, "reelrank: plan: the calibration was taken on %s, not on this machine\n", cal.Machine.CPU)
 	}
-	t := plan.Target{Reels: n, QPS: *qps, P99: time.Duration(*p99 * float64(time.Millisecond)), Recall: *recall, K: *k,
+	t := plan.Target{Reels: n, QPS: float64(q), P99: time.Duration(*p99 * float64(time.Millisecond)), Recall: *recall, K: *k,
 		NewReelsPerDay: nr, Users: nu, GPU: *gpu, CoresPerReplica: *cores, MemoryPerReplica: int64(*mem * (1 << 30)),
 		MaxUtilisation: *util, NetworkRTT: *rtt, Shards: *shards, Replicas: *replicas, Nprobe: *nprobe}
 	if *rtt == 0 {
