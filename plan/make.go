@@ -124,7 +124,12 @@ func (m *model) evaluate(t *Target, s int, g *GPU) (Option, shard, queue) {
 	if t.Replicas == 0 {
 		maxR = minR * 4
 	}
-	for r := minR; r <= maxR; r++ {
+	// try sizes the fleet at r replicas a shard and says whether it keeps
+	// the target. The p99 falls and the utilisation with it as replicas
+	// are added, so the fewest that keep it are found by bisection: tens
+	// of quantiles, not thousands, at a billion reels.
+	try := func(r int) (Option, queue, bool) {
+		o := o
 		q := m.queue(c, t.QPS/float64(r), sh)
 		p := q.Quantile(qs)
 		o.Replicas, o.P99Us = r, p+merge
@@ -134,17 +139,29 @@ func (m *model) evaluate(t *Target, s int, g *GPU) (Option, shard, queue) {
 		if g != nil {
 			o.P99Us += float64(GPUBatchWait.Microseconds()) + m.gpuTimeUs(sh, g)
 		}
-		if t.Replicas > 0 || p <= budget {
-			o.Cores = s * r * c
-			if g != nil {
-				o.GPUs = s * r * m.gpus(t, sh, g, r)
-			}
-			if t.Replicas == 0 && q.Utilisation() > t.MaxUtilisation {
-				continue
-			}
-			return o, sh, q
+		if t.Replicas == 0 && (p > budget || q.Utilisation() > t.MaxUtilisation) {
+			return o, q, false
 		}
+		o.Cores = s * r * c
+		if g != nil {
+			o.GPUs = s * r * m.gpus(t, sh, g, r)
+		}
+		return o, q, t.Replicas > 0 || p <= budget
 	}
+	best, q, ok := try(maxR)
+	if ok {
+		lo, hi := minR-1, maxR // try(lo) fails or lo is below the range; try(hi) keeps it
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			if oo, qq, ok := try(mid); ok {
+				hi, best, q = mid, oo, qq
+			} else {
+				lo = mid
+			}
+		}
+		return best, sh, q
+	}
+	o = best
 	o.Why = fmt.Sprintf("p99 %.2f ms over the target even with %d replicas (a shard's request alone takes %.2f ms at its %.4f quantile)",
 		o.P99Us/1e3, maxR, m.queue(c, 1e-9, sh).Quantile(qs)/1e3, qs)
 	return o, sh, queue{}

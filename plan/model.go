@@ -297,13 +297,17 @@ func (q queue) MeanWaitUs() float64 {
 // wait that is 0 with probability 1 − Pw and exponential beyond.
 func (q queue) exceed(t float64) float64 {
 	pw, th := q.WaitProb(), q.waitRate()
-	var s float64
-	for _, v := range q.Base {
-		if v >= t {
-			s++
-		} else {
-			s += pw * math.Exp(-th*(t-v))
+	// Base is sorted: the samples at or above t count whole; below t, the
+	// wait's tail exp(−θ(t − v)) shrinks as v falls and is dropped once
+	// under e^−40 of a sample's weight.
+	i := sort.SearchFloat64s(q.Base, t)
+	s := float64(len(q.Base) - i)
+	for j := i - 1; j >= 0; j-- {
+		x := th * (t - q.Base[j])
+		if x > 40 {
+			break
 		}
+		s += pw * math.Exp(-x)
 	}
 	return s / float64(len(q.Base))
 }
@@ -321,7 +325,7 @@ func (q queue) Quantile(p float64) float64 {
 			return math.Inf(1)
 		}
 	}
-	for range 100 {
+	for hi-lo > 1e-6*hi && hi-lo > 1e-3 {
 		mid := (lo + hi) / 2
 		if q.exceed(mid) > 1-p {
 			lo = mid

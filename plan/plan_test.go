@@ -312,3 +312,63 @@ func TestWriteReport(t *testing.T) {
 		t.Error("the measured points are not in the report")
 	}
 }
+
+// TestReportInfeasible writes the report of a target no fleet meets (a
+// memory wall at every size): the table of what was weighed and every
+// chart (the cost chart empty, its title saying why).
+func TestReportInfeasible(t *testing.T) {
+	c := fixture()
+	p, err := Make(c, Target{Reels: 1e7, Users: 1e9, QPS: 1000, P99: 15 * time.Millisecond, Recall: 0.9})
+	if !errors.Is(err, ErrInfeasible) || p == nil {
+		t.Fatalf("a billion users in 128 GiB: %v", err)
+	}
+	dir := t.TempDir()
+	if err := WriteReport(dir, Report{Calibration: c, Plan: p, Sizes: []int64{1e6, 1e7}}); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "plan.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "No fleet meets the target") || !strings.Contains(string(md), "more than 128.0 GiB") {
+		t.Errorf("plan.md does not say why:\n%s", md)
+	}
+	for _, f := range []string{"qps-recall.svg", "p99-load.svg", "cost-size.svg"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(b, new(struct{})); err != nil || len(b) < 500 {
+			t.Errorf("%s: %d bytes: %v", f, len(b), err)
+		}
+	}
+}
+
+// TestReplicasFewest checks the bisection over replicas against a walk
+// from one replica up: the fewest replicas that keep the p99 and the
+// utilisation bound.
+func TestReplicasFewest(t *testing.T) {
+	c := fixture()
+	for _, qps := range []float64{50, 400, 3000, 20000} {
+		tg := Target{Reels: 2e6, QPS: qps, P99: 20 * time.Millisecond, Recall: 0.9, Shards: 2}
+		p, err := Make(c, tg)
+		if err != nil {
+			t.Fatalf("%v/s: %v", qps, err)
+		}
+		var fewest int
+		for r := 1; r <= p.ReplicasPerShard; r++ {
+			tg.Replicas = r
+			q, err := Make(c, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.P99Us <= float64(tg.P99.Microseconds()) && q.Utilisation <= 0.7 {
+				fewest = r
+				break
+			}
+		}
+		if fewest != p.ReplicasPerShard {
+			t.Errorf("%v/s: the plan takes %d replicas a shard, the walk %d", qps, p.ReplicasPerShard, fewest)
+		}
+	}
+}

@@ -93,13 +93,24 @@ func considered(b *bytes.Buffer, p *Plan) {
 // pickAround keeps n options: the first few, those around the chosen
 // shard count and the last.
 func pickAround(os []Option, chosen, n int) []Option {
-	at := 0
+	// Around the chosen count, or where no fleet was chosen, around the
+	// one that came nearest the target (the least p99 that was sized).
+	at, near := -1, -1
 	for i, o := range os {
 		if o.Shards == chosen {
 			at = i
 		}
+		if o.P99Us > 0 && (near < 0 || o.P99Us < os[near].P99Us) {
+			near = i
+		}
+	}
+	if at < 0 {
+		at = max(near, 0)
 	}
 	keep := map[int]bool{0: true, 1: true, 2: true, len(os) - 1: true}
+	for k := 1; k < 6; k++ { // and a spread across the whole range
+		keep[k*(len(os)-1)/6] = true
+	}
 	for i := at - (n-5)/2; len(keep) < n && i < len(os); i++ {
 		if i >= 0 {
 			keep[i] = true
@@ -330,7 +341,15 @@ func chartCost(r Report) (*plot.Plot, error) {
 		}
 	}
 	if drawn == 0 {
-		return nil, lastErr
+		// Nothing to draw: the chart says so rather than the report
+		// failing (a memory wall at every size, say).
+		p.Title.Text = "no catalogue size can be planned: " + lastErr.Error()
+		if len(p.Title.Text) > 110 {
+			p.Title.Text = p.Title.Text[:107] + "..."
+		}
+		p.X.Min, p.X.Max = float64(sizes[0]), float64(sizes[len(sizes)-1])
+		p.Y.Min, p.Y.Max = 1, 1e6
+		return p, nil
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true

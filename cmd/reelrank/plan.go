@@ -99,6 +99,13 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		if p != nil && errors.Is(err, plan.ErrInfeasible) {
 			p.Markdown(stderr)
+			// The report of a target no fleet meets says why, shard
+			// count by shard count, with the charts of what was weighed.
+			if *report != "" {
+				if rerr := writePlanReport(*report, cal, p, *measured, stderr); rerr != nil {
+					return errors.Join(err, rerr)
+				}
+			}
 		}
 		return err
 	}
@@ -112,16 +119,9 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *report != "" {
-		var ms []plan.Measured
-		if *measured != "" {
-			if ms, err = readMeasured(*measured); err != nil {
-				return err
-			}
-		}
-		if err := plan.WriteReport(*report, plan.Report{Calibration: cal, Plan: p, Measured: ms}); err != nil {
+		if err := writePlanReport(*report, cal, p, *measured, stderr); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "reelrank: plan: report in %s/plan.md\n", *report)
 	}
 	if emitDir != "" {
 		f := plan.FleetOf(p, *image, *namespace, *tokenSecret)
@@ -131,6 +131,23 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "reelrank: plan: wrote manifests for %d shards into %s (kubectl apply -f %s)\n", len(paths), emitDir, emitDir)
 	}
+	return nil
+}
+
+// writePlanReport writes the Markdown report and its charts into dir,
+// with `bench load --json` steps from measured (a path) beside the model.
+func writePlanReport(dir string, cal *plan.Calibration, p *plan.Plan, measured string, stderr io.Writer) error {
+	var ms []plan.Measured
+	if measured != "" {
+		var err error
+		if ms, err = readMeasured(measured); err != nil {
+			return err
+		}
+	}
+	if err := plan.WriteReport(dir, plan.Report{Calibration: cal, Plan: p, Measured: ms}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "reelrank: plan: report in %s/plan.md\n", dir)
 	return nil
 }
 
