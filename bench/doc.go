@@ -23,4 +23,16 @@
 // reports the merge overhead, the time fanning out and merging added to
 // the slowest shard's round trip, request by request (client's
 // ShardedOptions.Observe), at p50 and p99.
+//
+// Calibrate measures the machine for `reelrank calibrate` into a
+// plan.Calibration: the kernels' rates, the index's recall and queries a
+// second across nprobe on generated catalogues of the reels1m set's shape
+// (two sizes, so that package plan can fit the cost of a query to the
+// catalogue and nprobe), build and add rates, the ranker's candidates a
+// second, the wire's cost a request and the merge of shards' answers.
+// ServedLatency and ServedSaturation time a running server with the Load
+// mix: open loop at a rate too light to queue (the base latency the plan's
+// queue adds its waits to, after a warm-up whose times are dropped) and
+// closed loop (the most it carries). ThisMachine names the CPU, its cores
+// and SIMD level.
 package bench

@@ -131,6 +131,14 @@ type Request struct {
 	// wire, the collector and the cold caches of a served stream included.
 	// 0: not measured (the plan uses SaturatedUs and the wire's cost).
 	ServedSaturationQPS float64 `json:"served_saturation_qps,omitempty"`
+	// LoadedP99Us is the p99 through the server at LoadedRate a second,
+	// open loop, about half of ServedSaturationQPS: a point where requests
+	// queue, to which the plan fits the queue's variability (the
+	// collector's pauses, which stop every core at once, and the client's
+	// share of the cores make a served stream burstier than the engine's
+	// samples say). 0: not measured (the engine's spread is used).
+	LoadedRate  float64 `json:"loaded_rate,omitempty"`
+	LoadedP99Us float64 `json:"loaded_p99_us,omitempty"`
 	// FeatureLookupsPerSec is candidates gathered a second of the features
 	// stage.
 	FeatureLookupsPerSec float64 `json:"feature_lookups_per_s"`
@@ -233,6 +241,11 @@ func (c *Calibration) Validate() error {
 	for i, q := range r.ServedUs {
 		if !(q > 0) || (i > 0 && q < r.ServedUs[i-1]) {
 			return fmt.Errorf("plan: calibration: served latency %d is %v (want positive and rising)", i, q)
+		}
+	}
+	if r.LoadedRate != 0 || r.LoadedP99Us != 0 {
+		if !(r.LoadedRate > 0) || !(r.LoadedP99Us > 0) || math.IsInf(r.LoadedRate, 0) || math.IsInf(r.LoadedP99Us, 0) || len(r.ServedUs) == 0 || !(r.ServedSaturationQPS > r.LoadedRate) {
+			return fmt.Errorf("plan: calibration: loaded p99 %v µs at %v/s (want both positive, under the served saturation %v/s, with served samples)", r.LoadedP99Us, r.LoadedRate, r.ServedSaturationQPS)
 		}
 	}
 	if g := c.GPU; g != nil {

@@ -289,8 +289,13 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	if len(m.served) > 0 {
 		base = fmt.Sprintf("the calibration's %d requests through the server at %.0f/s, open loop, scaled by this shard's cost (×%.2f)", len(m.served), r.ServedRate, sh.serviceUs/m.calService)
 	}
-	add("queue", "model: M/G/c (Poisson arrivals; c = %d cores a replica, each request on one core for S = %.0f µs); Erlang C for the chance of waiting, Allen–Cunneen's (1+cs²)/2 for the service time's spread (cs² = %.2f, from the engine's samples), the wait's tail exponential; a request's latency is its wait plus a base latency drawn from %s (p50 %s, p99 %s)",
-		t.CoresPerReplica, sh.serviceUs, q.CV2, base, ms(quantileSorted(sh.samples, 0.5)), ms(quantileSorted(sh.samples, 0.99)))
+	spread := fmt.Sprintf("cs² = %.2f, from the engine's samples", q.CV2)
+	if m.cv2Fitted {
+		spread = fmt.Sprintf("cs² = %.2f, fitted so that the model's p99 at %.0f/s on the calibrating machine's %d cores is the %s measured there; the engine's samples alone give %.2f",
+			q.CV2, r.LoadedRate, c.Machine.Cores, ms(r.LoadedP99Us), m.cv2Engine)
+	}
+	add("queue", "model: M/G/c (Poisson arrivals; c = %d cores a replica, each request on one core for S = %.0f µs); Erlang C for the chance of waiting, Allen–Cunneen's (1+cs²)/2 for the service time's spread (%s), the wait's tail exponential; a request's latency is its wait plus a base latency drawn from %s (p50 %s, p99 %s)",
+		t.CoresPerReplica, sh.serviceUs, spread, base, ms(quantileSorted(sh.samples, 0.5)), ms(quantileSorted(sh.samples, 0.99)))
 	add("queue", "utilisation bound %.0f%%: replicas ≥ QPS·S/(c·ρ) = %.0f·%.0f µs/(%d·%.2f) = %.2f → %d a shard; ρ = %.1f%%, P(wait) = %.3f, mean wait %.0f µs",
 		100*t.MaxUtilisation, t.QPS, sh.serviceUs, t.CoresPerReplica, t.MaxUtilisation, t.QPS*sh.serviceUs/1e6/(float64(t.CoresPerReplica)*t.MaxUtilisation),
 		p.ReplicasPerShard, 100*p.Utilisation, q.WaitProb(), q.MeanWaitUs())

@@ -171,7 +171,9 @@ type model struct {
 	fixedUs    float64   // tower, postrank
 	extraShare float64   // candidates beyond K (pools, sources) per K
 	shape      []float64 // the engine's samples over their mean
-	cv2        float64   // the engine's squared coefficient of variation
+	cv2        float64   // the queue's squared coefficient of variation of service
+	cv2Engine  float64   // the engine's samples' (cv2 unless fitted)
+	cv2Fitted  bool      // cv2 fitted to the calibration's loaded p99
 	served     []float64 // the served latency's samples, µs (may be empty)
 	calService float64   // a core's time a request of the calibration's own model
 	contention float64   // a request's cost at saturation over its cost alone
@@ -223,8 +225,12 @@ func newModel(c *Calibration, t *Target) (*model, error) {
 		m.shape[i] = q / qm
 	}
 	m.cv2 = newQueue(1, 0, r.Quantiles).CV2
+	m.cv2Engine = m.cv2
 	m.served = r.ServedUs
 	m.calService = r.TotalUs*m.contention + c.Server.OverheadUs
+	if r.LoadedRate > 0 && len(m.served) > 0 {
+		m.cv2, m.cv2Fitted = fitCV2(queue{Cores: c.Machine.Cores, Lambda: r.LoadedRate, MeanUs: m.calService, CV2: m.cv2, Base: m.served}, r.LoadedP99Us), true
+	}
 	m.dim = r.Dim
 	if m.dim == 0 {
 		m.dim = c.ANN[0].Dim
@@ -302,6 +308,29 @@ func (m *model) shard(t *Target, s int) shard {
 // queue is a replica's queue at lambda requests a second.
 func (m *model) queue(cores int, lambda float64, sh shard) queue {
 	return queue{Cores: cores, Lambda: lambda, MeanUs: sh.serviceUs, CV2: m.cv2, Base: sh.samples}
+}
+
+// fitCV2 is the service variability (cs², at least q.CV2, at most 10,000)
+// at which q's p99 is p99 µs: Allen–Cunneen's factor (1+cs²)/2 stretched
+// until the model's tail at a loaded point of the calibration matches the
+// one measured there. The p99 rises with cs², so by bisection.
+func fitCV2(q queue, p99 float64) float64 {
+	if q.Utilisation() >= 1 || q.Quantile(0.99) >= p99 {
+		return q.CV2
+	}
+	lo, hi := q.CV2, 1e4
+	if q.CV2 = hi; q.Quantile(0.99) <= p99 {
+		return hi
+	}
+	for range 60 {
+		q.CV2 = (lo + hi) / 2
+		if q.Quantile(0.99) < p99 {
+			lo = q.CV2
+		} else {
+			hi = q.CV2
+		}
+	}
+	return (lo + hi) / 2
 }
 
 // shardK is the candidates each of s shards recalls so that the merged

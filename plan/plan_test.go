@@ -372,3 +372,43 @@ func TestReplicasFewest(t *testing.T) {
 		}
 	}
 }
+
+// TestFitCV2 recovers the service variability a queue's p99 was made with,
+// keeps the engine's where the measured tail is shorter than the model's,
+// and a fitted calibration plans more replicas than the engine's spread.
+func TestFitCV2(t *testing.T) {
+	base := make([]float64, 1000)
+	for i := range base {
+		base[i] = 3000 + 2000*-math.Log(1-(float64(i)+0.5)/1000)
+	}
+	q := queue{Cores: 2, Lambda: 300, MeanUs: 2900, CV2: 6, Base: base}
+	p99 := q.Quantile(0.99)
+	q.CV2 = 0.03
+	if got := fitCV2(q, p99); math.Abs(got-6) > 0.01 {
+		t.Errorf("fitted cs² %v, made with 6", got)
+	}
+	if got := fitCV2(q, base[0]); got != 0.03 {
+		t.Errorf("a p99 under the model's: cs² %v, want the engine's 0.03", got)
+	}
+	c := fixture()
+	tg := Target{Reels: 1e6, QPS: 5000, P99: 40 * time.Millisecond, Recall: 0.9, CoresPerReplica: 4, Shards: 1}
+	plain, err := Make(c, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Request.ServedUs = base
+	c.Request.ServedRate = 50
+	c.Request.ServedSaturationQPS = 600
+	c.Request.LoadedRate, c.Request.LoadedP99Us = 300, 60000
+	fitted, err := Make(c, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fitted.ReplicasPerShard <= plain.ReplicasPerShard {
+		t.Errorf("a burstier served stream: %d replicas, the engine's spread %d", fitted.ReplicasPerShard, plain.ReplicasPerShard)
+	}
+	c.Request.LoadedRate = 700 // past saturation
+	if err := c.Validate(); err == nil {
+		t.Error("a loaded point past saturation passed")
+	}
+}

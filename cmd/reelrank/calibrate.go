@@ -75,11 +75,11 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "calibrate: Recommend on %s\n", *dir)
 	// 3,000 at about 90/s: the p99 is the 30th slowest, steadier than the
 	// 15th of 1,500 (one collection's stall moved it by half).
-	served := 3000
+	served, loaded := 3000, 10*time.Second
 	if *quick {
-		served = 300
+		served, loaded = 300, time.Second
 	}
-	if err := calibrateEngine(ctx, cal, *dir, *k, *nprobe, *requests, served, *isolate, *seed, logf); err != nil {
+	if err := calibrateEngine(ctx, cal, *dir, *k, *nprobe, *requests, served, loaded, *isolate, *seed, logf); err != nil {
 		return err
 	}
 	cal.Seconds = time.Since(start).Seconds()
@@ -112,6 +112,9 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  through the server at %.0f/s: p50 %.2f ms, p99 %.2f ms over %d requests\n", r.ServedRate,
 			r.ServedUs[n/2]/1e3, r.ServedUs[min(n-1, n*99/100)]/1e3, n)
 	}
+	if r.LoadedRate > 0 {
+		fmt.Fprintf(stdout, "  through the server at %.0f/s (half the most it carries): p99 %.2f ms\n", r.LoadedRate, r.LoadedP99Us/1e3)
+	}
 	fmt.Fprintf(stdout, "  wire: %.0f µs of CPU a request, %.0f µs a round trip; merge of 4 shards %.1f µs\n", cal.Server.OverheadUs, cal.Server.RoundTripUs, cal.Server.MergeUs)
 	fmt.Fprintf(stdout, "  memory: %.0f B a user, %.0f B a reel (feature store), model %.1f MiB\n", cal.Memory.BytesPerUser, cal.Memory.BytesPerReel, float64(cal.Memory.ModelBytes)/(1<<20))
 	return nil
@@ -127,7 +130,7 @@ func heapNow() int64 {
 
 // calibrateEngine times the engine's Recommend on a copy of the served
 // model folder dir, one request at a time, and the memory of its state.
-func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, nprobe, requests, served int, isolate bool, seed uint64, logf func(string, ...any)) error {
+func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, nprobe, requests, served int, loaded time.Duration, isolate bool, seed uint64, logf func(string, ...any)) error {
 	tmp, err := os.MkdirTemp("", "reelrank-calibrate-")
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
@@ -277,6 +280,15 @@ func calibrateEngine(ctx context.Context, cal *plan.Calibration, dir string, k, 
 		return fmt.Errorf("calibrate: %w", err)
 	}
 	cal.Request.ServedSaturationQPS = thr
+	// A loaded point, open loop at half of that for loaded seconds (a
+	// second's warm-up first): the p99 the plan fits the queue's
+	// variability to.
+	mid := thr / 2
+	lat, err = bench.ServedLatency(ctx, lc, mid, int(mid), max(100, int(mid*loaded.Seconds())))
+	if err != nil {
+		return fmt.Errorf("calibrate: %w", err)
+	}
+	cal.Request.LoadedRate, cal.Request.LoadedP99Us = mid, lat[len(lat)*99/100]
 	return nil
 }
 
