@@ -12,7 +12,7 @@ BENCH ?= .
 COUNT ?= 1
 PKGS  ?= ./...
 
-.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check wire flatc bench fuzz deps tools clean
+.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check wire flatc bench fuzz deps tools clean ptx build-cuda vet-cuda test-cuda
 
 all: test
 
@@ -96,6 +96,33 @@ fuzz: deps
 
 clean:
 	rm -rf $(BIN)
+
+## ptx: recompile the CUDA kernels (kernels/cuda/*.cu) to the committed PTX
+## (needs nvcc: Debian's nvidia-cuda-toolkit, non-free; see DEVELOPERS.md)
+NVCC       ?= nvcc
+CUDA_STUBS ?= /usr/lib/x86_64-linux-gnu/stubs
+CUDA_ENV   := CGO_ENABLED=1 CGO_LDFLAGS="-L$(CUDA_STUBS) $(CGO_LDFLAGS)"
+ptx:
+	@command -v $(NVCC) >/dev/null || { echo "nvcc not found: install nvidia-cuda-toolkit (DEVELOPERS.md)"; exit 1; }
+	for f in kernels/cuda/*.cu; do \
+		$(NVCC) $$(cat kernels/cuda/nvcc.flags) -o kernels/cuda/ptx/$$(basename $$f .cu).ptx $$f || exit 1; \
+	done
+
+## build-cuda: the GPU build of reelrank (-tags cuda; links libcuda, the driver,
+## alone: it runs on a GPU host only); links against the driver stub here
+build-cuda: deps
+	$(CUDA_ENV) $(GO) build -tags cuda -o $(BIN)/reelrank-cuda ./cmd/reelrank
+
+## vet-cuda: vet and compile every package and test of the cuda build
+## (runs without a GPU; the test binaries need one to run)
+vet-cuda: deps
+	$(CUDA_ENV) $(GO) vet -tags cuda $(PKGS)
+	$(CUDA_ENV) $(GO) build -tags cuda $(PKGS)
+	$(CUDA_ENV) $(GO) test -tags cuda -count=1 -run '^$$' -exec true ./kernels/cuda ./ranker ./ann ./engine ./cmd/reelrank
+
+## test-cuda: on a GPU host, the GPU's tests against the CPU
+test-cuda: deps
+	$(CUDA_ENV) $(GO) test -tags cuda -count=1 ./kernels/cuda ./ranker ./ann ./engine
 
 ## image: the server's container image (Dockerfile; a static binary on distroless,
 ## user nonroot), the image `reelrank plan --emit k8s` manifests run

@@ -34,6 +34,9 @@ var allowed = map[string][]string{
 	"ranker/internal/fb": {},
 
 	"ann":      {"kernels"},
+	// The GPU backend (build tag cuda for all but its docs, errors and
+	// shapes): the driver through gorgonia.org/cu, kernels for f16/bf16.
+	"kernels/cuda": {"kernels"},
 	"features": {"eventlog", "kernels", "ann"}, // ann for k-means
 	"ranker":   {"features", "kernels", "kernels/cuda", "ranker/internal/fb"},
 	"train":    {"features", "ranker", "kernels", "eventlog", "sim", "drift"},
