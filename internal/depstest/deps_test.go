@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"wire/internal/fb":   {},
 	"ranker/internal/fb": {},
 
-	"ann":      {"kernels"},
+	"ann":      {"kernels", "kernels/cuda"}, // kernels/cuda with -tags cuda
 	// The GPU backend (build tag cuda for all but its docs, errors and
 	// shapes): the driver through gorgonia.org/cu, kernels for f16/bf16.
 	"kernels/cuda": {"kernels"},
