@@ -33,16 +33,16 @@ var allowed = map[string][]string{
 	"wire/internal/fb":   {},
 	"ranker/internal/fb": {},
 
-	"ann":      {"kernels", "kernels/cuda"}, // kernels/cuda with -tags cuda
+	"ann": {"kernels", "kernels/cuda"}, // kernels/cuda with -tags cuda
 	// The GPU backend (build tag cuda for all but its docs, errors and
 	// shapes): the driver through gorgonia.org/cu, kernels for f16/bf16.
 	"kernels/cuda": {"kernels"},
-	"features": {"eventlog", "kernels", "ann"}, // ann for k-means
-	"ranker":   {"features", "kernels", "kernels/cuda", "ranker/internal/fb"},
-	"train":    {"features", "ranker", "kernels", "eventlog", "sim", "drift"},
-	"engine":   {"ann", "ranker", "features", "eventlog", "kernels", "drift"},
-	"server":   {"wire", "engine", "eventlog"},
-	"client":   {"wire"},
+	"features":     {"eventlog", "kernels", "ann"}, // ann for k-means
+	"ranker":       {"features", "kernels", "kernels/cuda", "ranker/internal/fb"},
+	"train":        {"features", "ranker", "kernels", "eventlog", "sim", "drift"},
+	"engine":       {"ann", "ranker", "features", "eventlog", "kernels", "drift"},
+	"server":       {"wire", "engine", "eventlog"},
+	"client":       {"wire"},
 	// bench: the load generator, the index sweep, and calibrate's rates
 	// (the ranker, a server with a canned handler), written as a plan's
 	// Calibration.
