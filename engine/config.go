@@ -8,6 +8,7 @@ import (
 
 	"github.com/reelrank/reelrank/features"
 	"github.com/reelrank/reelrank/internal/wal"
+	"github.com/reelrank/reelrank/ranker"
 )
 
 // Exploration says how an exploration slot picks its reel.
@@ -142,6 +143,15 @@ type Config struct {
 	// Open); without it that is an error.
 	Reshard bool
 
+	// Device is where the ranker scores: ranker.CPU (the default, each
+	// request on its own goroutine) or ranker.CUDA, where a ranker.Batcher
+	// gathers concurrent requests' candidates into one GPU pass per batch
+	// (Batch tunes it), falling back to the CPU when the GPU fails. Resolve
+	// ranker.Auto with ranker.ResolveDevice first. A model the GPU cannot
+	// run (an MMoE) is scored on the CPU.
+	Device ranker.Device
+	Batch  ranker.BatcherConfig
+
 	// fs, when set, is the file system of the logs (tests inject faults).
 	fs wal.FS
 
@@ -241,6 +251,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("engine: ThompsonRounds %d outside 1..%d", c.ThompsonRounds, 1<<16)
 	case c.DiversityWindow < 1 || c.DiversityWindow > 64:
 		return fmt.Errorf("engine: DiversityWindow %d outside 1..64", c.DiversityWindow)
+	}
+	switch c.Device {
+	case "", ranker.CPU, ranker.CUDA:
+	default:
+		return fmt.Errorf("engine: device %q: want cpu or cuda (resolve auto with ranker.ResolveDevice)", c.Device)
 	}
 	if err := c.Shard.validate(); err != nil {
 		return err

@@ -74,6 +74,7 @@ type Engine struct {
 	seq     atomic.Uint64
 	started time.Time
 	ctr     counters
+	gpu     gpuBatchers
 }
 
 // live is the model being served with what the engine derives from it.
@@ -349,6 +350,7 @@ func (e *Engine) embedTime() int64 {
 // checkpoint: call Checkpoint first for a short replay at the next start).
 // The engine must not be used after.
 func (e *Engine) Close() error {
+	e.gpu.close()
 	if e.dur != nil {
 		return e.dur.close()
 	}
@@ -363,6 +365,9 @@ type StageStats struct {
 	Requests, Errors, Deadline uint64
 	// The time spent per stage, summed over the requests that reached it.
 	Features, Tower, ANN, Rank, Postrank, Total time.Duration
+	// RankWait and RankDevice are the parts of Rank queued for a GPU
+	// batch and in the batch's GPU pass (Timings.RankWait, RankDevice).
+	RankWait, RankDevice time.Duration
 	// Candidates per source, ranked, served, and the slots filled by an
 	// exploration draw, summed.
 	ANNCandidates, FreshCandidates, ExploreCandidates, Ranked, Items, ExploreSlots uint64
@@ -396,6 +401,7 @@ type Stats struct {
 type counters struct {
 	requests, errors, deadline                        atomic.Uint64
 	features, tower, ann, rank, postrank, total       atomic.Int64
+	rankWait, rankDevice                              atomic.Int64
 	annC, freshC, exploreC, ranked, items, exploreSlt atomic.Uint64
 	scores, searches, upserts, deletes                atomic.Uint64
 	accepted, rejected                                atomic.Uint64
@@ -413,6 +419,8 @@ func (c *counters) record(t *Timings, items, explored int, err error) {
 	c.tower.Add(int64(t.Tower))
 	c.ann.Add(int64(t.ANN))
 	c.rank.Add(int64(t.Rank))
+	c.rankWait.Add(int64(t.RankWait))
+	c.rankDevice.Add(int64(t.RankDevice))
 	c.postrank.Add(int64(t.Postrank))
 	c.total.Add(int64(t.Total))
 	c.annC.Add(uint64(t.ANNCandidates))
@@ -432,7 +440,8 @@ func (e *Engine) Stats() Stats {
 		Recommend: StageStats{
 			Requests: c.requests.Load(), Errors: c.errors.Load(), Deadline: c.deadline.Load(),
 			Features: time.Duration(c.features.Load()), Tower: time.Duration(c.tower.Load()), ANN: time.Duration(c.ann.Load()),
-			Rank: time.Duration(c.rank.Load()), Postrank: time.Duration(c.postrank.Load()), Total: time.Duration(c.total.Load()),
+			Rank: time.Duration(c.rank.Load()), RankWait: time.Duration(c.rankWait.Load()), RankDevice: time.Duration(c.rankDevice.Load()),
+			Postrank: time.Duration(c.postrank.Load()), Total: time.Duration(c.total.Load()),
 			ANNCandidates: c.annC.Load(), FreshCandidates: c.freshC.Load(), ExploreCandidates: c.exploreC.Load(),
 			Ranked: c.ranked.Load(), Items: c.items.Load(), ExploreSlots: c.exploreSlt.Load(),
 		},

@@ -198,6 +198,19 @@ func (e *Engine) recommend(ctx context.Context, req *RecommendRequest, out *Resp
 	// The ranker, or popularity for the holdout.
 	if lv.holdout {
 		e.popularity(s, len(m.heads))
+	} else if b := e.batcherFor(m.bundle.Ranker); b != nil {
+		in, err := m.bundle.Ranker.RequestInputs(fr)
+		if err != nil {
+			return r, fmt.Errorf("engine: recommend: ranker: %w", err)
+		}
+		bt, err := b.Score(ctx, in, &s.scores)
+		if err != nil {
+			return r, fmt.Errorf("engine: recommend: ranker: %w", err)
+		}
+		tm.RankWait = bt.Wait
+		if !bt.Fallback && bt.Backend != "cpu" {
+			tm.RankDevice = bt.Pass
+		}
 	} else {
 		sc, err := s.scorerFor(m.bundle.Ranker)
 		if err != nil {

@@ -127,8 +127,12 @@ type Timings struct {
 	// ANN is the index search, the fresh and exploration pools, the
 	// filters and the deduplication.
 	ANN time.Duration
-	// Rank is the multitask ranker over every candidate.
-	Rank time.Duration
+	// Rank is the multitask ranker over every candidate. On a GPU it
+	// holds RankWait and RankDevice: the time queued for a batch, and the
+	// batch's pass on the GPU (shared with the batch's other requests;
+	// zero when the CPU scored it).
+	Rank                 time.Duration
+	RankWait, RankDevice time.Duration
 	// Postrank is the weighted score, the ordering, author diversity and
 	// the exploration slots.
 	Postrank time.Duration

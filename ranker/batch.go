@@ -3,6 +3,8 @@ package ranker
 import (
 	"errors"
 	"fmt"
+
+	"github.com/reelrank/reelrank/features"
 )
 
 // BatchScorer scores the candidate sets of several requests in one pass.
@@ -45,6 +47,22 @@ func (s *Scorer) ScoreBatch(ins []Inputs, outs []*Scores) error {
 		}
 	}
 	return nil
+}
+
+// RequestInputs returns the model's inputs of a request the feature
+// store filled, as Scorer.Score reads them.
+func (m *Multitask) RequestInputs(req *features.Request) (Inputs, error) {
+	if req == nil {
+		return Inputs{}, fmt.Errorf("%w: nil request", ErrBadInput)
+	}
+	in := Inputs{User: req.UserVec, Reel: req.ReelVec, Cross: req.CrossVec, N: len(req.Reels)}
+	if m.Spec.EmbedDim > 0 {
+		if !req.Embeddings {
+			return Inputs{}, fmt.Errorf("%w: the model reads content embeddings but the request was made without Embeddings", ErrBadInput)
+		}
+		in.Emb = req.Emb
+	}
+	return in, nil
 }
 
 // Backend returns "cpu".

@@ -234,6 +234,10 @@ func (b *Batcher) Close() error {
 	return nil
 }
 
+// Primary returns the primary backend (the CPU Scorer when there is
+// none): its owner closes it after Close.
+func (b *Batcher) Primary() BatchScorer { return b.primary }
+
 // Stats returns the counters.
 func (b *Batcher) Stats() BatcherStats {
 	s := BatcherStats{
