@@ -58,9 +58,13 @@ usage:
                                    DIR/report.md with SVG charts and DIR/report.json
   reelrank serve [--bundle DIR] [--addr A] [--metrics A] [--token T --admin-token T]
                  [--holdout P --canary-share P --promote-after N ...]
+                 [--device cpu|cuda|auto --batch-wait D]
                                    serve a model folder (default: the embedded world)
   reelrank bench load --addr A --qps LIST --duration D
                                    open-loop load on a running server
+  reelrank bench gpu [--json --requests LIST --reels N --k K]
+                                   the GPU backend (the cuda build, make build-cuda):
+                                   ranker batches f32/bf16, exact top-k, against the CPU
   reelrank bench ops --addr A --candidate DIR [--qps 200 --broken-share P --drift-requests N]
                                    the operations figures on a running server: a load and
                                    promotion under load, a broken canary's rollback, drift
@@ -127,10 +131,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return cmdBenchLoad(args[2:], stdout, stderr)
 			case "ops":
 				return cmdBenchOps(args[2:], stdout, stderr)
+			case "gpu":
+				return cmdBenchGPU(args[2:], stdout, stderr)
 			}
 		}
 		fmt.Fprint(stderr, usage)
-		return errors.New("bench: want a target: kernels, ann, load or ops")
+		return errors.New("bench: want a target: kernels, ann, load, ops or gpu")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

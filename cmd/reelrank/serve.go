@@ -64,12 +64,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	salt := fs.Uint64("arm-salt", 0, "salt of the user hash that assigns arms (keep it across restarts)")
 	shardFlag := fs.String("shard", "", "serve shard `i/n` of the catalogue: the reels client.ShardOf places in shard i of n (empty: all); events are taken for every reel, so that user features are the same on every shard")
 	reshard := fs.Bool("reshard", false, "serve a folder last served as another shard (or unsharded) as --shard says; it lacks the catalogue changes the other shards took")
+	device := fs.String("device", "cpu", "where the ranker scores: cpu, cuda (batches on GPU 0; needs the build of make build-cuda) or auto (cuda when a GPU is there, else cpu)")
+	batchWait := fs.Duration("batch-wait", time.Millisecond, "with a GPU: the longest a request waits for others to share its batch")
+	batchRequests := fs.Int("batch-requests", 256, "with a GPU: the most requests in one batch")
+	batchCands := fs.Int("batch-candidates", 256<<10, "with a GPU: the most candidates in one batch")
 	archive := fs.Bool("archive", true, "keep the event log segments checkpoints drop, in served/archive, so that the whole served log can be trained on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	dev, err := ranker.ParseDevice(*device)
+	if err != nil {
+		return fmt.Errorf("serve: --device: %w", err)
+	}
+	dev, devNote, err := ranker.ResolveDevice(dev)
+	if err != nil {
+		return fmt.Errorf("serve: --device %s: %w", *device, err)
 	}
 	shard, err := engine.ParseShard(*shardFlag)
 	if err != nil {
@@ -109,7 +121,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	engineLogger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	policy := engine.CanaryPolicy{Share: *canaryShare, PromoteImpressions: *promoteAfter, Margin: *canaryMargin, Confidence: *canaryConf}
 	ecfg := engine.Config{K: *k, Nprobe: *nprobe, MaxLead: *maxLead, CheckpointInterval: *ckEvery, Logger: engineLogger,
-		Canary: policy, HoldoutShare: *holdout, ArmSalt: *salt, Shard: shard, Reshard: *reshard}
+		Canary: policy, HoldoutShare: *holdout, ArmSalt: *salt, Shard: shard, Reshard: *reshard,
+		Device: dev, Batch: ranker.BatcherConfig{MaxWait: *batchWait, MaxRequests: *batchRequests, MaxCandidates: *batchCands}}
+	if devNote != "" {
+		logf("%s", devNote)
+	}
 	if *archive {
 		ecfg.ArchiveDir = "archive"
 	}
