@@ -35,4 +35,21 @@
 // queue adds its waits to, after a warm-up whose times are dropped) and
 // closed loop (the most it carries). ThisMachine names the CPU, its cores
 // and SIMD level.
+//
+// Every `reelrank bench` command appends a Run to a history file
+// (AppendRun: one JSON line, one write to a file opened O_APPEND, then
+// fsync; bench/history.jsonl in the checkout by default): the CPU, cores
+// and SIMD level, the commit the binary was built from (Commit), the time,
+// the command's settings and its Metrics, each with its unit, the way it
+// improves and, where the command repeats (--count), one sample a
+// repetition. ReadHistory skips a corrupt or truncated line with a warning
+// naming it. SelectRuns picks runs by "last", "prev", index or commit
+// prefix; Compare sets two selections side by side the way benchstat does:
+// the medians, the change, and a Mann–Whitney U test (MannWhitney: exact
+// for small samples without ties, the normal approximation otherwise) whose
+// p-value must fall under alpha for a change to count, and a significant
+// change for the worse past a threshold is a regression (`reelrank bench
+// compare`, and `bench check` against bench/baseline/<cpu>.jsonl, which
+// make bench-check runs). PlotHistory draws p99 over commits, recall
+// against queries a second, and latency against offered load as SVG.
 package bench
