@@ -123,6 +123,9 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.AddVectors, "add", 0, "then add N base vectors again under new ids on one core while searching at the first nprobe")
 	fs.IntVar(&cfg.AddBatch, "add-batch", 1000, "vectors per Add call in the --add test")
 	asJSON := fs.Bool("json", false, "one JSON object per nprobe")
+	count := fs.Int("count", 1, "repetitions, the history's samples (the table shows the last; with --base each builds the index again: use --index)")
+	engineName := fs.String("engine", "", "record the run as another engine's (a peer's figures, for bench plot)")
+	hist := addHistoryFlag(fs)
 	var f indexFlags
 	f.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -130,6 +133,9 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.Query == "" || cfg.GT == "" || (cfg.Base == "" && cfg.IndexPath == "") {
 		return errors.New("bench ann: --query, --gt and one of --base or --index are required")
+	}
+	if *count < 1 || (*count > 1 && cfg.AddVectors > 0) {
+		return fmt.Errorf("bench ann: --count %d: want at least 1, and 1 with --add", *count)
 	}
 	var err error
 	if cfg.NProbes, err = parseInts(*nprobes); err != nil {
@@ -142,10 +148,24 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	var rows []bench.ANNRow
 	var add *bench.AddRow
-	if cfg.AddVectors > 0 {
-		rows, add, err = bench.RunANNWithAdds(cfg, stderr)
-	} else {
-		rows, err = bench.RunANN(cfg, stderr)
+	var reps [][]bench.ANNRow
+	for range *count {
+		if cfg.AddVectors > 0 {
+			rows, add, err = bench.RunANNWithAdds(cfg, stderr)
+		} else {
+			rows, err = bench.RunANN(cfg, stderr)
+		}
+		if err != nil {
+			break
+		}
+		reps = append(reps, rows)
+	}
+	if err == nil {
+		rec := bench.NewRun("ann")
+		rec.Engine = *engineName
+		settingsOf(fs, &rec)
+		rec.AddANNRows(reps, add)
+		recordRun(hist, rec, stderr)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

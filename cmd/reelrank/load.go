@@ -42,6 +42,7 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 	wall := fs.Bool("wall-clock", false, "stamp requests with the wall clock instead of leaving the time to the server")
 	seed := fs.Uint64("seed", 1, "seed of the request mix")
 	asJSON := fs.Bool("json", false, "one JSON object per step")
+	hist := addHistoryFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,13 +81,20 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "open-loop load on %s, %v a step after %v of warm-up; latency from the intended send time\n", target, *duration, *warmup)
 	}
 	enc := json.NewEncoder(stdout)
-	_, err = bench.Load(ctx, cfg, func(s bench.LoadStep) {
+	steps, err := bench.Load(ctx, cfg, func(s bench.LoadStep) {
 		if *asJSON {
 			enc.Encode(s)
 			return
 		}
 		fmt.Fprintln(stdout, s.String())
 	})
+	if err == nil || errors.Is(err, context.Canceled) {
+		// An interrupted run records the steps it finished.
+		rec := bench.NewRun("load")
+		settingsOf(fs, &rec)
+		rec.AddLoadSteps(steps)
+		recordRun(hist, rec, stderr)
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -10,6 +10,9 @@
 //	reelrank loop                   serve simulated users with the engine, retrain nightly, report
 //	reelrank serve                  serve a model folder over TCP
 //	reelrank bench load             open-loop load on a running server
+//	reelrank bench compare          two runs of the bench history, with significance
+//	reelrank bench plot             SVG charts of the bench history
+//	reelrank bench check            a short fixed set against this CPU's baseline
 //	reelrank model                  load, promote, roll back a running server's models; status
 //	reelrank drift                  the served model's drift from its training
 //
@@ -68,6 +71,16 @@ usage:
   reelrank bench ops --addr A --candidate DIR [--qps 200 --broken-share P --drift-requests N]
                                    the operations figures on a running server: a load and
                                    promotion under load, a broken canary's rollback, drift
+  reelrank bench compare [--history F --metric M --threshold 5% --alpha 0.05] A B
+                                   the change of each metric between two runs of the bench
+                                   history (last, prev, last~N, a run index or a commit
+                                   prefix), Mann–Whitney U significance; exits 2 on a regression
+  reelrank bench plot --out DIR [--history F]
+                                   SVG charts of the history: p99 over commits, recall against
+                                   QPS, latency percentiles against offered load
+  reelrank bench check [--count 6 --time 100ms --threshold 10% --update]
+                                   a short fixed set against bench/baseline/<cpu>.jsonl
+                                   (make bench-check); records the baseline when there is none
   reelrank model load|promote|rollback|shares|status --addr A [--bundle DIR --share P --json]
                                    change a running server's models: canary, promotion,
                                    rollback, A/B shares with a popularity holdout, status
@@ -133,10 +146,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return cmdBenchOps(args[2:], stdout, stderr)
 			case "gpu":
 				return cmdBenchGPU(args[2:], stdout, stderr)
+			case "compare":
+				return cmdBenchCompare(args[2:], stdout, stderr)
+			case "plot":
+				return cmdBenchPlot(args[2:], stdout, stderr)
+			case "check":
+				return cmdBenchCheck(args[2:], stdout, stderr)
 			}
 		}
 		fmt.Fprint(stderr, usage)
-		return errors.New("bench: want a target: kernels, ann, load, ops or gpu")
+		return errors.New("bench: want a target: kernels, ann, load, ops, gpu, compare, plot or check")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -181,23 +200,45 @@ func cmdBenchKernels(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "one JSON object per figure")
 	budget := fs.Duration("time", 300*time.Millisecond, "time spent on each kernel")
 	seed := fs.Uint64("seed", 1, "seed of the random inputs")
+	count := fs.Int("count", 1, "repetitions (each kernel's figures of all of them are the history's samples; the table shows the last)")
+	hist := addHistoryFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *budget <= 0 {
 		return fmt.Errorf("bench kernels: --time must be positive, got %v", *budget)
 	}
-	return benchKernels(stdout, stderr, *asJSON, *budget, *seed)
+	if *count < 1 {
+		return fmt.Errorf("bench kernels: --count must be at least 1, got %d", *count)
+	}
+	rec := bench.NewRun("kernels")
+	settingsOf(fs, &rec)
+	err := benchKernels(stdout, stderr, *asJSON, *budget, *seed, *count, &rec)
+	if err == nil {
+		recordRun(hist, rec, stderr)
+	}
+	return err
 }
 
-func benchKernels(stdout, stderr io.Writer, asJSON bool, budget time.Duration, seed uint64) error {
+func benchKernels(stdout, stderr io.Writer, asJSON bool, budget time.Duration, seed uint64, count int, rec *bench.Run) error {
 	cases := bench.KernelCases()
 	if !asJSON {
 		info := currentCPU()
 		fmt.Fprintf(stdout, "%s, simd %s\n", info.CPU, info.Detail)
 	}
 	fmt.Fprintf(stderr, "timing %d kernels, %v each...\n", len(cases), budget)
-	figs, err := bench.RunKernels(cases, budget, seed)
+	var figs []bench.Figure
+	var reps [][]bench.Figure
+	var err error
+	for i := range count {
+		if figs, err = bench.RunKernels(cases, budget, seed+uint64(i)); err != nil {
+			break
+		}
+		reps = append(reps, figs)
+	}
+	if rec != nil {
+		rec.AddKernelFigures(reps)
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, f := range figs {
@@ -226,7 +267,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "reelrank: every kernel is checked against its oracle, then timed on this machine.")
-	if err := benchKernels(stdout, stderr, false, *budget, 1); err != nil {
+	if err := benchKernels(stdout, stderr, false, *budget, 1, 1, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nCompare paths: REELRANK_SIMD=generic %s bench kernels (or avx2).\n", os.Args[0])

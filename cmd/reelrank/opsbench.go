@@ -74,6 +74,7 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 	drillMax := fs.Duration("drill-max", 60*time.Second, "longest the broken canary may run")
 	noProbe := fs.Bool("no-probe", false, "load the candidate without its probe requests (to measure what they cost)")
 	noPromote := fs.Bool("no-promote", false, "load the candidate at 50% without promoting it (to tell the load's cost from the promotion's)")
+	hist := addHistoryFlag(fs)
 	dayFile := fs.String("day", "", "event log of the day after the served version's log, replayed as the unshifted day for the drift figure (serve with --max-lead past its end); empty: no drift figure")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -201,6 +202,16 @@ func cmdBenchOps(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("bench ops: drift: %w", err)
 		}
 	}
+	rec := bench.NewRun("ops")
+	settingsOf(fs, &rec)
+	rec.AddLoadSteps(steps)
+	rec.Add("load_s", "s", rep.LoadS)
+	rec.Add("promote_s", "s", rep.PromoteS)
+	rec.Add("swap_errors", "errors", float64(rep.SwapErrors))
+	if rep.BrokenRolled {
+		rec.Add("broken_rolled_back_after_s", "s", rep.BrokenAfterS)
+	}
+	recordRun(hist, rec, stderr)
 	if f.asJSON {
 		return json.NewEncoder(stdout).Encode(rep)
 	}
