@@ -12,7 +12,7 @@ BENCH ?= .
 COUNT ?= 1
 PKGS  ?= ./...
 
-.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check wire flatc bench fuzz deps tools clean ptx build-cuda vet-cuda test-cuda
+.PHONY: all run test test-go test-race test-purego lint vet fmt staticcheck generate generate-check wire flatc bench bench-check fuzz deps tools clean ptx build-cuda vet-cuda test-cuda
 
 all: test
 
@@ -86,6 +86,14 @@ test-purego:
 ## bench: the benchmarks (BENCH=regexp COUNT=n PKGS=./kernels)
 bench: deps
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) -timeout 60m $(PKGS)
+
+## bench-check: a short fixed set (four kernels and search on a small generated
+## index, 6 repetitions each) against bench/baseline/<cpu>.jsonl; fails on a
+## significant regression past BENCH_THRESHOLD, records the baseline when this CPU
+## has none (commit it). Not part of make test: it times this machine.
+BENCH_THRESHOLD ?= 10%
+bench-check: deps
+	$(GO) run ./cmd/reelrank bench check --threshold $(BENCH_THRESHOLD)
 
 ## fuzz: each fuzz target (kernels, index, event log, feature snapshots, world files, wire, server, client, the durable log, the flatbuffers verifier, drift references, model folder manifests and arms records) for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
