@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/reelrank/reelrank/bench"
 )
 
 // benchGPUConfig is what `reelrank bench gpu` measures.
@@ -19,6 +21,9 @@ type benchGPUConfig struct {
 	rounds     int
 	asJSON     bool
 	seed       uint64
+	// record, when not nil, receives each figure for the bench history:
+	// its name (figure/device/precision/requests=N or queries=N) and values.
+	record func(name string, p50us, p99us, mcandPerS float64)
 }
 
 // cmdBenchGPU runs `reelrank bench gpu`: the GPU backend's figures. The
@@ -36,6 +41,7 @@ func cmdBenchGPU(args []string, stdout, stderr io.Writer) error {
 	rounds := fs.Int("rounds", 50, "timed passes per figure (after a warm-up)")
 	asJSON := fs.Bool("json", false, "one JSON object a figure")
 	seed := fs.Uint64("seed", 1, "seed of the random model, inputs and catalogue")
+	hist := addHistoryFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +64,20 @@ func cmdBenchGPU(args []string, stdout, stderr io.Writer) error {
 	case cfg.rounds < 1:
 		return fmt.Errorf("bench gpu: --rounds must be positive")
 	}
-	return benchGPU(cfg, stdout, stderr)
+	rec := bench.NewRun("gpu")
+	settingsOf(fs, &rec)
+	cfg.record = func(name string, p50us, p99us, mcandPerS float64) {
+		rec.Add(name+"/p50_us", "us", p50us)
+		rec.Add(name+"/p99_us", "us", p99us)
+		if mcandPerS > 0 {
+			rec.Add(name+"/mcand_per_s", "Mcand/s", mcandPerS)
+		}
+	}
+	if err := benchGPU(cfg, stdout, stderr); err != nil {
+		return err
+	}
+	recordRun(hist, rec, stderr)
+	return nil
 }
 
 // intList reads "1,16,256": positive ints.

@@ -42,6 +42,19 @@ func benchGPU(cfg benchGPUConfig, stdout, stderr io.Writer) error {
 	var figs []gpuFigure
 	emit := func(f gpuFigure) {
 		figs = append(figs, f)
+		if cfg.record != nil {
+			name := f.Name + "/" + f.Device
+			if f.Precision != "" {
+				name += "/" + f.Precision
+			}
+			if f.Requests > 0 {
+				name += fmt.Sprintf("/requests=%d", f.Requests)
+			}
+			if f.Queries > 0 {
+				name += fmt.Sprintf("/queries=%d", f.Queries)
+			}
+			cfg.record(name, f.P50us, f.P99us, f.MCandPerS)
+		}
 		if cfg.asJSON {
 			b, _ := json.Marshal(f)
 			fmt.Fprintln(stdout, string(b))
