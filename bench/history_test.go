@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -354,5 +355,36 @@ func TestCommitKnown(t *testing.T) {
 	}
 	if math.IsNaN(median(nil)) {
 		t.Fatal("median of nothing")
+	}
+}
+
+// TestHistoryConcurrentAppends appends from several goroutines at once:
+// O_APPEND and one write a line keep every line whole.
+func TestHistoryConcurrentAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.jsonl")
+	const writers, each = 4, 10
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				r := testRun("kernels", fmt.Sprintf("%04d%04d", w, i))
+				r.Add("x", "us", float64(i), make([]float64, 200)...) // a long line
+				if err := AppendRun(path, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var warn bytes.Buffer
+	runs, err := ReadHistory(path, &warn)
+	if err != nil || len(runs) != writers*each || warn.Len() > 0 {
+		t.Fatalf("%d runs, %v, warnings %q", len(runs), err, warn.String())
 	}
 }
