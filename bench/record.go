@@ -94,24 +94,53 @@ func (r *Run) AddANNRows(reps [][]ANNRow, add *AddRow) {
 // latency percentiles of the successes, the achieved rate and goodput,
 // and the errors. A rate offered twice (bench ops' before, during and
 // after) gets its step number too.
-func (r *Run) AddLoadSteps(steps []LoadStep) {
-	seen := map[string]int{}
-	for _, s := range steps {
-		prefix := fmt.Sprintf("qps=%g", s.Offered)
-		if n := seen[prefix]; n > 0 {
-			seen[prefix] = n + 1
-			prefix = fmt.Sprintf("%s/step=%d", prefix, n+1)
-		} else {
-			seen[prefix] = 1
+func (r *Run) AddLoadSteps(steps []LoadStep) { r.AddLoadReps([][]LoadStep{steps}) }
+
+// AddLoadReps adds the steps of reps repetitions of one Load, each
+// repetition's figure at a step a sample of its metric.
+func (r *Run) AddLoadReps(reps [][]LoadStep) {
+	type fig struct {
+		name, unit string
+		get        func(LoadStep) float64
+	}
+	figs := []fig{
+		{"p50_us", "us", func(s LoadStep) float64 { return s.P50us }},
+		{"p90_us", "us", func(s LoadStep) float64 { return s.P90us }},
+		{"p99_us", "us", func(s LoadStep) float64 { return s.P99us }},
+		{"p999_us", "us", func(s LoadStep) float64 { return s.P999us }},
+		{"max_us", "us", func(s LoadStep) float64 { return s.MaxUs }},
+		{"achieved_qps", "qps", func(s LoadStep) float64 { return s.Achieved }},
+		{"goodput_qps", "qps", func(s LoadStep) float64 { return s.Goodput }},
+		{"errors", "errors", func(s LoadStep) float64 { return float64(s.Errors) }},
+	}
+	var order []string
+	samples := map[string][]float64{}
+	for _, steps := range reps {
+		seen := map[string]int{}
+		for _, s := range steps {
+			prefix := fmt.Sprintf("qps=%g", s.Offered)
+			if n := seen[prefix]; n > 0 {
+				seen[prefix] = n + 1
+				prefix = fmt.Sprintf("%s/step=%d", prefix, n+1)
+			} else {
+				seen[prefix] = 1
+			}
+			prefix += "/"
+			if _, ok := samples[prefix+figs[0].name]; !ok {
+				order = append(order, prefix)
+			}
+			for _, f := range figs {
+				samples[prefix+f.name] = append(samples[prefix+f.name], f.get(s))
+			}
 		}
-		prefix += "/"
-		r.Add(prefix+"p50_us", "us", s.P50us)
-		r.Add(prefix+"p90_us", "us", s.P90us)
-		r.Add(prefix+"p99_us", "us", s.P99us)
-		r.Add(prefix+"p999_us", "us", s.P999us)
-		r.Add(prefix+"max_us", "us", s.MaxUs)
-		r.Add(prefix+"achieved_qps", "qps", s.Achieved)
-		r.Add(prefix+"goodput_qps", "qps", s.Goodput)
-		r.Add(prefix+"errors", "errors", float64(s.Errors))
+	}
+	for _, prefix := range order {
+		for _, f := range figs {
+			if xs := samples[prefix+f.name]; len(xs) > 1 {
+				r.Add(prefix+f.name, f.unit, 0, xs...)
+			} else {
+				r.Add(prefix+f.name, f.unit, xs[0])
+			}
+		}
 	}
 }

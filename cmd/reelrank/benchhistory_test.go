@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/reelrank/reelrank/bench"
+	"github.com/reelrank/reelrank/client/clienttest"
 )
 
 // writeHistory writes runs as a history file and returns its path.
@@ -178,5 +179,36 @@ func TestBenchCheckBaseline(t *testing.T) {
 	}
 	if _, err := os.Stat(base); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBenchLoadHistory runs bench load twice over two rates against a fake
+// server and finds each step's figures with two samples in the history.
+func TestBenchLoadHistory(t *testing.T) {
+	s, err := clienttest.Start(clienttest.Static("v1"), clienttest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	path := filepath.Join(t.TempDir(), "h.jsonl")
+	out, err := runCmd(t, "bench", "load", "--addr", s.Addr, "--qps", "100,200", "--duration", "100ms", "--warmup", "20ms",
+		"--count", "2", "--history", path, "--json")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	runs, err := bench.ReadHistory(path, nil)
+	if err != nil || len(runs) != 1 || runs[0].Command != "load" || runs[0].Settings["qps"] != "100,200" {
+		t.Fatalf("%+v %v", runs, err)
+	}
+	for _, name := range []string{"qps=100/p99_us", "qps=200/p99_us", "qps=200/achieved_qps", "qps=100/errors"} {
+		if m, ok := runs[0].Metric(name); !ok || len(m.Samples) != 2 {
+			t.Errorf("%s: %+v", name, m)
+		}
+	}
+	if m, _ := runs[0].Metric("qps=100/p99_us"); m.Better != bench.LowerIsBetter || !(m.Value > 0) {
+		t.Errorf("p99: %+v", m)
+	}
+	if _, err := runCmd(t, "bench", "load", "--addr", s.Addr, "--count", "0"); err == nil {
+		t.Error("--count 0 accepted")
 	}
 }

@@ -42,9 +42,13 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 	wall := fs.Bool("wall-clock", false, "stamp requests with the wall clock instead of leaving the time to the server")
 	seed := fs.Uint64("seed", 1, "seed of the request mix")
 	asJSON := fs.Bool("json", false, "one JSON object per step")
+	count := fs.Int("count", 1, "repetitions of the whole sequence of steps: each step's figures of all of them are the history's samples")
 	hist := addHistoryFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *count < 1 {
+		return fmt.Errorf("bench load: --count must be at least 1, got %d", *count)
 	}
 	var rates []float64
 	for _, f := range strings.Split(*qps, ",") {
@@ -81,18 +85,28 @@ func cmdBenchLoad(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "open-loop load on %s, %v a step after %v of warm-up; latency from the intended send time\n", target, *duration, *warmup)
 	}
 	enc := json.NewEncoder(stdout)
-	steps, err := bench.Load(ctx, cfg, func(s bench.LoadStep) {
-		if *asJSON {
-			enc.Encode(s)
-			return
+	var reps [][]bench.LoadStep
+	for range *count {
+		var steps []bench.LoadStep
+		steps, err = bench.Load(ctx, cfg, func(s bench.LoadStep) {
+			if *asJSON {
+				enc.Encode(s)
+				return
+			}
+			fmt.Fprintln(stdout, s.String())
+		})
+		if len(steps) > 0 && (len(reps) == 0 || len(steps) == len(reps[0])) {
+			reps = append(reps, steps)
 		}
-		fmt.Fprintln(stdout, s.String())
-	})
-	if err == nil || errors.Is(err, context.Canceled) {
+		if err != nil {
+			break
+		}
+	}
+	if len(reps) > 0 && (err == nil || errors.Is(err, context.Canceled)) {
 		// An interrupted run records the steps it finished.
 		rec := bench.NewRun("load")
 		settingsOf(fs, &rec)
-		rec.AddLoadSteps(steps)
+		rec.AddLoadReps(reps)
 		recordRun(hist, rec, stderr)
 	}
 	if errors.Is(err, context.Canceled) {

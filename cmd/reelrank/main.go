@@ -75,6 +75,9 @@ usage:
                                    the change of each metric between two runs of the bench
                                    history (last, prev, last~N, a run index or a commit
                                    prefix), Mann–Whitney U significance; exits 2 on a regression
+                                   every bench command appends its run to the bench history,
+                                   --history F (default bench/history.jsonl in the checkout,
+                                   "" for none); kernels, ann and load take --count N for samples
   reelrank bench plot --out DIR [--history F]
                                    SVG charts of the history: p99 over commits, recall against
                                    QPS, latency percentiles against offered load
