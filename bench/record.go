@@ -76,7 +76,9 @@ func (r *Run) AddANNRows(reps [][]ANNRow, add *AddRow) {
 	}
 	if len(reps) > 0 && len(reps[0]) > 0 {
 		first := reps[0][0]
-		r.Add("bytes_per_vector", "bytes", first.BytesPerVector)
+		if first.BytesPerVector > 0 {
+			r.Add("bytes_per_vector", "bytes", first.BytesPerVector)
+		}
 		if first.BuildS > 0 {
 			r.Add("build_s", "s", first.BuildS)
 		}

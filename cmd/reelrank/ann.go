@@ -124,7 +124,6 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.AddBatch, "add-batch", 1000, "vectors per Add call in the --add test")
 	asJSON := fs.Bool("json", false, "one JSON object per nprobe")
 	count := fs.Int("count", 1, "repetitions, the history's samples (the table shows the last; with --base each builds the index again: use --index)")
-	engineName := fs.String("engine", "", "record the run as another engine's (a peer's figures, for bench plot)")
 	hist := addHistoryFlag(fs)
 	var f indexFlags
 	f.register(fs)
@@ -162,7 +161,6 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	}
 	if err == nil {
 		rec := bench.NewRun("ann")
-		rec.Engine = *engineName
 		settingsOf(fs, &rec)
 		rec.AddANNRows(reps, add)
 		recordRun(hist, rec, stderr)

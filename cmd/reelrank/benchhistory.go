@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -431,4 +432,60 @@ func checkANN(count int, stderr io.Writer) ([][]bench.ANNRow, error) {
 	}
 	fmt.Fprintf(stderr, "bench check: index of %d vectors, %d queries, %d repetitions\n", n, nq, count)
 	return reps, nil
+}
+
+// cmdBenchImport runs `reelrank bench import --engine NAME FILE`: a peer's
+// recall and speed (JSON lines with the keys of `bench ann --json`: nprobe,
+// the peer's search knob, recall@k, qps_1thread, p99_us, ...) recorded as
+// an ann run of that engine, which bench plot draws beside ours.
+func cmdBenchImport(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	hist := addHistoryFlag(fs)
+	engine := fs.String("engine", "", "the peer's name (faiss, scann, hnswlib, ...)")
+	dataset := fs.String("base", "", "the data set's name, for the chart's legend")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *engine == "" || *engine == "reelrank" || fs.NArg() != 1 {
+		return errors.New("bench import: want --engine NAME (not reelrank) and one file of JSON lines")
+	}
+	path := hist.Path()
+	if path == "" {
+		return errors.New("bench import: no history file (--history)")
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("bench import: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	var rows []bench.ANNRow
+	for {
+		var row bench.ANNRow
+		if err := dec.Decode(&row); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("bench import: %s: row %d: %w", fs.Arg(0), len(rows)+1, err)
+		}
+		if row.NProbe < 1 || !(row.RecallAtK >= 0 && row.RecallAtK <= 1) || !(row.QPS1Thread >= 0) {
+			return fmt.Errorf("bench import: %s: row %d: want nprobe >= 1, recall@k in [0, 1], qps_1thread >= 0", fs.Arg(0), len(rows)+1)
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("bench import: %s: no rows", fs.Arg(0))
+	}
+	rec := bench.NewRun("ann")
+	rec.Engine, rec.Commit, rec.Modified = *engine, "unknown", false
+	rec.Settings["file"] = filepath.Base(fs.Arg(0))
+	if *dataset != "" {
+		rec.Settings["base"] = *dataset
+	}
+	rec.AddANNRows([][]bench.ANNRow{rows}, nil)
+	if err := bench.AppendRun(path, rec); err != nil {
+		return fmt.Errorf("bench import: %w", err)
+	}
+	fmt.Fprintf(stdout, "%d points of %s recorded in %s\n", len(rows), *engine, path)
+	return nil
 }

@@ -212,3 +212,49 @@ func TestBenchLoadHistory(t *testing.T) {
 		t.Error("--count 0 accepted")
 	}
 }
+
+// TestBenchImportPeer imports a peer's points and finds its line in the
+// recall-QPS chart beside a run of ours.
+func TestBenchImportPeer(t *testing.T) {
+	dir := t.TempDir()
+	ours := bench.NewRun("ann")
+	ours.AddANNRows([][]bench.ANNRow{{{NProbe: 4, RecallAtK: 0.8, QPS1Thread: 9000}, {NProbe: 16, RecallAtK: 0.95, QPS1Thread: 3000}}}, nil)
+	path := writeHistory(t, ours)
+	peer := filepath.Join(dir, "faiss.jsonl")
+	if err := os.WriteFile(peer, []byte(`{"nprobe": 8, "recall@k": 0.85, "qps_1thread": 7000}
+{"nprobe": 32, "recall@k": 0.97, "qps_1thread": 2000}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd(t, "bench", "import", "--history", path, "--engine", "faiss-ivfpq", "--base", "reels1m", peer); err != nil {
+		t.Fatal(err, out)
+	}
+	runs, err := bench.ReadHistory(path, nil)
+	if err != nil || len(runs) != 2 || runs[1].Engine != "faiss-ivfpq" || runs[1].Commit != "unknown" {
+		t.Fatalf("%+v %v", runs, err)
+	}
+	if m, ok := runs[1].Metric("nprobe=32/recall@k"); !ok || m.Value != 0.97 {
+		t.Fatalf("peer recall %+v", m)
+	}
+	plots := filepath.Join(dir, "plots")
+	if out, err := runCmd(t, "bench", "plot", "--history", path, "--out", plots); err != nil {
+		t.Fatal(err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(plots, "recall-qps.svg"))
+	if err != nil || !bytes.Contains(b, []byte("faiss-ivfpq reels1m")) {
+		t.Fatalf("recall-qps.svg lacks the peer: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"nprobe": 0, "recall@k": 2}`), 0o644)
+	for _, args := range [][]string{
+		{"--history", path, peer},
+		{"--history", path, "--engine", "reelrank", peer},
+		{"--history", path, "--engine", "x", bad},
+		{"--history", path, "--engine", "x", filepath.Join(dir, "none")},
+		{"--history", "", "--engine", "x", peer},
+	} {
+		if _, err := runCmd(t, append([]string{"bench", "import"}, args...)...); err == nil {
+			t.Errorf("import %q accepted", args)
+		}
+	}
+}

@@ -81,6 +81,10 @@ usage:
   reelrank bench plot --out DIR [--history F]
                                    SVG charts of the history: p99 over commits, recall against
                                    QPS, latency percentiles against offered load
+  reelrank bench import --engine NAME [--base SET --history F] FILE
+                                   a peer's recall and QPS (JSON lines with bench ann --json's
+                                   keys, nprobe its search knob) as an ann run of that engine,
+                                   drawn by bench plot beside ours
   reelrank bench check [--count 6 --time 100ms --threshold 10% --update]
                                    a short fixed set against bench/baseline/<cpu>.jsonl
                                    (make bench-check); records the baseline when there is none
@@ -155,10 +159,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return cmdBenchPlot(args[2:], stdout, stderr)
 			case "check":
 				return cmdBenchCheck(args[2:], stdout, stderr)
+			case "import":
+				return cmdBenchImport(args[2:], stdout, stderr)
 			}
 		}
 		fmt.Fprint(stderr, usage)
-		return errors.New("bench: want a target: kernels, ann, load, ops, gpu, compare, plot or check")
+		return errors.New("bench: want a target: kernels, ann, load, ops, gpu, compare, plot, check or import")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
