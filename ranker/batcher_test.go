@@ -33,13 +33,16 @@ func (c *fakeClock) newTimer(time.Duration) Timer {
 	return t
 }
 
+// fire fires the newest timer, waiting for the batcher to have made one.
 func (c *fakeClock) fire(t *testing.T) {
 	t.Helper()
+	waitFor(t, "a timer", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.timers) > 0
+	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.timers) == 0 {
-		t.Fatal("no timer to fire")
-	}
 	c.timers[len(c.timers)-1].c <- time.Time{}
 }
 
@@ -93,18 +96,30 @@ func newRecorder(t *testing.T, m *Multitask) *recorder {
 	return &recorder{cpu: s}
 }
 
-// waitQueued waits until b holds n queued requests: polling a state,
-// not a duration, so the outcome does not depend on the machine's load.
-func waitQueued(t *testing.T, b *Batcher, n int) {
+// waitFor polls a state, not a duration, so that the outcome does not
+// depend on the machine's load; the deadline only bounds a broken test.
+func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for b.Queued() != n {
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok() {
 		if time.Now().After(deadline) {
-			t.Fatalf("queued %d, want %d", b.Queued(), n)
+			t.Fatalf("waited a minute for %s", what)
 		}
 		runtime.Gosched()
 		time.Sleep(100 * time.Microsecond)
 	}
+}
+
+// waitQueued waits until b holds n queued requests.
+func waitQueued(t *testing.T, b *Batcher, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d queued requests", n), func() bool { return b.Queued() == n })
+}
+
+// waitBatches waits until the recorder has run n batches.
+func waitBatches(t *testing.T, r *recorder, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d batches", n), func() bool { return len(r.sizes()) == n })
 }
 
 type result struct {
@@ -209,6 +224,7 @@ func TestBatcherMaxCandidatesSplits(t *testing.T) {
 	wait := submit(context.Background(), b, randRequests(m, 4, 4, 4))
 	// 12 candidates queued close the batch at the first two (8); the third
 	// waits for its own batch, which Flush runs.
+	waitBatches(t, rec, 1)
 	waitQueued(t, b, 1)
 	b.Flush()
 	sameAsCPU(t, m, wait())
