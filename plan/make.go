@@ -287,7 +287,7 @@ func (p *Plan) fill(m *model, o *Option, sh shard, q queue) {
 	}
 	base := "the engine's samples plus the wire's round trip"
 	if len(m.served) > 0 {
-		base = fmt.Sprintf("the calibration's %d requests through the server at %.0f/s, open loop, scaled by this shard's cost (×%.2f)", len(m.served), r.ServedRate, sh.serviceUs/m.calService)
+		base = fmt.Sprintf("the calibration's %d requests through the server at %.0f/s, open loop (the slowest 5%% replaced by an exponential fitted to their excess over the 95th percentile), scaled by this shard's cost (×%.2f)", len(m.served), r.ServedRate, sh.serviceUs/m.calService)
 	}
 	spread := fmt.Sprintf("cs² = %.2f, from the engine's samples", q.CV2)
 	if m.cv2Fitted {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -226,7 +227,7 @@ func newModel(c *Calibration, t *Target) (*model, error) {
 	}
 	m.cv2 = newQueue(1, 0, r.Quantiles).CV2
 	m.cv2Engine = m.cv2
-	m.served = r.ServedUs
+	m.served = smoothTail(r.ServedUs)
 	m.calService = r.TotalUs*m.contention + c.Server.OverheadUs
 	if r.LoadedRate > 0 && len(m.served) > 0 {
 		m.cv2, m.cv2Fitted = fitCV2(queue{Cores: c.Machine.Cores, Lambda: r.LoadedRate, MeanUs: m.calService, CV2: m.cv2, Base: m.served}, r.LoadedP99Us), true
@@ -308,6 +309,33 @@ func (m *model) shard(t *Target, s int) shard {
 // queue is a replica's queue at lambda requests a second.
 func (m *model) queue(cores int, lambda float64, sh shard) queue {
 	return queue{Cores: cores, Lambda: lambda, MeanUs: sh.serviceUs, CV2: m.cv2, Base: sh.samples}
+}
+
+// smoothTail returns sorted latency samples with their slowest 5% replaced
+// by the quantiles, at the same plotting positions, of an exponential fitted
+// to their excess over the 95th percentile (peaks over a threshold; the
+// exponential's maximum-likelihood scale is the mean excess). A fan-out
+// over s shards needs each shard's 0.99^(1/s) quantile, which at tens of
+// shards is the calibration's slowest sample or two: one collector pause
+// moved a plan by half. The fit keeps the tail's weight and drops that
+// sample's luck. Fewer than 200 samples are returned as they are.
+func smoothTail(v []float64) []float64 {
+	n := len(v)
+	k := n / 20
+	if n < 200 || k < 10 {
+		return v
+	}
+	out := slices.Clone(v)
+	u := v[n-k-1]
+	var beta float64
+	for _, x := range v[n-k:] {
+		beta += (x - u) / float64(k)
+	}
+	for j := range k {
+		// The (j+0.5)/k quantile of the excess, for sample n-k+j.
+		out[n-k+j] = u - beta*math.Log(1-(float64(j)+0.5)/float64(k))
+	}
+	return out
 }
 
 // fitCV2 is the service variability (cs², at least q.CV2, at most 10,000)

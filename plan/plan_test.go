@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -410,5 +411,33 @@ func TestFitCV2(t *testing.T) {
 	c.Request.LoadedRate = 700 // past saturation
 	if err := c.Validate(); err == nil {
 		t.Error("a loaded point past saturation passed")
+	}
+}
+
+// TestSmoothTail keeps the body and the p99 of a latency sample and tames
+// one outlier at its top.
+func TestSmoothTail(t *testing.T) {
+	v := make([]float64, 3000)
+	for i := range v {
+		v[i] = 4000 + 1000*-math.Log(1-(float64(i)+0.5)/3000)
+	}
+	v[len(v)-1] = 40000 // one collector pause
+	s := smoothTail(v)
+	if !slices.IsSorted(s) || len(s) != len(v) {
+		t.Fatal("not sorted samples")
+	}
+	for i := range 2800 {
+		if s[i] != v[i] {
+			t.Fatalf("sample %d changed", i)
+		}
+	}
+	if p99, want := s[2970], v[2970]; math.Abs(p99-want)/want > 0.05 {
+		t.Errorf("p99 %v, was %v", p99, want)
+	}
+	if s[len(s)-1] > 20000 {
+		t.Errorf("the outlier is still the maximum: %v", s[len(s)-1])
+	}
+	if short := v[:100]; !slices.Equal(smoothTail(short), short) {
+		t.Error("a short sample was changed")
 	}
 }

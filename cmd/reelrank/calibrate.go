@@ -82,6 +82,9 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 	if err := calibrateEngine(ctx, cal, *dir, *k, *nprobe, *requests, served, loaded, *isolate, *seed, logf); err != nil {
 		return err
 	}
+	if err := calibrateGPU(cal, stderr); err != nil {
+		return err
+	}
 	cal.Seconds = time.Since(start).Seconds()
 	if err := cal.Validate(); err != nil {
 		return fmt.Errorf("calibrate: %w", err)
@@ -116,6 +119,9 @@ func cmdCalibrate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  through the server at %.0f/s (half the most it carries): p99 %.2f ms\n", r.LoadedRate, r.LoadedP99Us/1e3)
 	}
 	fmt.Fprintf(stdout, "  wire: %.0f µs of CPU a request, %.0f µs a round trip; merge of 4 shards %.1f µs\n", cal.Server.OverheadUs, cal.Server.RoundTripUs, cal.Server.MergeUs)
+	if g := cal.GPU; g != nil {
+		fmt.Fprintf(stdout, "  GPU %s: ranker %.0f M candidates/s (f32), %.0f M (bf16), 256 requests a pass\n", g.Name, g.CandidatesPerSec/1e6, g.BF16PerSec/1e6)
+	}
 	fmt.Fprintf(stdout, "  memory: %.0f B a user, %.0f B a reel (feature store), model %.1f MiB\n", cal.Memory.BytesPerUser, cal.Memory.BytesPerReel, float64(cal.Memory.ModelBytes)/(1<<20))
 	return nil
 }
