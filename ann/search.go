@@ -122,6 +122,12 @@ func (ix *Index) checkSearch(q []float32, opt *SearchOptions) error {
 // Fewer than K come back only when fewer eligible vectors live in the
 // probed lists.
 func (ix *Index) Search(q []float32, opt SearchOptions) ([]kernels.Result, error) {
+	return ix.SearchInto(nil, q, opt)
+}
+
+// SearchInto is Search appending its results to dst[:0]: a caller that
+// keeps dst from one query to the next searches without allocating.
+func (ix *Index) SearchInto(dst []kernels.Result, q []float32, opt SearchOptions) ([]kernels.Result, error) {
 	if err := ix.checkSearch(q, &opt); err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func (ix *Index) Search(q []float32, opt SearchOptions) ([]kernels.Result, error
 	defer ix.searchers.Put(s)
 	ix.structMu.RLock()
 	defer ix.structMu.RUnlock()
-	return ix.search(s, q, &opt), nil
+	return ix.search(s, q, &opt, dst), nil
 }
 
 // SearchBatch runs Search for every row of queries (n x Dim) on up to
@@ -170,7 +176,7 @@ func (ix *Index) SearchBatch(queries []float32, opt SearchOptions, threads int) 
 	return out, nil
 }
 
-func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.Result {
+func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kernels.Result) []kernels.Result {
 	o := ix.opt
 	largest := o.Metric.Largest()
 	if ix.rot != nil {
@@ -330,7 +336,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions) []kernels.
 	s.final.Push(s.scores, s.outIDs)
 	clear(s.rows16) // drop references to list memory
 	clear(s.rows32)
-	return s.final.Results(nil)
+	return s.final.Results(dst)
 }
 
 // scan4 scans one 4-bit list into the candidate selector. While the

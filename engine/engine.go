@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reelrank/reelrank/features"
+	"github.com/reelrank/reelrank/kernels"
 	"github.com/reelrank/reelrank/ranker"
 )
 
@@ -495,6 +496,7 @@ type scratch struct {
 	src     []Source
 	seen    map[int64]int32
 	annEx   []int64
+	annRes  []kernels.Result // the index's answer, reused
 	pool    []int64
 	sources []features.Candidate // the feature store's candidate sources
 	exclude func(int64) bool     // what the sources leave out (sources.go)

@@ -106,10 +106,10 @@ func (p *postranker) prepare(slots int) {
 	k := min(n, slots*p.window+32)
 	p.order = p.order[:0]
 	if k > 0 {
-		if p.sel == nil || p.sel.K() != k {
+		if p.sel == nil {
 			p.sel = kernels.NewSelector(k, true)
 		}
-		p.sel.Reset()
+		p.sel.ResetK(k)
 		p.sel.Push(p.score, nil)
 		p.top = p.sel.Results(p.top[:0])
 		for _, r := range p.top {
@@ -130,10 +130,10 @@ func (p *postranker) prepare(slots int) {
 	}
 	if p.eps > 0 && p.exploreMax > 0 && len(p.uidx) > 0 {
 		k := min(len(p.uidx), p.exploreMax)
-		if p.esel == nil || p.esel.K() != k {
+		if p.esel == nil {
 			p.esel = kernels.NewSelector(k, true)
 		}
-		p.esel.Reset()
+		p.esel.ResetK(k)
 		p.esel.Push(p.uscore, p.uidx)
 		p.top = p.esel.Results(p.top[:0])
 		for _, r := range p.top {

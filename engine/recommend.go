@@ -266,10 +266,11 @@ func (e *Engine) recall(s *scratch, req *RecommendRequest, lv *live, t int64) (T
 			s.annEx = append(append(s.annEx[:0], req.Exclude...), req.Context.Recent...)
 			exclude = s.annEx
 		}
-		res, err := ix.Search(s.query, ann.SearchOptions{K: e.cfg.K, NProbe: lv.nprobe, Exclude: exclude})
+		res, err := ix.SearchInto(s.annRes, s.query, ann.SearchOptions{K: e.cfg.K, NProbe: lv.nprobe, Exclude: exclude})
 		if err != nil && !errors.Is(err, ann.ErrEmpty) {
 			return tm, fmt.Errorf("engine: recommend: ann: %w", err)
 		}
+		s.annRes = res
 		for _, r := range res {
 			if add(r.ID, SourceANN) {
 				tm.ANNCandidates++

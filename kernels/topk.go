@@ -61,6 +61,20 @@ func NewSelector(k int, largest bool) *Selector {
 	}
 }
 
+// ResetK empties the Selector for a new query that keeps k results,
+// keeping its memory where it is large enough: a caller whose k changes
+// from query to query allocates only when k outgrows every earlier one.
+func (s *Selector) ResetK(k int) {
+	if k < 1 {
+		panic(fmt.Sprintf("kernels: Selector.ResetK: k = %d, want k >= 1", k))
+	}
+	s.k = k
+	if want := max(2*k, 64); cap(s.res) < want {
+		s.res = make([]Result, 0, want)
+	}
+	s.Reset()
+}
+
 // Largest reports whether the Selector keeps the largest scores.
 func (s *Selector) Largest() bool { return s.largest }
 

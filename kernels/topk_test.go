@@ -181,6 +181,39 @@ func TestSelectorStream(t *testing.T) {
 	})
 }
 
+// TestSelectorResetK reuses one Selector across queries whose k rises and
+// falls: each query's results equal the reference's, and a k no larger
+// than an earlier one takes no allocation.
+func TestSelectorResetK(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(17, 18))
+		for _, largest := range []bool{true, false} {
+			s := NewSelector(5, largest)
+			var dst []Result
+			for trial := range 30 {
+				n := r.IntN(5000)
+				k := 1 + r.IntN(700)
+				scores := randScores(r, n, trial%3 == 0, trial%4 == 0)
+				s.ResetK(k)
+				s.Push(scores, nil)
+				dst = s.Results(dst[:0])
+				if want := topKRef(scores, nil, k, largest); !sameResults(dst, want) {
+					t.Fatalf("trial %d n=%d k=%d: results differ at %d", trial, n, k, firstResultDiff(dst, want))
+				}
+			}
+			s.ResetK(700)
+			scores := randScores(r, 3000, false, false)
+			if a := testing.AllocsPerRun(10, func() {
+				s.ResetK(1 + r.IntN(700))
+				s.Push(scores, nil)
+				dst = s.Results(dst[:0])
+			}); a != 0 {
+				t.Errorf("%.1f allocations a query at a k seen before", a)
+			}
+		}
+	})
+}
+
 func TestTopKPanics(t *testing.T) {
 	mustPanic(t, "kernels: NewSelector: k = 0", func() { NewSelector(0, true) })
 	mustPanic(t, "kernels: NewSelector: k = -3", func() { TopK(nil, nil, nil, -3, true) })

@@ -655,10 +655,13 @@ func (c *conn) encode(id uint64, kind wire.Kind, start time.Time, body wire.Mess
 			panic(fmt.Sprintf("server: an error response does not encode: %v", err))
 		}
 	}
-	bp := s.bufs.Get(len(frame))
+	bp := s.frames.Get(len(frame))
 	*bp = append(*bp, frame...)
 	s.encs.Put(enc)
 	s.record(kind, start, body)
+	if r, ok := s.h.(Recycler); ok {
+		r.Recycle(body)
+	}
 	return bp
 }
 
@@ -680,7 +683,7 @@ func (c *conn) writeLoop() {
 			select {
 			case more := <-c.out:
 				*bp = append(*bp, *more...)
-				s.bufs.Put(more)
+				s.frames.Put(more)
 				n++
 			default:
 				break batch
@@ -697,7 +700,7 @@ func (c *conn) writeLoop() {
 		case c.written <- struct{}{}:
 		default:
 		}
-		s.bufs.Put(bp)
+		s.frames.Put(bp)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				s.m.slowClients.Inc()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/reelrank/reelrank/engine"
@@ -19,9 +20,10 @@ import (
 func EngineHandler(e *engine.Engine) Handler { return &engineHandler{e: e} }
 
 type engineHandler struct {
-	e    *engine.Engine
-	pool sync.Pool // of *engine.Response
-	load func(ctx context.Context, dir string) (*engine.Model, error)
+	e     *engine.Engine
+	pool  sync.Pool // of *engine.Response
+	resps sync.Pool // of *wire.RecommendResponse, back from Recycle
+	load  func(ctx context.Context, dir string) (*engine.Model, error)
 }
 
 func engineErr(err error) error {
@@ -59,14 +61,30 @@ func (h *engineHandler) Recommend(ctx context.Context, req *wire.RecommendReques
 	if err := h.e.RecommendInto(ctx, &er, resp); err != nil {
 		return nil, engineErr(err)
 	}
-	out := &wire.RecommendResponse{Heads: resp.Heads, ModelVersion: resp.ModelVersion, Arm: resp.Arm, Items: make([]wire.Item, len(resp.Items))}
+	// The answer and its items' probabilities reuse a response the server
+	// gave back once encoded (Recycle): no allocation a request once warm.
+	out, _ := h.resps.Get().(*wire.RecommendResponse)
+	if out == nil {
+		out = new(wire.RecommendResponse)
+	}
+	// Grow keeps the items past len, and with them their Probs' backing.
+	items := slices.Grow(out.Items[:0], len(resp.Items))[:len(resp.Items)]
+	*out = wire.RecommendResponse{Heads: resp.Heads, ModelVersion: resp.ModelVersion, Arm: resp.Arm, Items: items}
 	for i, it := range resp.Items {
-		out.Items[i] = wire.Item{Reel: it.Reel, Score: it.Score, Probs: append([]float32(nil), it.Probs...), Propensity: it.Propensity, Source: wire.Source(it.Source)}
+		items[i] = wire.Item{Reel: it.Reel, Score: it.Score, Probs: append(items[i].Probs[:0], it.Probs...), Propensity: it.Propensity, Source: wire.Source(it.Source)}
 	}
 	t := &resp.Timings
 	out.Timings = wire.Timings{Features: t.Features, Tower: t.Tower, ANN: t.ANN, Rank: t.Rank, Postrank: t.Postrank, Total: t.Total,
 		ANNCandidates: t.ANNCandidates, FreshCandidates: t.FreshCandidates, ExploreCandidates: t.ExploreCandidates, Ranked: t.Ranked}
 	return out, nil
+}
+
+// Recycle takes back a RecommendResponse the server has encoded and will
+// not touch again (Recycler), for a later Recommend to reuse.
+func (h *engineHandler) Recycle(m wire.Message) {
+	if r, ok := m.(*wire.RecommendResponse); ok {
+		h.resps.Put(r)
+	}
 }
 
 func (h *engineHandler) Score(ctx context.Context, req *wire.ScoreRequest) (*wire.ScoreResponse, error) {

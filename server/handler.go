@@ -44,6 +44,16 @@ type AdminHandler interface {
 	Admin(ctx context.Context, req *wire.AdminRequest) (*wire.AdminResponse, error)
 }
 
+// Recycler is a Handler that takes back the responses it returned: the
+// server calls Recycle with each one once it has encoded it and counted
+// it, and holds no reference after, so that the handler can reuse its
+// memory (the engine's handler reuses a Recommend's answer and its items).
+// A response the server dropped (its deadline passed while it was made)
+// is left to the collector.
+type Recycler interface {
+	Recycle(m wire.Message)
+}
+
 // Info is what the server asks its Handler for a Stats response.
 type Info struct {
 	IndexSize    uint64 // reels in the index

@@ -229,7 +229,8 @@ type Server struct {
 	// adminSum is the SHA-256 of Config.AdminToken.
 	adminSum [32]byte
 
-	bufs    wire.BufferPool // frame payloads and response frames
+	bufs    wire.BufferPool // request frames' payloads
+	frames  wire.BufferPool // response frames, apart: a pool shared with the small payloads handed a small buffer to a large frame, allocating twice a request
 	encs    sync.Pool       // *wire.Encoder
 	readers sync.Pool       // *bufio.Reader of readBufferSize
 

@@ -221,7 +221,8 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		var r fb.RecommendRequest
 		r.Init(t.Bytes, t.Pos)
 		msg.User, msg.N = r.User(), int(r.N())
-		err = decodeContext(&msg.Context, r.Context(nil))
+		var fc fb.Context // on the stack: Context(nil) allocates a table a message
+		err = decodeContext(&msg.Context, r.Context(&fc))
 		if err == nil {
 			msg.Exclude, err = int64sInto(msg.Exclude, vec(r.Table(), 10, 8), "excluded reels", MaxExclude)
 		}
@@ -268,7 +269,8 @@ func decodeBody(k Kind, t *flatbuffers.Table, old Message) (Message, error) {
 		var r fb.ScoreRequest
 		r.Init(t.Bytes, t.Pos)
 		msg.User = r.User()
-		err = decodeContext(&msg.Context, r.Context(nil))
+		var fc fb.Context // on the stack: Context(nil) allocates a table a message
+		err = decodeContext(&msg.Context, r.Context(&fc))
 		if err == nil {
 			msg.Reels, err = int64sInto(msg.Reels, vec(r.Table(), 8, 8), "reels", MaxCandidates)
 		}
