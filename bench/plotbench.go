@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
-	"image/color"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/reelrank/reelrank/internal/svgplot"
 )
 
 // PlotHistory draws the charts of a history into dir and returns the files
@@ -51,38 +50,12 @@ func PlotHistory(runs []Run, dir string) ([]string, error) {
 			continue
 		}
 		path := filepath.Join(dir, c.file)
-		if err := saveSVG(p, path); err != nil {
-			return written, err
+		if err := svgplot.Save(p, path, 8*vg.Inch, 5*vg.Inch); err != nil {
+			return written, fmt.Errorf("bench: plot: %w", err)
 		}
 		written = append(written, path)
 	}
 	return written, nil
-}
-
-var palette = []color.Color{
-	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
-	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255}, color.RGBA{140, 86, 75, 255},
-	color.RGBA{227, 119, 194, 255}, color.RGBA{127, 127, 127, 255},
-}
-
-func saveSVG(p *plot.Plot, path string) (err error) {
-	c := vgsvg.New(8*vg.Inch, 5*vg.Inch)
-	defer func() {
-		// The plotting library panics on axes it cannot draw (a log
-		// scale over no positive values): an error, not a crash.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("bench: plot: %s: %v", path, r)
-		}
-	}()
-	p.Draw(draw.New(c))
-	var b bytes.Buffer
-	if _, err := c.WriteTo(&b); err != nil {
-		return fmt.Errorf("bench: plot: %s: %w", path, err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("bench: plot: %w", err)
-	}
-	return nil
 }
 
 func addLine(p *plot.Plot, name string, xys plotter.XYs, i int, dashed bool) error {
@@ -90,7 +63,7 @@ func addLine(p *plot.Plot, name string, xys plotter.XYs, i int, dashed bool) err
 	if err != nil {
 		return err
 	}
-	l.Color = palette[i%len(palette)]
+	l.Color = svgplot.Color(i)
 	l.Width = vg.Points(1.5)
 	if dashed {
 		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}

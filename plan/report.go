@@ -13,8 +13,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/reelrank/reelrank/internal/svgplot"
 )
 
 // Measured is a p99 measured at an offered rate (by `reelrank bench
@@ -173,8 +173,8 @@ func WriteReport(dir string, r Report) error {
 			return fmt.Errorf("plan: report: %s: %w", c.file, err)
 		}
 		p.Title.Text = c.title
-		if err := saveSVG(p, filepath.Join(dir, c.file)); err != nil {
-			return err
+		if err := svgplot.Save(p, filepath.Join(dir, c.file), 7*vg.Inch, 4.5*vg.Inch); err != nil {
+			return fmt.Errorf("plan: report: %w", err)
 		}
 		fmt.Fprintf(&md, "![%s](%s)\n\n", c.title, c.file)
 	}
@@ -184,37 +184,12 @@ func WriteReport(dir string, r Report) error {
 	return nil
 }
 
-func saveSVG(p *plot.Plot, path string) (err error) {
-	c := vgsvg.New(7*vg.Inch, 4.5*vg.Inch)
-	defer func() {
-		// The plotting library panics on axes it cannot draw (a log
-		// scale over no positive values): an error here, not a crash.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("plan: report: %s: %v", path, r)
-		}
-	}()
-	p.Draw(draw.New(c))
-	var b bytes.Buffer
-	if _, err := c.WriteTo(&b); err != nil {
-		return fmt.Errorf("plan: report: %s: %w", path, err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("plan: report: %w", err)
-	}
-	return nil
-}
-
-var palette = []color.Color{
-	color.RGBA{31, 119, 180, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{44, 160, 44, 255},
-	color.RGBA{214, 39, 40, 255}, color.RGBA{148, 103, 189, 255},
-}
-
 func line(p *plot.Plot, name string, xys plotter.XYs, i int, points bool) error {
 	l, s, err := plotter.NewLinePoints(xys)
 	if err != nil {
 		return err
 	}
-	l.Color = palette[i%len(palette)]
+	l.Color = svgplot.Color(i)
 	l.Width = vg.Points(1.5)
 	p.Add(l)
 	if points {
