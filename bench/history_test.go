@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func TestSelectRuns(t *testing.T) {
 		{"kernels", "1234567", []int{2}},
 	} {
 		got, err := SelectRuns(runs, c.command, c.sel)
-		if err != nil || !slicesEqual(idx(got), c.want) {
+		if err != nil || !slices.Equal(idx(got), c.want) {
 			t.Errorf("SelectRuns(%q, %q) = %v, %v; want %v", c.command, c.sel, idx(got), err, c.want)
 		}
 	}
@@ -126,18 +127,6 @@ func TestSelectRuns(t *testing.T) {
 	if _, err := SelectRuns(nil, "", "last"); err == nil {
 		t.Error("no runs: no error")
 	}
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestCompareFlagsRegressions(t *testing.T) {
