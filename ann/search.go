@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/reelrank/reelrank/kernels"
 )
@@ -26,6 +27,88 @@ type SearchOptions struct {
 	Exclude []int64
 	// Allow, when not nil, admits only the ids whose bit is set.
 	Allow *Bitmap
+	// Stages, when not nil, receives the time the search spends in each
+	// stage (added to what it holds). Timing costs a few percent of a
+	// query; leave it nil when serving.
+	Stages *Stages
+}
+
+// Stages is where the time of searches goes, summed over searches.
+type Stages struct {
+	Searches  int
+	Probe     time.Duration // query rotation, <q, centroid> for every list, choosing the lists to probe
+	Table     time.Duration // the query's PQ tables and their 8-bit quantization
+	Scan      time.Duration // the fast-scan (or ADC) kernels over the probed lists
+	Reservoir time.Duration // offering the scan's survivors to the candidate selector, cutting it back
+	Gather    time.Duration // the candidates' ids and refine rows, under their lists' locks
+	Refine    time.Duration // exact scores of the candidates against the refine copy
+	Select    time.Duration // the final top k, sorted
+}
+
+// Add adds o's times and searches to st.
+func (st *Stages) Add(o Stages) {
+	st.Searches += o.Searches
+	st.Probe += o.Probe
+	st.Table += o.Table
+	st.Scan += o.Scan
+	st.Reservoir += o.Reservoir
+	st.Gather += o.Gather
+	st.Refine += o.Refine
+	st.Select += o.Select
+}
+
+// Total is the sum of the stages.
+func (st Stages) Total() time.Duration {
+	return st.Probe + st.Table + st.Scan + st.Reservoir + st.Gather + st.Refine + st.Select
+}
+
+// stageClock times consecutive stages; a nil clock does nothing.
+type stageClock struct {
+	st   *Stages
+	last time.Time
+}
+
+// stage names one field of Stages.
+type stage uint8
+
+const (
+	stageProbe stage = iota
+	stageTable
+	stageScan
+	stageReservoir
+	stageGather
+	stageRefine
+	stageSelect
+)
+
+// field returns the duration that stage w adds to.
+func (st *Stages) field(w stage) *time.Duration {
+	switch w {
+	case stageProbe:
+		return &st.Probe
+	case stageTable:
+		return &st.Table
+	case stageScan:
+		return &st.Scan
+	case stageReservoir:
+		return &st.Reservoir
+	case stageGather:
+		return &st.Gather
+	case stageRefine:
+		return &st.Refine
+	default:
+		return &st.Select
+	}
+}
+
+// lap charges the time since the last lap to stage w.
+func (c *stageClock) lap(w stage) {
+	if c.st == nil {
+		return
+	}
+	now := time.Now()
+	*c.st.field(w) += now.Sub(c.last)
+	c.last = now
 }
 
 // DefaultRadiusWeight is the RadiusWeight searches use unless told: on
@@ -179,6 +262,11 @@ func (ix *Index) SearchBatch(queries []float32, opt SearchOptions, threads int) 
 func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kernels.Result) []kernels.Result {
 	o := ix.opt
 	largest := o.Metric.Largest()
+	clk := stageClock{st: opt.Stages}
+	if clk.st != nil {
+		clk.st.Searches++
+		clk.last = time.Now()
+	}
 	if ix.rot != nil {
 		s.qrot = grow(s.qrot, o.Dim)
 		rotatePacked(s.qrot, q, ix.rotPack, 1)
@@ -211,6 +299,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 	s.probe.Reset()
 	s.probe.Push(rank, nil)
 	s.probes = s.probe.Results(s.probes)
+	clk.lap(stageProbe)
 
 	// Candidates by PQ score: K*RefineFactor of them with a refine copy.
 	kc := opt.K
@@ -259,6 +348,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 			scale, bias = kernels.QuantizeTable4(s.lut, s.table, o.M, o.Metric)
 		}
 	}
+	clk.lap(stageTable)
 	s.resid = grow(s.resid, o.Dim)
 	s.ids = grow(s.ids, filterChunk)
 	s.sums = grow(s.sums, filterChunk)
@@ -278,18 +368,20 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 			if o.Bits == 4 {
 				scale, bias = kernels.QuantizeTable4(s.lut, s.table, o.M, kernels.L2)
 			}
+			clk.lap(stageTable)
 		}
 		L := &ix.lists[l]
 		L.mu.RLock()
 		if o.Bits == 4 {
-			ix.scan4(s, L, l, cbias, scale, bias, eligible)
+			ix.scan4(s, L, l, cbias, scale, bias, eligible, &clk)
 		} else {
-			ix.scan8(s, L, l, cbias, eligible)
+			ix.scan8(s, L, l, cbias, eligible, &clk)
 		}
 		L.mu.RUnlock()
 	}
 
 	s.cands = s.cand.Unordered(s.cands)
+	clk.lap(stageReservoir)
 	if s.final == nil || s.final.K() != opt.K || s.final.Largest() != largest {
 		s.final = kernels.NewSelector(opt.K, largest)
 	}
@@ -317,6 +409,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		}
 		L.mu.RUnlock()
 	}
+	clk.lap(stageGather)
 	switch o.Refine {
 	case RefineF16:
 		if largest {
@@ -333,16 +426,19 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 			}
 		}
 	}
+	clk.lap(stageRefine)
 	s.final.Push(s.scores, s.outIDs)
 	clear(s.rows16) // drop references to list memory
 	clear(s.rows32)
-	return s.final.Results(dst)
+	dst = s.final.Results(dst)
+	clk.lap(stageSelect)
+	return dst
 }
 
 // scan4 scans one 4-bit list into the candidate selector. While the
 // selector has no bound yet every vector is scored; after, the fused filter
 // returns only the vectors whose quantized sum beats the bound.
-func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float32, eligible func(*invList, int) bool) {
+func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float32, eligible func(*invList, int) bool, clk *stageClock) {
 	o := ix.opt
 	n := L.n
 	bb := kernels.FastScan4BlockBytes(o.M)
@@ -352,11 +448,13 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 			end := min(n, start+filterChunk)
 			sums := s.sums[:end-start]
 			kernels.FastScan4(sums, L.codes[start/32*bb:], o.M, s.lut)
+			clk.lap(stageScan)
 			for j, sum := range sums {
 				if pos := start + j; eligible(L, pos) {
 					s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(sum)/scale+bias+cbias)
 				}
 			}
+			clk.lap(stageReservoir)
 			start = end
 			continue
 		}
@@ -365,23 +463,26 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 			th++ // keep ties with the bound: the exact order decides them
 		}
 		cnt, scanned := kernels.FastScan4Filter(s.ids, s.sums, L.codes[start/32*bb:], n-start, o.M, s.lut, th, int32(start))
+		clk.lap(stageScan)
 		for j := range cnt {
 			if pos := int(s.ids[j]); eligible(L, pos) {
 				s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(s.sums[j])/scale+bias+cbias)
 			}
 		}
+		clk.lap(stageReservoir)
 		start += scanned
 	}
 }
 
 // scan8 scores one 8-bit list with the ADC scan and offers every eligible
 // vector to the candidate selector.
-func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible func(*invList, int) bool) {
+func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible func(*invList, int) bool, clk *stageClock) {
 	o := ix.opt
 	for start := 0; start < L.n; start += filterChunk {
 		end := min(L.n, start+filterChunk)
 		s.fdist = grow(s.fdist, end-start)
 		kernels.PQScan8(s.fdist, L.codes[start*o.M:end*o.M], o.M, s.table)
+		clk.lap(stageScan)
 		bound, ok := s.cand.Bound()
 		largest := o.Metric.Largest()
 		for j, v := range s.fdist {
@@ -393,6 +494,7 @@ func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible f
 				s.cand.Add(loc{uint32(l), uint32(pos)}.key(), v)
 			}
 		}
+		clk.lap(stageReservoir)
 	}
 }
 

@@ -28,6 +28,35 @@ type ANNConfig struct {
 	// under new ids, in batches of AddBatch, on one core.
 	AddVectors int
 	AddBatch   int
+	// Warmup queries run once, untimed, before each single-thread pass
+	// (0: none), as the FAISS harness does.
+	Warmup int
+	// SavePath, when set, is where a built index is written (see IndexPath).
+	SavePath string
+	// Stages adds a pass, after the timed ones, that times each stage of
+	// every query (ann.SearchOptions.Stages) and reports the means.
+	Stages bool
+}
+
+// StageRow is the mean time of one query's stages in microseconds, from
+// the stage-timed pass.
+type StageRow struct {
+	ProbeUs     float64 `json:"probe_us"`
+	TableUs     float64 `json:"table_us"`
+	ScanUs      float64 `json:"scan_us"`
+	ReservoirUs float64 `json:"reservoir_us"`
+	GatherUs    float64 `json:"gather_us"`
+	RefineUs    float64 `json:"refine_us"`
+	SelectUs    float64 `json:"select_us"`
+	TotalUs     float64 `json:"total_us"`
+}
+
+// stageRow turns summed stage times into means a query.
+func stageRow(st ann.Stages) *StageRow {
+	n := float64(max(st.Searches, 1))
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / n }
+	return &StageRow{ProbeUs: us(st.Probe), TableUs: us(st.Table), ScanUs: us(st.Scan), ReservoirUs: us(st.Reservoir),
+		GatherUs: us(st.Gather), RefineUs: us(st.Refine), SelectUs: us(st.Select), TotalUs: us(st.Total())}
 }
 
 // AddRow is the result of the online-update test.
@@ -45,21 +74,22 @@ type AddRow struct {
 // ANNRow is one line of the sweep; the JSON names are the ones the command
 // line documents.
 type ANNRow struct {
-	NProbe         int     `json:"nprobe"`
-	K              int     `json:"k"`
-	RefineFactor   int     `json:"refine"`
-	RecallAt10     float64 `json:"recall@10"`
-	RecallAt100    float64 `json:"recall@100"`
-	RecallAtK      float64 `json:"recall@k"`
-	QPS1Thread     float64 `json:"qps_1thread"`
-	QPSBatch       float64 `json:"qps_batch"`
-	P50us          float64 `json:"p50_us"`
-	P99us          float64 `json:"p99_us"`
-	BytesPerVector float64 `json:"bytes_per_vector"`
-	BuildS         float64 `json:"build_s"`
-	Vectors        int     `json:"vectors"`
-	Queries        int     `json:"queries"`
-	CPU            string  `json:"cpu"`
+	NProbe         int       `json:"nprobe"`
+	K              int       `json:"k"`
+	RefineFactor   int       `json:"refine"`
+	RecallAt10     float64   `json:"recall@10"`
+	RecallAt100    float64   `json:"recall@100"`
+	RecallAtK      float64   `json:"recall@k"`
+	QPS1Thread     float64   `json:"qps_1thread"`
+	QPSBatch       float64   `json:"qps_batch"`
+	P50us          float64   `json:"p50_us"`
+	P99us          float64   `json:"p99_us"`
+	BytesPerVector float64   `json:"bytes_per_vector"`
+	BuildS         float64   `json:"build_s"`
+	Vectors        int       `json:"vectors"`
+	Queries        int       `json:"queries"`
+	CPU            string    `json:"cpu"`
+	Stages         *StageRow `json:"stages,omitempty"`
 }
 
 // BuildIndex trains an index on base and adds every vector under its row
@@ -142,6 +172,11 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 			return nil, nil, err
 		}
 		fmt.Fprintf(progress, "built in %.1f s\n", build.Seconds())
+		if cfg.SavePath != "" {
+			if err := ix.Save(cfg.SavePath); err != nil {
+				return nil, nil, fmt.Errorf("bench ann: %w", err)
+			}
+		}
 	}
 	if queries.Dim != ix.Options().Dim {
 		return nil, nil, fmt.Errorf("bench ann: queries of dimension %d, index of %d", queries.Dim, ix.Options().Dim)
@@ -155,6 +190,12 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 
 		// One query at a time on one core.
 		prev := runtime.GOMAXPROCS(1)
+		for i := range min(cfg.Warmup, nq) {
+			if _, err := ix.Search(queries.Row(i), opt); err != nil {
+				runtime.GOMAXPROCS(prev)
+				return rows, nil, fmt.Errorf("bench ann: query %d: %w", i, err)
+			}
+		}
 		lat := make([]time.Duration, nq)
 		results := make([][]kernels.Result, nq)
 		start := time.Now()
@@ -191,6 +232,21 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 			return rows, nil, fmt.Errorf("bench ann: batch: %w", err)
 		}
 		row.QPSBatch = float64(nq) / time.Since(start).Seconds()
+
+		if cfg.Stages {
+			var st ann.Stages
+			so := opt
+			so.Stages = &st
+			prev := runtime.GOMAXPROCS(1)
+			for i := range nq {
+				if _, err := ix.Search(queries.Row(i), so); err != nil {
+					runtime.GOMAXPROCS(prev)
+					return rows, nil, fmt.Errorf("bench ann: query %d: %w", i, err)
+				}
+			}
+			runtime.GOMAXPROCS(prev)
+			row.Stages = stageRow(st)
+		}
 		rows = append(rows, row)
 		fmt.Fprintf(progress, "nprobe %d: recall@%d %.4f, %.0f QPS\n", nprobe, cfg.K, row.RecallAtK, row.QPS1Thread)
 	}

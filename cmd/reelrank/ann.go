@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -122,6 +124,10 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Queries, "queries", 0, "use the first N queries (0: all)")
 	fs.IntVar(&cfg.AddVectors, "add", 0, "then add N base vectors again under new ids on one core while searching at the first nprobe")
 	fs.IntVar(&cfg.AddBatch, "add-batch", 1000, "vectors per Add call in the --add test")
+	fs.IntVar(&cfg.Warmup, "warmup", 200, "queries run untimed before each single-thread pass")
+	fs.BoolVar(&cfg.Stages, "stages", false, "add a pass that times each stage of a query and print the means")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	saveIndex := fs.String("save", "", "after building, write the index to this file (reuse it with --index)")
 	asJSON := fs.Bool("json", false, "one JSON object per nprobe")
 	count := fs.Int("count", 1, "repetitions, the history's samples (the table shows the last; with --base each builds the index again: use --index)")
 	hist := addHistoryFlag(fs)
@@ -144,6 +150,18 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench ann: %w", err)
 	}
 	cfg.Threads = f.threads
+	cfg.SavePath = *saveIndex
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench ann: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("bench ann: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	var rows []bench.ANNRow
 	var add *bench.AddRow
@@ -187,6 +205,20 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	}
 	if e := tw.Flush(); e != nil {
 		return e
+	}
+	if cfg.Stages {
+		fmt.Fprintln(stdout, "where the time of one query goes (us, a pass timed stage by stage):")
+		tw = tabwriter.NewWriter(stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "nprobe\tprobe\ttable\tscan\treservoir\tgather\trefine\tselect\ttotal\t")
+		for _, r := range rows {
+			if st := r.Stages; st != nil {
+				fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", r.NProbe, st.ProbeUs, st.TableUs,
+					st.ScanUs, st.ReservoirUs, st.GatherUs, st.RefineUs, st.SelectUs, st.TotalUs)
+			}
+		}
+		if e := tw.Flush(); e != nil {
+			return e
+		}
 	}
 	if add != nil {
 		fmt.Fprintf(stdout, "add: %d vectors in batches of %d on one core: %.0f a second; search p99 at nprobe %d: %.0f us idle, %.0f us during the adds (%d searches)\n",
