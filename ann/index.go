@@ -579,7 +579,9 @@ func (ix *Index) Delete(ids ...int64) error {
 		if L.dead == nil {
 			L.dead = make([]uint64, (L.n+63)/64)
 		}
-		L.dead[w.pos>>6] |= 1 << (w.pos & 63)
+		// Atomic: a search gathers its candidates from a snapshot of the
+		// list without holding its lock (see listSnap).
+		atomic.OrUint64(&L.dead[w.pos>>6], 1<<(w.pos&63))
 		L.ndead++
 		L.mu.Unlock()
 		delete(ix.where, id)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reelrank/reelrank/kernels"
@@ -36,6 +37,8 @@ type SearchOptions struct {
 // Stages is where the time of searches goes, summed over searches.
 type Stages struct {
 	Searches  int
+	Scanned   int64         // vectors the scan scored
+	Offered   int64         // of them, those offered to the candidate selector (they beat its bound)
 	Probe     time.Duration // query rotation, <q, centroid> for every list, choosing the lists to probe
 	Table     time.Duration // the query's PQ tables and their 8-bit quantization
 	Scan      time.Duration // the fast-scan (or ADC) kernels over the probed lists
@@ -48,6 +51,8 @@ type Stages struct {
 // Add adds o's times and searches to st.
 func (st *Stages) Add(o Stages) {
 	st.Searches += o.Searches
+	st.Scanned += o.Scanned
+	st.Offered += o.Offered
 	st.Probe += o.Probe
 	st.Table += o.Table
 	st.Scan += o.Scan
@@ -157,9 +162,35 @@ type searcher struct {
 	exclude map[int64]struct{}
 	qrot    []float32
 	outIDs  []int64
-	scores  []float32
-	rows16  [][]kernels.F16
-	rows32  [][]float32
+	locs    []int64 // the refined candidates' loc keys
+	keys    []int64 // scratch: one filter call's survivors' loc keys
+	// everyone: no Exclude or Allow filter, only tombstones, in this search
+	everyone bool
+	scores   []float32
+	rows16   [][]kernels.F16
+	rows32   [][]float32
+	snaps    []listSnap // the probed lists, in probe order
+	snapOf   []int32    // list -> index in snaps + 1 (0: not probed)
+}
+
+// listSnap is what the gather after the scan needs of one probed list, taken
+// under the list's lock while it is scanned. Adds only append (positions
+// below n keep their id and rows, even where append moves the arrays) and
+// Compact waits for searches (structMu), so the gather reads ids and rows
+// without taking the list's lock again, candidate after candidate: the
+// loads of thousands of candidates overlap instead of queueing behind as
+// many atomic operations. Delete sets tombstone bits atomically; the gather
+// reads them so, and drops a vector deleted since the scan.
+type listSnap struct {
+	ids  []int64
+	f16  []kernels.F16
+	f32  []float32
+	dead []uint64
+}
+
+// deadAt reports the tombstone of position pos.
+func (ls *listSnap) deadAt(pos int) bool {
+	return pos>>6 < len(ls.dead) && atomic.LoadUint64(&ls.dead[pos>>6])&(1<<(pos&63)) != 0
 }
 
 // filterChunk is how many candidates one call of the filtered scan may
@@ -320,6 +351,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		}
 	}
 	filtering := len(opt.Exclude) > 0 || opt.Allow != nil
+	s.everyone = !filtering
 	eligible := func(L *invList, pos int) bool {
 		if L.isDead(pos) {
 			return false
@@ -351,8 +383,14 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 	clk.lap(stageTable)
 	s.resid = grow(s.resid, o.Dim)
 	s.ids = grow(s.ids, filterChunk)
+	s.keys = grow(s.keys, filterChunk)
+	s.fdist = grow(s.fdist, filterChunk)
 	s.sums = grow(s.sums, filterChunk)
 
+	s.snaps = s.snaps[:0]
+	if len(s.snapOf) != o.Lists {
+		s.snapOf = make([]int32, o.Lists)
+	}
 	for _, p := range s.probes {
 		l := int(p.ID)
 		var cbias float32
@@ -372,6 +410,8 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		}
 		L := &ix.lists[l]
 		L.mu.RLock()
+		s.snaps = append(s.snaps, listSnap{ids: L.ids[:L.n:L.n], f16: L.f16, f32: L.f32, dead: L.dead})
+		s.snapOf[l] = int32(len(s.snaps))
 		if o.Bits == 4 {
 			ix.scan4(s, L, l, cbias, scale, bias, eligible, &clk)
 		} else {
@@ -380,35 +420,35 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		L.mu.RUnlock()
 	}
 
-	s.cands = s.cand.Unordered(s.cands)
+	s.cands = s.cand.Candidates(s.cands)
 	clk.lap(stageReservoir)
 	if s.final == nil || s.final.K() != opt.K || s.final.Largest() != largest {
 		s.final = kernels.NewSelector(opt.K, largest)
 	}
 	s.final.Reset()
-	// Gather the survivors' ids and refine rows under each list's lock; a
-	// vector deleted since the scan is dropped here.
-	s.outIDs = s.outIDs[:0]
+	// Gather the survivors' ids and refine rows from the snapshots taken in
+	// the scan; a vector deleted since the scan is dropped here.
+	s.locs = s.locs[:0]
 	s.rows16 = s.rows16[:0]
 	s.rows32 = s.rows32[:0]
 	s.scores = s.scores[:0]
 	for _, c := range s.cands {
 		w := locOf(c.ID)
-		L := &ix.lists[w.list]
+		ls := &s.snaps[s.snapOf[w.list]-1]
 		pos := int(w.pos)
-		L.mu.RLock()
-		if !L.isDead(pos) {
-			s.outIDs = append(s.outIDs, L.ids[pos])
-			s.scores = append(s.scores, c.Score)
-			switch o.Refine {
-			case RefineF16:
-				s.rows16 = append(s.rows16, L.f16[pos*o.Dim:(pos+1)*o.Dim:(pos+1)*o.Dim])
-			case RefineF32:
-				s.rows32 = append(s.rows32, L.f32[pos*o.Dim:(pos+1)*o.Dim:(pos+1)*o.Dim])
-			}
+		if ls.deadAt(pos) {
+			continue
 		}
-		L.mu.RUnlock()
+		s.locs = append(s.locs, c.ID)
+		s.scores = append(s.scores, c.Score)
+		switch o.Refine {
+		case RefineF16:
+			s.rows16 = append(s.rows16, ls.f16[pos*o.Dim:(pos+1)*o.Dim:(pos+1)*o.Dim])
+		case RefineF32:
+			s.rows32 = append(s.rows32, ls.f32[pos*o.Dim:(pos+1)*o.Dim:(pos+1)*o.Dim])
+		}
 	}
+
 	clk.lap(stageGather)
 	switch o.Refine {
 	case RefineF16:
@@ -427,12 +467,68 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		}
 	}
 	clk.lap(stageRefine)
-	s.final.Push(s.scores, s.outIDs)
+	// The best K by exact score, candidates named by their index; only the
+	// winners' ids are then read (a cache miss each), unless the K-th score
+	// ties with a loser, whose id may be the smaller: then every id is read
+	// and the selection runs again by id.
+	s.final.Push(s.scores, nil)
 	clear(s.rows16) // drop references to list memory
 	clear(s.rows32)
 	dst = s.final.Results(dst)
+	if len(dst) == opt.K && ties(s.scores, dst) {
+		s.outIDs = s.outIDs[:0]
+		for _, key := range s.locs {
+			s.outIDs = append(s.outIDs, s.idOf(key))
+		}
+		s.final.Reset()
+		s.final.Push(s.scores, s.outIDs)
+		dst = s.final.Results(dst)
+	} else {
+		for i := range dst {
+			dst[i].ID = s.idOf(s.locs[dst[i].ID])
+		}
+		orderTies(dst)
+	}
+	for i := range s.snaps {
+		s.snapOf[s.probes[i].ID] = 0
+	}
+	clear(s.snaps) // drop references to list memory
 	clk.lap(stageSelect)
 	return dst
+}
+
+// idOf is the id of the vector at a loc key, from the scan's snapshots.
+func (s *searcher) idOf(key int64) int64 {
+	w := locOf(key)
+	return s.snaps[s.snapOf[w.list]-1].ids[w.pos]
+}
+
+// ties reports whether the last (K-th) of the selected results scores the
+// same as some candidate left out.
+func ties(scores []float32, sel []kernels.Result) bool {
+	kth := sel[len(sel)-1].Score
+	in := 0
+	for _, r := range sel {
+		if r.Score == kth {
+			in++
+		}
+	}
+	all := 0
+	for _, v := range scores {
+		if v == kth {
+			all++
+		}
+	}
+	return all > in
+}
+
+// orderTies sorts each run of equal scores in res (ordered by score) by id.
+func orderTies(res []kernels.Result) {
+	for i := 1; i < len(res); i++ {
+		for j := i; j > 0 && res[j].Score == res[j-1].Score && res[j].ID < res[j-1].ID; j-- {
+			res[j], res[j-1] = res[j-1], res[j]
+		}
+	}
 }
 
 // scan4 scans one 4-bit list into the candidate selector. While the
@@ -449,6 +545,10 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 			sums := s.sums[:end-start]
 			kernels.FastScan4(sums, L.codes[start/32*bb:], o.M, s.lut)
 			clk.lap(stageScan)
+			if clk.st != nil {
+				clk.st.Scanned += int64(len(sums))
+				clk.st.Offered += int64(len(sums))
+			}
 			for j, sum := range sums {
 				if pos := start + j; eligible(L, pos) {
 					s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(sum)/scale+bias+cbias)
@@ -464,11 +564,27 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 		}
 		cnt, scanned := kernels.FastScan4Filter(s.ids, s.sums, L.codes[start/32*bb:], n-start, o.M, s.lut, th, int32(start))
 		clk.lap(stageScan)
-		for j := range cnt {
-			if pos := int(s.ids[j]); eligible(L, pos) {
-				s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(s.sums[j])/scale+bias+cbias)
+		if clk.st != nil {
+			clk.st.Scanned += int64(scanned)
+			clk.st.Offered += int64(cnt)
+		}
+		keys, scores := s.keys[:cnt], s.fdist[:cnt]
+		if s.everyone && L.dead == nil {
+			hi := int64(l) << 32
+			for j, pos := range s.ids[:cnt] {
+				keys[j] = hi | int64(pos)
+				scores[j] = float32(s.sums[j])/scale + bias + cbias
+			}
+		} else {
+			keys, scores = keys[:0], scores[:0]
+			for j := range cnt {
+				if pos := int(s.ids[j]); eligible(L, pos) {
+					keys = append(keys, loc{uint32(l), uint32(pos)}.key())
+					scores = append(scores, float32(s.sums[j])/scale+bias+cbias)
+				}
 			}
 		}
+		s.cand.Push(scores, keys)
 		clk.lap(stageReservoir)
 		start += scanned
 	}

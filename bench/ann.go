@@ -17,11 +17,12 @@ type ANNConfig struct {
 	Base, Query, GT string // .fvecs base and queries, .ivecs ground truth (best first)
 	IndexPath       string // load this index instead of building one
 	Index           ann.Options
-	K               int   // results per query
-	NProbes         []int // one result row each
-	RefineFactor    int   // candidates re-ranked: K*RefineFactor
-	Queries         int   // use the first Queries queries (0: all)
-	Threads         int   // for the batch pass (0: GOMAXPROCS)
+	K               int     // results per query
+	NProbes         []int   // one result row each
+	RefineFactor    int     // candidates re-ranked: K*RefineFactor (0: the index's default)
+	RadiusWeight    float32 // ann.SearchOptions.RadiusWeight (0: the default)
+	Queries         int     // use the first Queries queries (0: all)
+	Threads         int     // for the batch pass (0: GOMAXPROCS)
 	// AddVectors, when positive, ends the run with the online-update test:
 	// one goroutine searches at the first nprobe, alone for a few seconds
 	// (its idle p99), then while another adds that many base vectors again
@@ -49,6 +50,8 @@ type StageRow struct {
 	RefineUs    float64 `json:"refine_us"`
 	SelectUs    float64 `json:"select_us"`
 	TotalUs     float64 `json:"total_us"`
+	Scanned     float64 `json:"scanned"` // vectors scored a query
+	Offered     float64 `json:"offered"` // of them, offered to the candidate selector
 }
 
 // stageRow turns summed stage times into means a query.
@@ -56,7 +59,8 @@ func stageRow(st ann.Stages) *StageRow {
 	n := float64(max(st.Searches, 1))
 	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / n }
 	return &StageRow{ProbeUs: us(st.Probe), TableUs: us(st.Table), ScanUs: us(st.Scan), ReservoirUs: us(st.Reservoir),
-		GatherUs: us(st.Gather), RefineUs: us(st.Refine), SelectUs: us(st.Select), TotalUs: us(st.Total())}
+		GatherUs: us(st.Gather), RefineUs: us(st.Refine), SelectUs: us(st.Select), TotalUs: us(st.Total()),
+		Scanned: float64(st.Scanned) / n, Offered: float64(st.Offered) / n}
 }
 
 // AddRow is the result of the online-update test.
@@ -184,7 +188,7 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 	st := ix.Stats()
 	var rows []ANNRow
 	for _, nprobe := range cfg.NProbes {
-		opt := ann.SearchOptions{K: cfg.K, NProbe: nprobe, RefineFactor: cfg.RefineFactor}
+		opt := ann.SearchOptions{K: cfg.K, NProbe: nprobe, RefineFactor: cfg.RefineFactor, RadiusWeight: cfg.RadiusWeight}
 		row := ANNRow{NProbe: nprobe, K: cfg.K, RefineFactor: cfg.RefineFactor, BytesPerVector: st.BytesPerVector(),
 			BuildS: build.Seconds(), Vectors: st.Vectors, Queries: nq, CPU: kernels.CPUName()}
 

@@ -93,7 +93,7 @@ reduce: \
 // the row PFDIST ahead into cache one line at a time while scoring row i.
 // R8 = dst, R9 = q, R10 = rows (24-byte slice headers), R11 = count,
 // R12 = d, R13 = bytes of a row (2d).
-#define PFDIST 4
+#define PFDIST 8
 #define MANY512(STEP) \
 	MOVQ dst_base+0(FP), R8; \
 	MOVQ q_base+24(FP), R9; \

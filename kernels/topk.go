@@ -27,9 +27,17 @@ func TopK(dst []Result, scores []float32, ids []int64, k int, largest bool) []Re
 
 // Selector keeps a running top-k over scores pushed block by block, the way
 // an index scan feeds it. Only scores that can still enter the top k are
-// copied: a SIMD pass compares each block with the current threshold, and the
-// survivors go to a reservoir of 2k entries that is cut back to the best k
-// (by quickselect) whenever it fills, which raises the threshold.
+// copied: a SIMD pass compares each block with the current bound, and the
+// survivors go to a reservoir of 2k entries.
+//
+// The bound rises with every entry, not only when the reservoir fills: once k
+// entries are in, a histogram of their scores (histBins bins between the
+// k-th score and the best) counts each newcomer, and the bound moves up to
+// the lowest bin that still has k entries at or above it. A full reservoir
+// first drops the entries below that bin, a linear pass; only when that
+// frees too little is it cut back to the best k by quickselect, and the
+// histogram is drawn again over the narrower range. The final answer is
+// always exact.
 //
 // A Selector is not safe for concurrent use; give each goroutine its own and
 // reuse it across queries with Reset.
@@ -37,11 +45,27 @@ type Selector struct {
 	k       int
 	largest bool
 	res     []Result // reservoir, len <= cap = 2k (at least 64); L2 scores negated
-	kept    bool     // res holds at least k entries after a cut: thresh is valid
-	thresh  float32  // the k-th best score after the last cut, in reservoir form
+	kept    bool     // thresh is valid: at least k entries of res score >= thresh
+	thresh  float32  // the bound, in reservoir form; after an exact cut the k-th best score
+	exact   bool     // res[:k] is the result of an exact cut and nothing came in since
 	pushed  int64    // scores pushed so far: the implicit id of the next one
 	idx     []int32  // scratch: indices that passed the threshold
+
+	// The histogram of entries' scores, live while binned: bin b counts the
+	// entries with lo + b*w <= score < lo + (b+1)*w (the last bin also the
+	// higher ones). Bins tb.. hold above entries, at least k.
+	binned bool
+	hist   []int32
+	lo     float32
+	w, inv float32
+	tb     int
+	above  int
 }
+
+// histBins is the number of bins of a Selector's histogram: the bound
+// trails the true k-th score by at most about 1/histBins of the range of
+// the best k scores at the last cut.
+const histBins = 1024
 
 // selectorBlock is how many scores are compared per pass of the filter
 // kernel: its index scratch is 4 KiB and stays in L1.
@@ -85,6 +109,8 @@ func (s *Selector) K() int { return s.k }
 func (s *Selector) Reset() {
 	s.res = s.res[:0]
 	s.kept = false
+	s.exact = false
+	s.binned = false
 	s.pushed = 0
 }
 
@@ -102,10 +128,10 @@ func (s *Selector) Threshold() (score float32, ok bool) {
 	return 0, false
 }
 
-// Bound reports the threshold as of the last time the reservoir was cut back
-// to k (ok is false before the first cut). It never triggers a cut, so it is
-// cheap to ask for before every block of a scan; it is looser than
-// Threshold, never tighter, so an item that does not reach it cannot enter.
+// Bound reports a score that at least k entries reach (ok is false before k
+// have come in). It never triggers a cut, so it is cheap to ask for before
+// every block of a scan; it is looser than Threshold, never tighter, so an
+// item that does not reach it cannot enter.
 func (s *Selector) Bound() (score float32, ok bool) {
 	if !s.kept {
 		return 0, false
@@ -157,20 +183,116 @@ func (s *Selector) Add(id int64, score float32) {
 	s.insert(id, score)
 }
 
-// insert adds an item to the reservoir, cutting it back first when it is full.
+// insert adds an item to the reservoir, making room first when it is full.
 func (s *Selector) insert(id int64, score float32) {
 	if !s.largest {
 		score = -score
 	}
-	r := Result{id, score}
 	if len(s.res) == cap(s.res) {
-		s.cut()
-		// The cut raised the threshold: re-check the newcomer.
-		if !better(r, s.res[s.k-1]) {
+		s.makeRoom()
+		// The bound may have risen: re-check the newcomer.
+		if score < s.thresh {
 			return
 		}
 	}
-	s.res = append(s.res, r)
+	s.res = append(s.res, Result{id, score})
+	s.exact = false
+	switch {
+	case s.binned:
+		b := s.bin(score)
+		s.hist[b]++
+		if b >= s.tb {
+			s.above++
+			if s.above-int(s.hist[s.tb]) >= s.k {
+				s.raise()
+			}
+		}
+	case !s.kept && len(s.res) == s.k:
+		// The first k: the worst of them is the k-th best so far.
+		lo := s.res[0].Score
+		for _, r := range s.res[1:] {
+			lo = min(lo, r.Score)
+		}
+		s.thresh, s.kept = lo, true
+		s.rebin()
+	}
+}
+
+// bin is the histogram bin of a reservoir score.
+func (s *Selector) bin(score float32) int {
+	f := (score - s.lo) * s.inv
+	switch {
+	case f >= histBins-1:
+		return histBins - 1
+	case f > 0:
+		return int(f)
+	}
+	return 0
+}
+
+// raise moves the bound up to the highest bin with k entries at or above
+// it. The bound stays a sixteenth of a bin below the bin's lower edge, a
+// margin far wider than the rounding of bin, so that every entry counted in
+// bins tb.. reaches it.
+func (s *Selector) raise() {
+	for s.above-int(s.hist[s.tb]) >= s.k {
+		s.above -= int(s.hist[s.tb])
+		s.tb++
+	}
+	if t := s.lo + (float32(s.tb)-1.0/16)*s.w; t > s.thresh {
+		s.thresh = t
+	}
+}
+
+// rebin draws the histogram over the scores of res, which holds at least k
+// entries all reaching s.thresh: from the bound to the best score. Scores
+// too close together (or not finite) for bins to tell apart leave the
+// Selector without a histogram, cutting by quickselect alone.
+func (s *Selector) rebin() {
+	s.binned = false
+	lo, hi := s.thresh, s.thresh
+	for _, r := range s.res {
+		hi = max(hi, r.Score)
+	}
+	w := (hi - lo) / histBins
+	scale := max(abs32(lo), abs32(hi))
+	if !(w > 1e-4*scale/histBins) || math.IsInf(float64(scale), 0) || math.IsInf(float64(w), 0) {
+		return
+	}
+	if s.hist == nil {
+		s.hist = make([]int32, histBins)
+	}
+	clear(s.hist)
+	s.lo, s.w, s.inv = lo, w, 1/w
+	for _, r := range s.res {
+		s.hist[s.bin(r.Score)]++
+	}
+	s.tb, s.above, s.binned = 0, len(s.res), true
+	if s.above-int(s.hist[0]) >= s.k {
+		s.raise()
+	}
+}
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+// makeRoom frees room in a full reservoir: it drops the entries below the
+// bound's bin, and cuts back to the best k when that frees less than a
+// quarter of the reservoir.
+func (s *Selector) makeRoom() {
+	if s.binned {
+		keep := s.res[:0]
+		for _, r := range s.res {
+			if s.bin(r.Score) >= s.tb {
+				keep = append(keep, r)
+			}
+		}
+		clear(s.hist[:s.tb])
+		s.res = keep
+		if len(keep) <= cap(s.res)-cap(s.res)/4 {
+			return
+		}
+	}
+	s.cut()
 }
 
 // Results appends the top k, best first, to dst[:0] and returns it. The
@@ -205,6 +327,27 @@ func (s *Selector) Unordered(dst []Result) []Result {
 	return dst
 }
 
+// Candidates appends to dst[:0], in no particular order, a superset of the
+// best k: every entry at or above the bound's histogram bin, which holds the
+// best k and usually a few more (all entries when fewer than k came in). It
+// skips the final quickselect of Unordered, for a caller that re-scores the
+// candidates anyway and keeps its own top k of them.
+func (s *Selector) Candidates(dst []Result) []Result {
+	if !s.binned {
+		return s.Unordered(dst)
+	}
+	dst = dst[:0]
+	for _, r := range s.res {
+		if s.bin(r.Score) >= s.tb {
+			if !s.largest {
+				r.Score = -r.Score
+			}
+			dst = append(dst, r)
+		}
+	}
+	return dst
+}
+
 // better is the strict order of the selection: higher score, then smaller
 // id. The reservoir stores scores so that higher is always better (L2
 // distances negated, which is exact), so one order serves both metrics.
@@ -213,17 +356,16 @@ func better(a, b Result) bool {
 }
 
 // cut keeps the best k of the reservoir in res[:k], with the k-th best at
-// res[k-1], and sets the threshold to its score.
+// res[k-1], sets the bound to its score and draws the histogram again.
 func (s *Selector) cut() {
-	if len(s.res) < s.k {
+	if len(s.res) < s.k || s.exact {
 		return
 	}
-	if len(s.res) > s.k || !s.kept {
-		quickselect(s.res, s.k-1)
-		s.res = s.res[:s.k]
-	}
+	quickselect(s.res, s.k-1)
+	s.res = s.res[:s.k]
 	s.thresh = s.res[s.k-1].Score
-	s.kept = true
+	s.kept, s.exact = true, true
+	s.rebin()
 }
 
 // quickselect reorders v so that v[k] is the element a sort by better would

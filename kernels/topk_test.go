@@ -234,3 +234,52 @@ func FuzzTopK(f *testing.F) {
 		})
 	})
 }
+
+// TestSelectorCandidates checks that Candidates holds every one of the best
+// k, exactly as Results has them, plus only entries no better than the k-th.
+func TestSelectorCandidates(t *testing.T) {
+	forEachLevel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(19, 20))
+		for trial := range 60 {
+			n := r.IntN(30000)
+			k := 1 + r.IntN(3000)
+			largest := trial%2 == 0
+			scores := randScores(r, n, trial%3 == 0, trial%5 == 0)
+			s := NewSelector(k, largest)
+			for pos := 0; pos < n; {
+				step := min(n-pos, 1+r.IntN(2000))
+				s.Push(scores[pos:pos+step], nil)
+				pos += step
+			}
+			cands := s.Candidates(nil)
+			want := topKRef(scores, nil, k, largest)
+			if len(cands) < len(want) {
+				t.Fatalf("trial %d: %d candidates, fewer than the %d best", trial, len(cands), len(want))
+			}
+			in := make(map[Result]bool, len(cands))
+			for _, c := range cands {
+				if in[c] {
+					t.Fatalf("trial %d: candidate %v twice", trial, c)
+				}
+				in[c] = true
+			}
+			for _, w := range want {
+				if !in[w] {
+					t.Fatalf("trial %d n=%d k=%d: %v of the best k is not a candidate", trial, n, k, w)
+				}
+			}
+			if len(want) > 0 {
+				kth := want[len(want)-1].Score
+				for _, c := range cands {
+					if largest && c.Score > kth && !slices.Contains(want, c) || !largest && c.Score < kth && !slices.Contains(want, c) {
+						t.Fatalf("trial %d: candidate %v beats the k-th %v but is not among the best", trial, c, kth)
+					}
+				}
+			}
+			// Candidates leaves the selection intact.
+			if got := s.Results(nil); !sameResults(got, want) {
+				t.Fatalf("trial %d: Results after Candidates differ at %d", trial, firstResultDiff(got, want))
+			}
+		}
+	})
+}

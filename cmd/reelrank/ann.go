@@ -124,6 +124,7 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Queries, "queries", 0, "use the first N queries (0: all)")
 	fs.IntVar(&cfg.AddVectors, "add", 0, "then add N base vectors again under new ids on one core while searching at the first nprobe")
 	fs.IntVar(&cfg.AddBatch, "add-batch", 1000, "vectors per Add call in the --add test")
+	radius := fs.Float64("radius", 0, "probe-ranking radius weight (0: the default, negative: centroid score alone)")
 	fs.IntVar(&cfg.Warmup, "warmup", 200, "queries run untimed before each single-thread pass")
 	fs.BoolVar(&cfg.Stages, "stages", false, "add a pass that times each stage of a query and print the means")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -151,6 +152,7 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Threads = f.threads
 	cfg.SavePath = *saveIndex
+	cfg.RadiusWeight = float32(*radius)
 	if *cpuProfile != "" {
 		pf, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -209,11 +211,11 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	if cfg.Stages {
 		fmt.Fprintln(stdout, "where the time of one query goes (us, a pass timed stage by stage):")
 		tw = tabwriter.NewWriter(stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "nprobe\tprobe\ttable\tscan\treservoir\tgather\trefine\tselect\ttotal\t")
+		fmt.Fprintln(tw, "nprobe\tprobe\ttable\tscan\treservoir\tgather\trefine\tselect\ttotal\tscanned\toffered\t")
 		for _, r := range rows {
 			if st := r.Stages; st != nil {
-				fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", r.NProbe, st.ProbeUs, st.TableUs,
-					st.ScanUs, st.ReservoirUs, st.GatherUs, st.RefineUs, st.SelectUs, st.TotalUs)
+				fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", r.NProbe, st.ProbeUs, st.TableUs,
+					st.ScanUs, st.ReservoirUs, st.GatherUs, st.RefineUs, st.SelectUs, st.TotalUs, st.Scanned, st.Offered)
 			}
 		}
 		if e := tw.Flush(); e != nil {
