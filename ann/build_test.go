@@ -10,7 +10,7 @@ import (
 
 func TestDefaultLists(t *testing.T) {
 	for _, c := range []struct{ n, want int }{
-		{0, 1}, {15, 1}, {300, 18}, {2000, 125}, {50_000, 894}, {1_000_000, 4000}, {10_000_000, 4096},
+		{0, 1}, {15, 1}, {300, 18}, {2000, 89}, {50_000, 447}, {1_000_000, 2000}, {10_000_000, 6324}, {100_000_000, 8192},
 	} {
 		if got := DefaultLists(c.n); got != c.want {
 			t.Errorf("DefaultLists(%d) = %d, want %d", c.n, got, c.want)

@@ -426,6 +426,7 @@ func (ix *Index) Close() error {
 		L := &ix.lists[l]
 		L.mu.Lock()
 		L.n, L.ids, L.codes, L.f16, L.f32, L.dead, L.ndead = 0, nil, nil, nil, nil, nil, 0
+		L.publish()
 		L.mu.Unlock()
 	}
 	clear(ix.where)
@@ -665,6 +666,7 @@ func load(data []byte, path string) (*Index, error) {
 				// Add repacks the last partial block in place: give it a copy.
 				L.codes = append([]byte(nil), L.codes...)
 			}
+			L.publish()
 			switch o.Refine {
 			case RefineF16:
 				L.f16 = view[kernels.F16](arr(l, 2), n*o.Dim)

@@ -202,6 +202,29 @@ type invList struct {
 	// (Compact scales it down with the list), so that rsum/n is the list's
 	// mean radius, which probing weighs.
 	rsum float64
+	// head is the codes as of the last change, published for searches to
+	// prefetch the next list they will scan without taking its lock.
+	head atomic.Pointer[[]byte]
+}
+
+// publish makes the list's codes the ones searches prefetch. It is called
+// with the list's write lock held (or before the index is shared).
+func (l *invList) publish() {
+	c := l.codes
+	l.head.Store(&c)
+}
+
+// prefetchBytes is how much of the next list a search asks the CPU to
+// bring into cache while it scans the current one: enough for the
+// hardware prefetcher to take over from there.
+const prefetchBytes = 4096
+
+// prefetch asks the CPU to bring the start of the list's codes into cache.
+func (l *invList) prefetch() {
+	if h := l.head.Load(); h != nil {
+		c := *h
+		kernels.Prefetch(c[:min(len(c), prefetchBytes)])
+	}
 }
 
 func (l *invList) isDead(pos int) bool {
@@ -555,6 +578,7 @@ func (ix *Index) appendList(l int, rows []int, ids []int64, x []float32, codes [
 		}
 	}
 	L.n = newN
+	L.publish()
 	ix.radius[l].Store(math.Float32bits(float32(L.rsum / float64(L.n))))
 	for j, i := range rows {
 		ix.where[ids[i]] = loc{uint32(l), uint32(start + j)}
@@ -665,6 +689,7 @@ func (ix *Index) Compact() int {
 		L.rsum = rsum
 		L.ids, L.codes, L.f16, L.f32 = ids, codes, f16, f32
 		L.n, L.dead, L.ndead = len(keep), nil, 0
+		L.publish()
 		L.mu.Unlock()
 	}
 	return freed

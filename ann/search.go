@@ -15,8 +15,9 @@ type SearchOptions struct {
 	K      int // results wanted, 1..4096
 	NProbe int // lists scanned, 1..Lists
 	// RefineFactor: with a refine copy, the best K*RefineFactor candidates
-	// by PQ score are re-ranked exactly (default 4; 1 re-ranks just K).
-	// Without one it is ignored.
+	// by PQ score (and the few that tie with the last of them in the
+	// selector's histogram) are re-ranked exactly (default
+	// DefaultRefineFactor; 1 re-ranks just K). Without one it is ignored.
 	RefineFactor int
 	// RadiusWeight (inner product only) ranks lists for probing by
 	// <q, c> + RadiusWeight * ||q|| * (the list's mean residual norm): a
@@ -115,6 +116,11 @@ func (c *stageClock) lap(w stage) {
 	*c.st.field(w) += now.Sub(c.last)
 	c.last = now
 }
+
+// DefaultRefineFactor is the RefineFactor searches use unless told. On
+// reels1m (k = 1000, 64 4-bit codes, float16 refine copy) 6 reaches recall
+// 0.90 and 0.95 at fewer microseconds than 4 (which stops near 0.935) or 8.
+const DefaultRefineFactor = 6
 
 // DefaultRadiusWeight is the RadiusWeight searches use unless told: on
 // reels1m it lifts recall@1000 at nprobe 1024 of 4096 lists from 0.88 to 0.91.
@@ -219,7 +225,7 @@ func (ix *Index) checkSearch(q []float32, opt *SearchOptions) error {
 		return fmt.Errorf("ann: search: refine factor %d, want >= 0", opt.RefineFactor)
 	}
 	if opt.RefineFactor == 0 {
-		opt.RefineFactor = 4
+		opt.RefineFactor = DefaultRefineFactor
 	}
 	if opt.RadiusWeight == 0 {
 		opt.RadiusWeight = DefaultRadiusWeight
@@ -391,7 +397,10 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 	if len(s.snapOf) != o.Lists {
 		s.snapOf = make([]int32, o.Lists)
 	}
-	for _, p := range s.probes {
+	for i, p := range s.probes {
+		if i+1 < len(s.probes) {
+			ix.lists[s.probes[i+1].ID].prefetch()
+		}
 		l := int(p.ID)
 		var cbias float32
 		if largest {

@@ -189,7 +189,11 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 	var rows []ANNRow
 	for _, nprobe := range cfg.NProbes {
 		opt := ann.SearchOptions{K: cfg.K, NProbe: nprobe, RefineFactor: cfg.RefineFactor, RadiusWeight: cfg.RadiusWeight}
-		row := ANNRow{NProbe: nprobe, K: cfg.K, RefineFactor: cfg.RefineFactor, BytesPerVector: st.BytesPerVector(),
+		rf := cfg.RefineFactor
+		if rf == 0 {
+			rf = ann.DefaultRefineFactor
+		}
+		row := ANNRow{NProbe: nprobe, K: cfg.K, RefineFactor: rf, BytesPerVector: st.BytesPerVector(),
 			BuildS: build.Seconds(), Vectors: st.Vectors, Queries: nq, CPU: kernels.CPUName()}
 
 		// One query at a time on one core.

@@ -29,7 +29,7 @@ type indexFlags struct {
 }
 
 func (f *indexFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.lists, "lists", 1024, "inverted lists (coarse centroids)")
+	fs.IntVar(&f.lists, "lists", 0, "inverted lists (coarse centroids; 0: about 2·√n, ann.DefaultLists)")
 	fs.IntVar(&f.m, "pq", 0, "PQ sub-quantizers, a divisor of the dimension (default dim/2)")
 	fs.IntVar(&f.bits, "bits", 4, "bits per PQ code: 4 (fast-scan) or 8")
 	fs.StringVar(&f.metric, "metric", "ip", "ip (inner product) or l2")
@@ -120,7 +120,7 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.IndexPath, "index", "", "use this index file instead of building one from --base")
 	fs.IntVar(&cfg.K, "k", 10, "results per query")
 	nprobes := fs.String("nprobe", "1,4,16,64", "comma-separated nprobe values, one result line each")
-	fs.IntVar(&cfg.RefineFactor, "refine", 4, "re-rank the best k*refine candidates exactly")
+	fs.IntVar(&cfg.RefineFactor, "refine", 0, "re-rank the best k*refine candidates exactly (0: the index's default, ann.DefaultRefineFactor)")
 	fs.IntVar(&cfg.Queries, "queries", 0, "use the first N queries (0: all)")
 	fs.IntVar(&cfg.AddVectors, "add", 0, "then add N base vectors again under new ids on one core while searching at the first nprobe")
 	fs.IntVar(&cfg.AddBatch, "add-batch", 1000, "vectors per Add call in the --add test")

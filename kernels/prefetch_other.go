@@ -1,0 +1,5 @@
+//go:build !amd64 || !gc || purego || noasm
+
+package kernels
+
+func prefetch(b []byte) {}
