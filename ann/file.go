@@ -404,7 +404,21 @@ func Open(path string) (*Index, error) {
 		return nil, err
 	}
 	ix.unmap = release
+	prefault(data)
 	return ix, nil
+}
+
+// prefault reads one byte of every page of a mapped index, so that the
+// first searches do not pay a page fault for each page they touch: on
+// reels1m, a sweep run on a freshly opened index had its p99 doubled and
+// its QPS 10% lower than one on the index built in memory, until every page
+// had been touched once. It returns a value so that the reads stay.
+func prefault(data []byte) byte {
+	var x byte
+	for i := 0; i < len(data); i += 4096 {
+		x ^= data[i]
+	}
+	return x
 }
 
 // Close releases the file mapping of an index returned by Open. It waits for

@@ -79,6 +79,7 @@ type AddRow struct {
 // line documents.
 type ANNRow struct {
 	NProbe         int       `json:"nprobe"`
+	Lists          int       `json:"lists"`
 	K              int       `json:"k"`
 	RefineFactor   int       `json:"refine"`
 	RecallAt10     float64   `json:"recall@10"`
@@ -170,12 +171,12 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 		}
 	}
 	if ix == nil {
-		fmt.Fprintf(progress, "building an index of %d vectors (lists %d, M %d, %d-bit, refine %v)...\n",
-			base.Len(), cfg.Index.Lists, cfg.Index.M, cfg.Index.Bits, cfg.Index.Refine)
+		fmt.Fprintf(progress, "building an index of %d vectors...\n", base.Len())
 		if ix, build, err = BuildIndex(base, cfg.Index); err != nil {
 			return nil, nil, err
 		}
-		fmt.Fprintf(progress, "built in %.1f s\n", build.Seconds())
+		o := ix.Options()
+		fmt.Fprintf(progress, "built in %.1f s: %d lists, M %d, %d-bit, refine copy %v\n", build.Seconds(), o.Lists, o.M, o.Bits, o.Refine)
 		if cfg.SavePath != "" {
 			if err := ix.Save(cfg.SavePath); err != nil {
 				return nil, nil, fmt.Errorf("bench ann: %w", err)
@@ -193,7 +194,7 @@ func runANN(cfg ANNConfig, progress io.Writer) ([]ANNRow, *AddRow, error) {
 		if rf == 0 {
 			rf = ann.DefaultRefineFactor
 		}
-		row := ANNRow{NProbe: nprobe, K: cfg.K, RefineFactor: rf, BytesPerVector: st.BytesPerVector(),
+		row := ANNRow{NProbe: nprobe, Lists: st.Lists, K: cfg.K, RefineFactor: rf, BytesPerVector: st.BytesPerVector(),
 			BuildS: build.Seconds(), Vectors: st.Vectors, Queries: nq, CPU: kernels.CPUName()}
 
 		// One query at a time on one core.

@@ -14,7 +14,9 @@
 //
 // --index FILE reads the index from FILE when it exists and writes it there
 // after building otherwise, so a sweep over search settings builds once.
-// One JSON object per (nprobe, kfactor) goes to standard output.
+// One JSON object per (nprobe, kfactor) goes to standard output, with the
+// field names of `reelrank bench ann --json` (refine is the k factor), so
+// that `reelrank bench import --engine faiss` reads it as it is.
 #include <faiss/IVFlib.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexRefine.h>
@@ -259,12 +261,12 @@ int main(int argc, char** argv) {
                 }
                 std::printf(
                     "{\"engine\":\"faiss\",\"version\":\"%s\",\"commit\":\"%s\",\"cpu\":\"%s\","
-                    "\"factory\":\"%s\",\"nlist\":%zu,\"nprobe\":%d,\"kfactor\":%d,\"k\":%zu,\"queries\":%zu,"
-                    "\"build_s\":%.2f,\"bytes_per_vector\":%.1f,\"recall\":%.4f,\"recall10\":%.4f,"
-                    "\"qps_1t\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"qps_batch\":%.1f,\"threads\":%d}\n",
+                    "\"factory\":\"%s\",\"lists\":%zu,\"nprobe\":%d,\"refine\":%d,\"k\":%zu,\"queries\":%zu,"
+                    "\"vectors\":%lld,\"build_s\":%.2f,\"bytes_per_vector\":%.1f,\"recall@k\":%.4f,\"recall@10\":%.4f,"
+                    "\"qps_1thread\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"qps_batch\":%.1f,\"threads\":%d}\n",
                     FAISS_VERSION_STRING, FAISS_COMMIT, json_escape(cpu).c_str(), json_escape(factory).c_str(),
-                    size_t(ivf->nlist), np, kf, k, nq, build_s, bytes_per_vector, r, r10, qps1, pct(0.50),
-                    pct(0.99), qpsb, threads);
+                    size_t(ivf->nlist), np, kf, k, nq, (long long)index->ntotal, build_s, bytes_per_vector, r, r10,
+                    qps1, pct(0.50), pct(0.99), qpsb, threads);
                 std::fflush(stdout);
             }
         }
