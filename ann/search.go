@@ -44,9 +44,9 @@ type Stages struct {
 	Table     time.Duration // the query's PQ tables and their 8-bit quantization
 	Scan      time.Duration // the fast-scan (or ADC) kernels over the probed lists
 	Reservoir time.Duration // offering the scan's survivors to the candidate selector, cutting it back
-	Gather    time.Duration // the candidates' ids and refine rows, under their lists' locks
+	Gather    time.Duration // the candidates' refine rows, from the snapshots of their lists
 	Refine    time.Duration // exact scores of the candidates against the refine copy
-	Select    time.Duration // the final top k, sorted
+	Select    time.Duration // the final top k, sorted, and the winners' ids
 }
 
 // Add adds o's times and searches to st.
@@ -68,52 +68,21 @@ func (st Stages) Total() time.Duration {
 	return st.Probe + st.Table + st.Scan + st.Reservoir + st.Gather + st.Refine + st.Select
 }
 
-// stageClock times consecutive stages; a nil clock does nothing.
+// stageClock times consecutive stages of one search into st; it does
+// nothing unless on.
 type stageClock struct {
-	st   *Stages
+	on   bool
 	last time.Time
+	st   Stages
 }
 
-// stage names one field of Stages.
-type stage uint8
-
-const (
-	stageProbe stage = iota
-	stageTable
-	stageScan
-	stageReservoir
-	stageGather
-	stageRefine
-	stageSelect
-)
-
-// field returns the duration that stage w adds to.
-func (st *Stages) field(w stage) *time.Duration {
-	switch w {
-	case stageProbe:
-		return &st.Probe
-	case stageTable:
-		return &st.Table
-	case stageScan:
-		return &st.Scan
-	case stageReservoir:
-		return &st.Reservoir
-	case stageGather:
-		return &st.Gather
-	case stageRefine:
-		return &st.Refine
-	default:
-		return &st.Select
-	}
-}
-
-// lap charges the time since the last lap to stage w.
-func (c *stageClock) lap(w stage) {
-	if c.st == nil {
+// lap charges the time since the last lap to *d, a field of c.st.
+func (c *stageClock) lap(d *time.Duration) {
+	if !c.on {
 		return
 	}
 	now := time.Now()
-	*c.st.field(w) += now.Sub(c.last)
+	*d += now.Sub(c.last)
 	c.last = now
 }
 
@@ -299,9 +268,9 @@ func (ix *Index) SearchBatch(queries []float32, opt SearchOptions, threads int) 
 func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kernels.Result) []kernels.Result {
 	o := ix.opt
 	largest := o.Metric.Largest()
-	clk := stageClock{st: opt.Stages}
-	if clk.st != nil {
-		clk.st.Searches++
+	clk := stageClock{on: opt.Stages != nil}
+	if clk.on {
+		clk.st.Searches = 1
 		clk.last = time.Now()
 	}
 	if ix.rot != nil {
@@ -336,7 +305,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 	s.probe.Reset()
 	s.probe.Push(rank, nil)
 	s.probes = s.probe.Results(s.probes)
-	clk.lap(stageProbe)
+	clk.lap(&clk.st.Probe)
 
 	// Candidates by PQ score: K*RefineFactor of them with a refine copy.
 	kc := opt.K
@@ -386,7 +355,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 			scale, bias = kernels.QuantizeTable4(s.lut, s.table, o.M, o.Metric)
 		}
 	}
-	clk.lap(stageTable)
+	clk.lap(&clk.st.Table)
 	s.resid = grow(s.resid, o.Dim)
 	s.ids = grow(s.ids, filterChunk)
 	s.keys = grow(s.keys, filterChunk)
@@ -415,7 +384,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 			if o.Bits == 4 {
 				scale, bias = kernels.QuantizeTable4(s.lut, s.table, o.M, kernels.L2)
 			}
-			clk.lap(stageTable)
+			clk.lap(&clk.st.Table)
 		}
 		L := &ix.lists[l]
 		L.mu.RLock()
@@ -430,7 +399,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 	}
 
 	s.cands = s.cand.Candidates(s.cands)
-	clk.lap(stageReservoir)
+	clk.lap(&clk.st.Reservoir)
 	if s.final == nil || s.final.K() != opt.K || s.final.Largest() != largest {
 		s.final = kernels.NewSelector(opt.K, largest)
 	}
@@ -458,7 +427,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		}
 	}
 
-	clk.lap(stageGather)
+	clk.lap(&clk.st.Gather)
 	switch o.Refine {
 	case RefineF16:
 		if largest {
@@ -475,7 +444,7 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 			}
 		}
 	}
-	clk.lap(stageRefine)
+	clk.lap(&clk.st.Refine)
 	// The best K by exact score, candidates named by their index; only the
 	// winners' ids are then read (a cache miss each), unless the K-th score
 	// ties with a loser, whose id may be the smaller: then every id is read
@@ -502,7 +471,10 @@ func (ix *Index) search(s *searcher, q []float32, opt *SearchOptions, dst []kern
 		s.snapOf[s.probes[i].ID] = 0
 	}
 	clear(s.snaps) // drop references to list memory
-	clk.lap(stageSelect)
+	clk.lap(&clk.st.Select)
+	if clk.on {
+		opt.Stages.Add(clk.st)
+	}
 	return dst
 }
 
@@ -553,8 +525,8 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 			end := min(n, start+filterChunk)
 			sums := s.sums[:end-start]
 			kernels.FastScan4(sums, L.codes[start/32*bb:], o.M, s.lut)
-			clk.lap(stageScan)
-			if clk.st != nil {
+			clk.lap(&clk.st.Scan)
+			if clk.on {
 				clk.st.Scanned += int64(len(sums))
 				clk.st.Offered += int64(len(sums))
 			}
@@ -563,7 +535,7 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 					s.cand.Add(loc{uint32(l), uint32(pos)}.key(), float32(sum)/scale+bias+cbias)
 				}
 			}
-			clk.lap(stageReservoir)
+			clk.lap(&clk.st.Reservoir)
 			start = end
 			continue
 		}
@@ -572,8 +544,8 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 			th++ // keep ties with the bound: the exact order decides them
 		}
 		cnt, scanned := kernels.FastScan4Filter(s.ids, s.sums, L.codes[start/32*bb:], n-start, o.M, s.lut, th, int32(start))
-		clk.lap(stageScan)
-		if clk.st != nil {
+		clk.lap(&clk.st.Scan)
+		if clk.on {
 			clk.st.Scanned += int64(scanned)
 			clk.st.Offered += int64(cnt)
 		}
@@ -594,7 +566,7 @@ func (ix *Index) scan4(s *searcher, L *invList, l int, cbias, scale, bias float3
 			}
 		}
 		s.cand.Push(scores, keys)
-		clk.lap(stageReservoir)
+		clk.lap(&clk.st.Reservoir)
 		start += scanned
 	}
 }
@@ -607,7 +579,7 @@ func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible f
 		end := min(L.n, start+filterChunk)
 		s.fdist = grow(s.fdist, end-start)
 		kernels.PQScan8(s.fdist, L.codes[start*o.M:end*o.M], o.M, s.table)
-		clk.lap(stageScan)
+		clk.lap(&clk.st.Scan)
 		bound, ok := s.cand.Bound()
 		largest := o.Metric.Largest()
 		for j, v := range s.fdist {
@@ -619,7 +591,7 @@ func (ix *Index) scan8(s *searcher, L *invList, l int, cbias float32, eligible f
 				s.cand.Add(loc{uint32(l), uint32(pos)}.key(), v)
 			}
 		}
-		clk.lap(stageReservoir)
+		clk.lap(&clk.st.Reservoir)
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -153,17 +151,11 @@ func cmdBenchANN(args []string, stdout, stderr io.Writer) error {
 	cfg.Threads = f.threads
 	cfg.SavePath = *saveIndex
 	cfg.RadiusWeight = float32(*radius)
-	if *cpuProfile != "" {
-		pf, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("bench ann: %w", err)
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return fmt.Errorf("bench ann: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return fmt.Errorf("bench ann: %w", err)
 	}
+	defer stop()
 	start := time.Now()
 	var rows []bench.ANNRow
 	var add *bench.AddRow
